@@ -1,0 +1,7 @@
+"""Local Response Normalization: exact, fast CPU and GPU kernels, forward and backward."""
+__version__ = "0.1.0"
+
+from ._api import lrn, lrn_backward
+from ._config import show_config
+
+__all__ = ["lrn", "lrn_backward", "show_config", "__version__"]

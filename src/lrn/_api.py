@@ -1,0 +1,343 @@
+"""The operator layer: validation, layout and dtype handling, dispatch.
+
+Every check runs before anything is written.  The kernels then see
+C-contiguous 3-D views: channels-first ``(N, C, S)``, channels-last
+``(N, S, C)``.
+"""
+import math
+import numbers
+import operator
+
+import numpy as np
+
+from . import _kernels
+
+LAYOUTS = ("NCHW", "NHWC")
+CONVENTIONS = ("onnx", "torch")
+REGIONS = ("across", "within")
+_NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
+_HALF = np.dtype(np.float16)
+
+
+# -- argument checks ---------------------------------------------------------
+
+def _check_size(size):
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral):
+        raise TypeError(f"`size` must be a positive integer, got {size!r} "
+                        f"of type {type(size).__name__}")
+    size = operator.index(size)
+    if size < 1:
+        raise ValueError(f"`size` must be a positive integer, got {size}")
+    return size
+
+
+def _check_real(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number, got {value!r} "
+                        f"of type {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"`{name}` must be finite, got {value}")
+    return value
+
+
+def _check_choice(value, name, choices):
+    if not isinstance(value, str) or value not in choices:
+        options = " or ".join(repr(c) for c in choices)
+        raise ValueError(f"`{name}` must be {options}, got {value!r}")
+    return value
+
+
+def _check_region(region):
+    _check_choice(region, "region", REGIONS)
+    if region == "within":
+        raise NotImplementedError("`region='within'` (within-channel LRN) is not "
+                                  "implemented yet; use region='across'")
+
+
+def _check_flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _resolve_threads(num_threads):
+    """None -> OpenMP default; n > 0 -> n; n < 0 -> all processors + 1 + n."""
+    if num_threads is None:
+        return _kernels.max_threads()
+    if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral):
+        raise TypeError(f"`num_threads` must be None or a nonzero integer, "
+                        f"got {num_threads!r}")
+    num_threads = operator.index(num_threads)
+    if num_threads == 0:
+        raise ValueError("`num_threads` must be None or a nonzero integer, got 0")
+    if num_threads < 0:
+        return max(1, _kernels.num_procs() + 1 + num_threads)
+    return num_threads
+
+
+def _is_gpu_array(obj):
+    if hasattr(obj, "__cuda_array_interface__"):
+        return True
+    device = getattr(obj, "__dlpack_device__", None)
+    if device is None:
+        return False
+    try:
+        kind = int(device()[0])
+    except Exception:
+        return False
+    return kind in (2, 3, 13)  # kDLCUDA, kDLCUDAHost, kDLCUDAManaged
+
+
+def _as_host_array(obj, name):
+    """A NumPy view of ``obj`` (no copy), or TypeError naming ``name``."""
+    if _is_gpu_array(obj):
+        raise TypeError(f"`{name}` is a GPU array; the GPU backend is not "
+                        f"available in this build, pass a NumPy array")
+    if not isinstance(obj, np.ndarray):
+        if not hasattr(obj, "__array_interface__"):
+            try:
+                memoryview(obj)
+            except TypeError:
+                raise TypeError(f"`{name}` must be an array (an ndarray or an object "
+                                f"with the buffer protocol), got "
+                                f"{type(obj).__name__}") from None
+        obj = np.asarray(obj)
+    if obj.dtype not in _NATIVE and obj.dtype != _HALF:
+        raise TypeError(f"`{name}` must have dtype float16, float32 or float64, "
+                        f"got {obj.dtype}")
+    return obj
+
+
+def _check_like(arr, name, x):
+    """``arr`` (y, dy, scale) must match ``x`` in shape and dtype."""
+    arr = _as_host_array(arr, name)
+    if arr.dtype != x.dtype:
+        raise TypeError(f"`{name}` must have the dtype of `x` ({x.dtype}), "
+                        f"got {arr.dtype}")
+    if arr.shape != x.shape:
+        raise ValueError(f"`{name}` must have the shape of `x` {x.shape}, "
+                         f"got {arr.shape}")
+    return arr
+
+
+def _same_view(a, b):
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
+
+
+def _check_out(out, name, x, inputs, may_alias):
+    """A writable ndarray matching ``x``; it may be exactly one of ``may_alias``
+    but must not otherwise overlap any of ``inputs``."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"`{name}` must be a NumPy array, got {type(out).__name__}")
+    if out.dtype != x.dtype:
+        raise TypeError(f"`{name}` must have dtype {x.dtype}, got {out.dtype}")
+    if out.shape != x.shape:
+        raise ValueError(f"`{name}` must have shape {x.shape}, got {out.shape}")
+    if not out.flags.writeable:
+        raise ValueError(f"`{name}` must be writable, got a read-only array")
+    for arg, arr in inputs:
+        if (np.may_share_memory(out, arr) and not (arg in may_alias and _same_view(out, arr))
+                and np.shares_memory(out, arr)):
+            raise ValueError(f"`{name}` overlaps `{arg}` without being the same "
+                             f"array; pass separate memory or exactly `{arg}`")
+    return out
+
+
+def _check_ndim(x):
+    if x.ndim < 2:
+        raise ValueError(f"`x` must have at least 2 dimensions (N, C, ...), "
+                         f"got shape {x.shape}")
+
+
+# -- layout and dtype plumbing ----------------------------------------------
+
+def _view3(a, channels_last):
+    """C-contiguous 3-D view (copy only if needed) in the kernel's compute dtype."""
+    a = np.ascontiguousarray(a, dtype=np.float32 if a.dtype == _HALF else a.dtype)
+    N = a.shape[0]
+    if channels_last:
+        return a.reshape(N, -1, a.shape[-1])
+    return a.reshape(N, a.shape[1], -1)
+
+
+def _result(out, x):
+    """(final array, 3-D kernel target, needs copy back) for one output."""
+    work = np.float32 if x.dtype == _HALF else x.dtype
+    if out is not None and out.flags.c_contiguous and out.dtype == work:
+        return out, out, False
+    target = np.empty(x.shape, dtype=work)
+    return (target if out is None else out), target, out is not None or x.dtype == _HALF
+
+
+def _finish(final, target, copy_back):
+    if copy_back:
+        if final is target:  # float16 result without `out`
+            return target.astype(_HALF)
+        np.copyto(final, target, casting="unsafe")
+    return final
+
+
+def _pre(size, convention):
+    return (size - 1) // 2 if convention == "onnx" else size // 2
+
+
+# -- public functions --------------------------------------------------------
+
+def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="onnx",
+        region="across", out=None, return_scale=False, num_threads=None):
+    """Local Response Normalization across channels.
+
+    ``scale = bias + alpha / size * sum(x[c']**2 for c' in W(c))`` and
+    ``y = x * scale ** -beta``, where ``W(c) = [c - pre, c + size - 1 - pre]``
+    clipped to the channels (zero padding).
+
+    Parameters
+    ----------
+    x : array_like
+        Input of shape ``(N, C, *spatial)`` (``layout="NCHW"``) or
+        ``(N, *spatial, C)`` (``"NHWC"``), any number of spatial axes
+        (2-D ``(N, C)`` included).  float16, float32 or float64; float16 is
+        computed in float32.  Any buffer-protocol object is read without copying.
+    size : int
+        Window length in channels, >= 1, odd or even, may exceed C.
+    alpha, beta, bias : float
+        Parameters of the formula above (ONNX/Caffe2 defaults); alpha is
+        divided by ``size``.
+    layout : {"NCHW", "NHWC"}
+        Channels-first or channels-last.
+    convention : {"onnx", "torch"}
+        Where an even window sits: ``pre = (size - 1) // 2`` (ONNX, Caffe2,
+        cuDNN) or ``size // 2`` (PyTorch).  Odd sizes agree.
+    region : {"across"}
+        Cross-channel normalisation.
+    out : ndarray or (ndarray, ndarray), optional
+        Where to write ``y`` (may be ``x`` itself), or ``(y, scale)`` with
+        ``return_scale``.  Must have the shape and dtype of ``x``.
+    return_scale : bool
+        Also return ``scale`` (Caffe2's second output).
+    num_threads : int, optional
+        OpenMP threads: None for the OpenMP default, a negative number counts
+        back from all processors (-1 = all).  Results do not depend on it.
+
+    Returns
+    -------
+    y : ndarray, or (y, scale) when ``return_scale``
+
+    Examples
+    --------
+    >>> import numpy as np, lrn
+    >>> x = np.ones((1, 3, 2, 2), dtype=np.float32)
+    >>> y = lrn.lrn(x, size=3, alpha=3.0, beta=1.0, bias=1.0)
+    >>> y[0, :, 0, 0]   # scale = 1 + 3/3 * (number of channels in the window)
+    array([0.33333334, 0.25      , 0.33333334], dtype=float32)
+    """
+    size, alpha, beta, bias, channels_last, pre, nt = _check_params(
+        size, alpha, beta, bias, layout, convention, region, num_threads)
+    return_scale = _check_flag(return_scale, "return_scale")
+    x = _as_host_array(x, "x")
+    _check_ndim(x)
+    y_out = s_out = None
+    if return_scale and isinstance(out, tuple):
+        if len(out) != 2:
+            raise ValueError(f"`out` must be one array or a (y, scale) pair, "
+                             f"got a tuple of {len(out)}")
+        y_out, s_out = out
+    elif out is not None:
+        y_out = out
+    inputs = [("x", x)]
+    if y_out is not None:
+        y_out = _check_out(y_out, "out", x, inputs, may_alias=("x",))
+    if s_out is not None:
+        if y_out is not None:
+            inputs.append(("out[0]", y_out))
+        s_out = _check_out(s_out, "out[1]", x, inputs, may_alias=())
+
+    x3 = _view3(x, channels_last)
+    y, y_target, y_copy = _result(y_out, x)
+    if return_scale:
+        s, s_target, s_copy = _result(s_out, x)
+    _kernels.forward(x3, _view3(y_target, channels_last),
+                     _view3(s_target, channels_last) if return_scale else None,
+                     size, pre, alpha, beta, bias, channels_last, nt)
+    y = _finish(y, y_target, y_copy)
+    if return_scale:
+        return y, _finish(s, s_target, s_copy)
+    return y
+
+
+def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
+                 layout="NCHW", convention="onnx", region="across", out=None,
+                 num_threads=None):
+    """Input gradient of :func:`lrn`.
+
+    ``dx[c] = dy[c] * scale[c] ** -beta - 2 alpha beta / size * x[c] *
+    sum(dy[c'] * y[c'] / scale[c'] for every c' whose window contains c)``.
+    The windows containing ``c`` are ``[c - post, c + pre]``, the mirror of
+    the forward window: for even sizes this is the true gradient (Caffe and
+    Caffe2 sum over the forward window instead, which is wrong there).
+
+    Parameters
+    ----------
+    x, y, dy : array_like
+        Forward input, forward output and gradient of the loss with respect
+        to ``y``; same shape and dtype.
+    size, alpha, beta, bias, layout, convention, region, num_threads
+        As in :func:`lrn`.
+    scale : array_like, optional
+        The ``scale`` that ``lrn(..., return_scale=True)`` returned; when
+        absent it is recomputed from ``x``.
+    out : ndarray, optional
+        Where to write ``dx``; it may be exactly ``x``, ``y``, ``dy`` or ``scale``.
+
+    Returns
+    -------
+    dx : ndarray
+
+    Examples
+    --------
+    >>> import numpy as np, lrn
+    >>> x = np.linspace(-1, 1, 12, dtype=np.float64).reshape(2, 3, 2)
+    >>> y, scale = lrn.lrn(x, size=3, alpha=0.5, return_scale=True)
+    >>> dx = lrn.lrn_backward(x, y, np.ones_like(x), size=3, alpha=0.5, scale=scale)
+    >>> dx.shape
+    (2, 3, 2)
+    """
+    size, alpha, beta, bias, channels_last, pre, nt = _check_params(
+        size, alpha, beta, bias, layout, convention, region, num_threads)
+    x = _as_host_array(x, "x")
+    _check_ndim(x)
+    y = _check_like(y, "y", x)
+    dy = _check_like(dy, "dy", x)
+    inputs = [("x", x), ("y", y), ("dy", dy)]
+    if scale is not None:
+        scale = _check_like(scale, "scale", x)
+        inputs.append(("scale", scale))
+    if out is not None:
+        out = _check_out(out, "out", x, inputs, may_alias=("x", "y", "dy", "scale"))
+
+    dx, target, copy = _result(out, x)
+    _kernels.backward(_view3(x, channels_last), _view3(y, channels_last),
+                      _view3(dy, channels_last),
+                      None if scale is None else _view3(scale, channels_last),
+                      _view3(target, channels_last),
+                      size, pre, alpha, beta, bias, channels_last, nt)
+    return _finish(dx, target, copy)
+
+
+def _check_params(size, alpha, beta, bias, layout, convention, region, num_threads):
+    size = _check_size(size)
+    alpha = _check_real(alpha, "alpha")
+    beta = _check_real(beta, "beta")
+    bias = _check_real(bias, "bias")
+    layout = _check_choice(layout, "layout", LAYOUTS)
+    convention = _check_choice(convention, "convention", CONVENTIONS)
+    _check_region(region)
+    nt = _resolve_threads(num_threads)
+    return size, alpha, beta, bias, layout == "NHWC", _pre(size, convention), nt
+
+
+def _gpu_info():
+    """One line describing the GPU backend, or None when there is none."""
+    return None

@@ -1,0 +1,54 @@
+"""Build and runtime facts for ``lrn.show_config()``."""
+import platform
+import sys
+
+import numpy as np
+
+from . import _kernels
+
+
+def config():
+    """A dict of what this build of lrn can do (see :func:`show_config`)."""
+    from . import __version__
+    from ._api import _gpu_info
+
+    return {
+        "lrn": __version__,
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "platform": f"{platform.system()} {platform.machine()}",
+        "openmp": _kernels.openmp_enabled(),
+        "max_threads": _kernels.max_threads(),
+        "processors": _kernels.num_procs(),
+        "compile_flags": _kernels.compile_flags(),
+        "gpu": _gpu_info(),
+    }
+
+
+def show_config(file=None):
+    """Print the version, OpenMP support, threads, compile flags and GPU backend.
+
+    Parameters
+    ----------
+    file : file-like, optional
+        Where to print (default ``sys.stdout``).
+
+    Examples
+    --------
+    >>> import lrn
+    >>> lrn.show_config()  # doctest: +SKIP
+    lrn 0.1.0
+    openmp: yes (max threads 2, processors 2)
+    ...
+    """
+    c = config()
+    omp = (f"yes (max threads {c['max_threads']}, processors {c['processors']})"
+           if c["openmp"] else "NO: the kernels were built without OpenMP and run serially")
+    lines = [
+        f"lrn {c['lrn']}",
+        f"python {c['python']}, numpy {c['numpy']}, {c['platform']}",
+        f"openmp: {omp}",
+        f"compile flags: {c['compile_flags']}",
+        f"gpu: {c['gpu'] or 'not available (needs CuPy and a CUDA device)'}",
+    ]
+    print("\n".join(lines), file=file or sys.stdout)
