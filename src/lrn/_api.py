@@ -7,6 +7,7 @@ C-contiguous 3-D views: channels-first ``(N, C, S)``, channels-last
 import math
 import numbers
 import operator
+import os
 
 import numpy as np
 
@@ -17,6 +18,21 @@ CONVENTIONS = ("onnx", "torch")
 REGIONS = ("across", "within")
 _NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
 _HALF = np.dtype(np.float16)
+
+
+def _select_kernels():
+    """The AVX2+FMA build when the CPU has it (LRN_ISA=baseline forces the
+    portable one); both give results within the accuracy contract."""
+    if os.environ.get("LRN_ISA", "").lower() != "baseline" and _kernels.cpu_has_avx2_fma():
+        try:
+            from . import _kernels_avx2
+            return _kernels_avx2
+        except ImportError:
+            pass
+    return _kernels
+
+
+kernels = _select_kernels()
 
 
 # -- argument checks ---------------------------------------------------------
@@ -64,7 +80,7 @@ def _check_flag(value, name):
 def _resolve_threads(num_threads):
     """None -> OpenMP default; n > 0 -> n; n < 0 -> all processors + 1 + n."""
     if num_threads is None:
-        return _kernels.max_threads()
+        return kernels.max_threads()
     if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral):
         raise TypeError(f"`num_threads` must be None or a nonzero integer, "
                         f"got {num_threads!r}")
@@ -72,7 +88,7 @@ def _resolve_threads(num_threads):
     if num_threads == 0:
         raise ValueError("`num_threads` must be None or a nonzero integer, got 0")
     if num_threads < 0:
-        return max(1, _kernels.num_procs() + 1 + num_threads)
+        return max(1, kernels.num_procs() + 1 + num_threads)
     return num_threads
 
 
@@ -258,7 +274,7 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
     y, y_target, y_copy = _result(y_out, x)
     if return_scale:
         s, s_target, s_copy = _result(s_out, x)
-    _kernels.forward(x3, _view3(y_target, channels_last),
+    kernels.forward(x3, _view3(y_target, channels_last),
                      _view3(s_target, channels_last) if return_scale else None,
                      size, pre, alpha, beta, bias, channels_last, nt)
     y = _finish(y, y_target, y_copy)
@@ -318,7 +334,7 @@ def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
         out = _check_out(out, "out", x, inputs, may_alias=("x", "y", "dy", "scale"))
 
     dx, target, copy = _result(out, x)
-    _kernels.backward(_view3(x, channels_last), _view3(y, channels_last),
+    kernels.backward(_view3(x, channels_last), _view3(y, channels_last),
                       _view3(dy, channels_last),
                       None if scale is None else _view3(scale, channels_last),
                       _view3(target, channels_last),

@@ -4,24 +4,23 @@ import sys
 
 import numpy as np
 
-from . import _kernels
+from . import _api
 
 
 def config():
     """A dict of what this build of lrn can do (see :func:`show_config`)."""
     from . import __version__
-    from ._api import _gpu_info
-
     return {
         "lrn": __version__,
         "python": sys.version.split()[0],
         "numpy": np.__version__,
         "platform": f"{platform.system()} {platform.machine()}",
-        "openmp": _kernels.openmp_enabled(),
-        "max_threads": _kernels.max_threads(),
-        "processors": _kernels.num_procs(),
-        "compile_flags": _kernels.compile_flags(),
-        "gpu": _gpu_info(),
+        "kernels": _api.kernels.__name__.rpartition(".")[2],
+        "openmp": _api.kernels.openmp_enabled(),
+        "max_threads": _api.kernels.max_threads(),
+        "processors": _api.kernels.num_procs(),
+        "compile_flags": _api.kernels.compile_flags(),
+        "gpu": _api._gpu_info(),
     }
 
 
@@ -48,7 +47,7 @@ def show_config(file=None):
         f"lrn {c['lrn']}",
         f"python {c['python']}, numpy {c['numpy']}, {c['platform']}",
         f"openmp: {omp}",
-        f"compile flags: {c['compile_flags']}",
+        f"kernels: {c['kernels']} (compile flags: {c['compile_flags']})",
         f"gpu: {c['gpu'] or 'not available (needs CuPy and a CUDA device)'}",
     ]
     print("\n".join(lines), file=file or sys.stdout)

@@ -1,5 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-# cython: initializedcheck=False, nonecheck=False
+# Compiler directives (no bounds/wraparound checks, C division) are set in
+# setup.py, so that _kernels_avx2.pyx, which includes this file, gets them too.
 """CPU kernels for Local Response Normalization (design.md §1, §2, §4).
 
 The kernels see C-contiguous 3-D views: channels-first ``(N, C, S)`` or
@@ -39,11 +39,20 @@ cdef extern from *:
     static int lrn_num_procs(void) { return 1; }
     #endif
     static const char *lrn_cflags(void) { return LRN_CFLAGS; }
+    #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    static int lrn_cpu_has_avx2_fma(void) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    #else
+    static int lrn_cpu_has_avx2_fma(void) { return 0; }
+    #endif
     """
     int lrn_openmp() nogil
     int lrn_max_threads() nogil
     int lrn_num_procs() nogil
     const char *lrn_cflags()
+    int lrn_cpu_has_avx2_fma()
     float sqrtf(float) nogil
     double sqrt(double) nogil
     float powf(float, float) nogil
@@ -77,12 +86,17 @@ def num_procs():
     return lrn_num_procs()
 
 
+def cpu_has_avx2_fma():
+    """True when this processor can run the AVX2+FMA build of the kernels."""
+    return bool(lrn_cpu_has_avx2_fma())
+
+
 def compile_flags():
     """The C compiler flags the kernels were built with."""
     return lrn_cflags().decode()
 
 
-cdef BetaKind beta_kind(double beta):
+cdef BetaKind beta_kind(double beta) noexcept nogil:
     if beta == 0.75:
         return BETA_075
     if beta == 0.5:
@@ -92,27 +106,44 @@ cdef BetaKind beta_kind(double beta):
     return BETA_ANY
 
 
-cdef inline floating inv_pow(floating s, floating beta, BetaKind kind) noexcept nogil:
-    """``s ** -beta`` with IEEE special values (0 -> inf, inf -> 0, < 0 -> NaN)."""
+cdef void pow_row(floating* out, const floating* x, const floating* s, Py_ssize_t T,
+                  floating beta, BetaKind kind) noexcept nogil:
+    """``out = x * s ** -beta`` on a row, with IEEE special values (s = 0 -> inf,
+    inf -> 0, < 0 -> NaN).  One loop per kind so each vectorises; 0.75 goes
+    through ``r = 1/sqrt(s)`` because ``s * sqrt(s)`` overflows for large s."""
+    cdef Py_ssize_t t
+    cdef floating r
     if floating is float:
         if kind == BETA_075:
-            return <float>1 / sqrtf(s * sqrtf(s))
-        if kind == BETA_05:
-            return <float>1 / sqrtf(s)
-        if kind == BETA_1:
-            return <float>1 / s
-        return powf(s, -beta)
+            for t in range(T):
+                r = <float>1 / sqrtf(s[t])
+                out[t] = x[t] * (r * sqrtf(r))
+        elif kind == BETA_05:
+            for t in range(T):
+                out[t] = x[t] / sqrtf(s[t])
+        elif kind == BETA_1:
+            for t in range(T):
+                out[t] = x[t] / s[t]
+        else:
+            for t in range(T):
+                out[t] = x[t] * powf(s[t], -beta)
     else:
         if kind == BETA_075:
-            return 1 / sqrt(s * sqrt(s))
-        if kind == BETA_05:
-            return 1 / sqrt(s)
-        if kind == BETA_1:
-            return 1 / s
-        return pow(s, -beta)
+            for t in range(T):
+                r = 1 / sqrt(s[t])
+                out[t] = x[t] * (r * sqrt(r))
+        elif kind == BETA_05:
+            for t in range(T):
+                out[t] = x[t] / sqrt(s[t])
+        elif kind == BETA_1:
+            for t in range(T):
+                out[t] = x[t] / s[t]
+        else:
+            for t in range(T):
+                out[t] = x[t] * pow(s[t], -beta)
 
 
-cdef Py_ssize_t tile_positions(Py_ssize_t C, Py_ssize_t S, Py_ssize_t itemsize):
+cdef Py_ssize_t tile_positions(Py_ssize_t C, Py_ssize_t S, Py_ssize_t itemsize) noexcept nogil:
     """Positions per tile: a function of C and the dtype only."""
     cdef Py_ssize_t T = TILE_BYTES // (C * itemsize)
     if T >= 16:
@@ -120,32 +151,22 @@ cdef Py_ssize_t tile_positions(Py_ssize_t C, Py_ssize_t S, Py_ssize_t itemsize):
     return max(1, min(S, T))
 
 
-cdef void load(const floating* src, floating* buf, Py_ssize_t C, Py_ssize_t T,
-               Py_ssize_t cs, bint channels_last) noexcept nogil:
-    """buf[c, t] = src[c, t] where src is a tile of a (C, S) or (S, C) array."""
+cdef void load(const floating* src, floating* buf, Py_ssize_t C,
+               Py_ssize_t T) noexcept nogil:
+    """buf[c, t] = src[t, c]: a channels-last tile transposed to (C, T)."""
     cdef Py_ssize_t c, t
-    if channels_last:
-        for t in range(T):
-            for c in range(C):
-                buf[c * T + t] = src[t * C + c]
-    else:
+    for t in range(T):
         for c in range(C):
-            for t in range(T):
-                buf[c * T + t] = src[c * cs + t]
+            buf[c * T + t] = src[t * C + c]
 
 
-cdef void store(const floating* buf, floating* dst, Py_ssize_t C, Py_ssize_t T,
-                Py_ssize_t cs, bint channels_last) noexcept nogil:
+cdef void store(const floating* buf, floating* dst, Py_ssize_t C,
+                Py_ssize_t T) noexcept nogil:
     """The inverse of ``load``."""
     cdef Py_ssize_t c, t
-    if channels_last:
-        for t in range(T):
-            for c in range(C):
-                dst[t * C + c] = buf[c * T + t]
-    else:
+    for t in range(T):
         for c in range(C):
-            for t in range(T):
-                dst[c * cs + t] = buf[c * T + t]
+            dst[t * C + c] = buf[c * T + t]
 
 
 cdef void window_sums(floating* A, floating* B, floating* R, Py_ssize_t C,
@@ -200,25 +221,146 @@ cdef void window_sums(floating* A, floating* B, floating* R, Py_ssize_t C,
                 row[t] = suf[t] + R[t]
 
 
-cdef void forward_tile(const floating* x, floating* y, floating* scale,
-                       Py_ssize_t C, Py_ssize_t T, Py_ssize_t cs, bint channels_last,
-                       Py_ssize_t n, Py_ssize_t pre, floating alpha_n, floating beta,
-                       floating bias, BetaKind kind, floating* X, floating* A,
-                       floating* B, floating* R) noexcept nogil:
-    """y = x * (bias + alpha/n * window_sum(x^2)) ** -beta on one tile."""
-    cdef Py_ssize_t i, CT = C * T
-    cdef floating s
-    load(x, X, C, T, cs, channels_last)
-    for i in range(CT):
-        A[i] = X[i] * X[i]
+cdef void scale_rows(const floating* x, Py_ssize_t xs, Py_ssize_t C, Py_ssize_t T,
+                     Py_ssize_t n, Py_ssize_t pre, floating alpha_n, floating bias,
+                     floating* A, floating* B, floating* R) noexcept nogil:
+    """A[c, t] <- bias + alpha/n * (window sum of x^2) for C rows of T positions
+    (row c of x starts at x + c * xs)."""
+    cdef Py_ssize_t c, t
+    cdef const floating* xr
+    cdef floating* ar
+    for c in range(C):
+        xr = x + c * xs
+        ar = A + c * T
+        for t in range(T):
+            ar[t] = xr[t] * xr[t]
     window_sums(A, B, R, C, T, n, pre)
-    for i in range(CT):
-        s = bias + alpha_n * A[i]
-        A[i] = s
-        X[i] = X[i] * inv_pow(s, beta, kind)
-    store(X, y, C, T, cs, channels_last)
-    if scale != NULL:
-        store(A, scale, C, T, cs, channels_last)
+    for t in range(C * T):
+        A[t] = bias + alpha_n * A[t]
+
+
+cdef void forward_rows(const floating* x, Py_ssize_t xs, floating* y, Py_ssize_t ys,
+                       floating* scale, Py_ssize_t ss, Py_ssize_t C, Py_ssize_t T,
+                       Py_ssize_t n, Py_ssize_t pre, floating alpha_n, floating beta,
+                       floating bias, BetaKind kind, floating* A, floating* B,
+                       floating* R) noexcept nogil:
+    """y = x * scale ** -beta on C rows; ``y`` may be ``x``, ``scale`` NULL."""
+    cdef Py_ssize_t c, t
+    scale_rows(x, xs, C, T, n, pre, alpha_n, bias, A, B, R)
+    for c in range(C):
+        pow_row(y + c * ys, x + c * xs, A + c * T, T, beta, kind)
+        if scale != NULL:
+            for t in range(T):
+                scale[c * ss + t] = A[c * T + t]
+
+
+cdef void backward_rows(const floating* x, const floating* y, const floating* dy,
+                        const floating* scale, floating* dx, Py_ssize_t rs,
+                        Py_ssize_t C, Py_ssize_t T, Py_ssize_t n, Py_ssize_t pre,
+                        floating alpha_n, floating beta, floating bias, BetaKind kind,
+                        floating* A, floating* D, floating* B, floating* R) noexcept nogil:
+    """Input gradient on C rows of T positions, all arrays with row stride rs.
+
+    ``scale`` NULL recomputes it into A.  ``dx`` may be any of the inputs:
+    row c of every input is last read just before row c of dx is written.
+    """
+    cdef Py_ssize_t c, t
+    cdef floating coef = 2 * alpha_n * beta
+    cdef Py_ssize_t ss = rs
+    cdef const floating* sr
+    cdef floating* dr
+    cdef floating* br
+    if scale == NULL:
+        scale_rows(x, rs, C, T, n, pre, alpha_n, bias, A, B, R)
+        scale = A
+        ss = T
+    # D = dy * y / scale, then its sums over the windows that contain each
+    # channel: [c - post, c + pre], the mirror of the forward window.
+    for c in range(C):
+        sr = scale + c * ss
+        dr = D + c * T
+        for t in range(T):
+            dr[t] = dy[c * rs + t] * y[c * rs + t] / sr[t]
+    window_sums(D, B, R, C, T, n, n - 1 - pre)
+    for c in range(C):
+        sr = scale + c * ss
+        br = B + c * T
+        dr = D + c * T
+        pow_row(br, dy + c * rs, sr, T, beta, kind)
+        for t in range(T):
+            dx[c * rs + t] = br[t] - coef * x[c * rs + t] * dr[t]
+
+
+cdef void run_tile(bint backward, const floating* x, const floating* y,
+                   const floating* dy, const floating* scale_in, floating* out,
+                   floating* scale_out, Py_ssize_t C, Py_ssize_t S, Py_ssize_t T,
+                   bint channels_last, Py_ssize_t n, Py_ssize_t pre, floating alpha_n,
+                   floating beta, floating bias, BetaKind kind, floating* buf) noexcept nogil:
+    """One tile: channels-first rows are used in place (stride S);
+    channels-last tiles are transposed into (C, T) buffers and back."""
+    cdef Py_ssize_t CT = C * T
+    cdef floating* A = buf
+    cdef floating* B = buf + CT
+    cdef floating* D = buf + 2 * CT
+    cdef floating* R = buf + 3 * CT
+    cdef floating* X = R + T
+    cdef floating* Y = X + CT
+    cdef floating* G = Y + CT
+    cdef floating* Z = G + CT
+    if not channels_last:
+        if backward:
+            backward_rows(x, y, dy, scale_in, out, S, C, T, n, pre, alpha_n, beta,
+                          bias, kind, A, D, B, R)
+        else:
+            forward_rows(x, S, out, S, scale_out, S, C, T, n, pre, alpha_n, beta,
+                         bias, kind, A, B, R)
+        return
+    load(x, X, C, T)
+    if backward:
+        load(y, Y, C, T)
+        load(dy, G, C, T)
+        if scale_in != NULL:
+            load(scale_in, Z, C, T)
+        backward_rows(X, Y, G, Z if scale_in != NULL else NULL, X, T, C, T, n, pre,
+                      alpha_n, beta, bias, kind, A, D, B, R)
+    else:
+        forward_rows(X, T, X, T, Z, T, C, T, n, pre, alpha_n, beta, bias, kind, A, B, R)
+        if scale_out != NULL:
+            store(Z, scale_out, C, T)
+    store(X, out, C, T)
+
+
+cdef void launch(bint backward, const floating* x, const floating* y, const floating* dy,
+                 const floating* scale_in, floating* out, floating* scale_out,
+                 Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, bint channels_last,
+                 Py_ssize_t n, Py_ssize_t pre, double alpha, double beta, double bias,
+                 int num_threads, floating* work, Py_ssize_t T) noexcept nogil:
+    """Split N x S into tiles of T positions and run them on a static schedule."""
+    cdef Py_ssize_t tiles = (S + T - 1) // T
+    cdef Py_ssize_t per_thread = 7 * C * T + T
+    cdef floating alpha_n = alpha / n
+    cdef BetaKind kind = beta_kind(beta)
+    cdef Py_ssize_t job, s0, off
+    cdef floating* buf
+    with parallel(num_threads=num_threads):
+        buf = work + threadid() * per_thread
+        for job in prange(N * tiles, schedule="static"):
+            s0 = (job % tiles) * T
+            off = (job // tiles) * C * S + (s0 * C if channels_last else s0)
+            run_tile(backward, x + off, NULL if y == NULL else y + off,
+                     NULL if dy == NULL else dy + off,
+                     NULL if scale_in == NULL else scale_in + off, out + off,
+                     NULL if scale_out == NULL else scale_out + off,
+                     C, S, min(T, S - s0), channels_last, n, pre, alpha_n,
+                     <floating>beta, <floating>bias, kind, buf)
+
+
+cdef void* tile_buffers(Py_ssize_t C, Py_ssize_t T, int num_threads,
+                        size_t itemsize) except NULL:
+    cdef void* work = malloc(num_threads * (7 * C * T + T) * itemsize)
+    if work == NULL:
+        raise MemoryError("lrn: cannot allocate the kernel's tile buffers")
+    return work
 
 
 def forward(const floating[:, :, ::1] x, floating[:, :, ::1] y, scale,
@@ -227,78 +369,26 @@ def forward(const floating[:, :, ::1] x, floating[:, :, ::1] y, scale,
     """LRN forward on 3-D views; writes ``y`` and, unless None, ``scale``.
 
     ``x`` is ``(N, C, S)`` or, with ``channels_last``, ``(N, S, C)``; ``y``
-    and ``scale`` have its shape and dtype.  ``pre`` channels before and
-    ``size - 1 - pre`` after each channel form its window.  The caller
-    validates everything; this only runs the kernel with the GIL released.
+    (which may be ``x``) and ``scale`` have its shape and dtype.  ``pre``
+    channels before and ``size - 1 - pre`` after each channel form its
+    window.  The caller validates everything; this only runs the kernel.
     """
     cdef floating[:, :, ::1] sv
     cdef floating* sp = NULL
-    if scale is not None:
-        sv = scale
-        sp = &sv[0, 0, 0]
     cdef Py_ssize_t N = x.shape[0]
     cdef Py_ssize_t C = x.shape[2] if channels_last else x.shape[1]
     cdef Py_ssize_t S = x.shape[1] if channels_last else x.shape[2]
     if N == 0 or C == 0 or S == 0:
         return
+    if scale is not None:
+        sv = scale
+        sp = &sv[0, 0, 0]
     cdef Py_ssize_t T = tile_positions(C, S, sizeof(floating))
-    cdef Py_ssize_t tiles = (S + T - 1) // T
-    cdef Py_ssize_t CT = C * T, per_thread = 3 * CT + T
-    cdef floating* work = <floating*>malloc(num_threads * per_thread * sizeof(floating))
-    if work == NULL:
-        raise MemoryError("lrn: cannot allocate the kernel's tile buffers")
-    cdef const floating* xp = &x[0, 0, 0]
-    cdef floating* yp = &y[0, 0, 0]
-    cdef floating alpha_n = alpha / size
-    cdef BetaKind kind = beta_kind(beta)
-    cdef Py_ssize_t job, img, s0, Tj, off, cs = 1 if channels_last else S
-    cdef floating* buf
-    with nogil, parallel(num_threads=num_threads):
-        buf = work + threadid() * per_thread
-        for job in prange(N * tiles, schedule="static"):
-            img = job // tiles
-            s0 = (job % tiles) * T
-            Tj = min(T, S - s0)
-            off = img * C * S + (s0 * C if channels_last else s0)
-            forward_tile(xp + off, yp + off, sp + off if sp != NULL else NULL,
-                         C, Tj, cs, channels_last, size, pre, alpha_n, <floating>beta,
-                         <floating>bias, kind, buf, buf + CT, buf + 2 * CT, buf + 3 * CT)
+    cdef floating* work = <floating*>tile_buffers(C, T, num_threads, sizeof(floating))
+    with nogil:
+        launch(False, &x[0, 0, 0], NULL, NULL, NULL, &y[0, 0, 0], sp, N, C, S,
+               channels_last, size, pre, alpha, beta, bias, num_threads, work, T)
     free(work)
-
-
-cdef void backward_tile(const floating* x, const floating* y, const floating* dy,
-                        const floating* scale, floating* dx,
-                        Py_ssize_t C, Py_ssize_t T, Py_ssize_t cs, bint channels_last,
-                        Py_ssize_t n, Py_ssize_t pre, floating alpha_n, floating beta,
-                        floating bias, BetaKind kind, floating* X, floating* A,
-                        floating* B, floating* R) noexcept nogil:
-    """dx = dy * scale**-beta - 2 alpha beta / n * x * mirrored_window_sum(dy y / scale)."""
-    cdef Py_ssize_t i, CT = C * T
-    cdef floating coef = 2 * alpha_n * beta
-    # X holds the scale (given, or recomputed from x), A the window terms.
-    if scale != NULL:
-        load(scale, X, C, T, cs, channels_last)
-    else:
-        load(x, A, C, T, cs, channels_last)
-        for i in range(CT):
-            A[i] = A[i] * A[i]
-        window_sums(A, B, R, C, T, n, pre)
-        for i in range(CT):
-            X[i] = bias + alpha_n * A[i]
-    load(y, A, C, T, cs, channels_last)
-    load(dy, B, C, T, cs, channels_last)
-    for i in range(CT):
-        A[i] = B[i] * A[i] / X[i]
-    # The gradient of channel c collects every window that contains c:
-    # [c - post, c + pre], the mirror of the forward window.
-    window_sums(A, B, R, C, T, n, n - 1 - pre)
-    load(dy, B, C, T, cs, channels_last)
-    for i in range(CT):
-        B[i] = B[i] * inv_pow(X[i], beta, kind)
-    load(x, X, C, T, cs, channels_last)
-    for i in range(CT):
-        X[i] = B[i] - coef * X[i] * A[i]
-    store(X, dx, C, T, cs, channels_last)
 
 
 def backward(const floating[:, :, ::1] x, const floating[:, :, ::1] y,
@@ -309,42 +399,21 @@ def backward(const floating[:, :, ::1] x, const floating[:, :, ::1] y,
 
     ``scale`` is the forward's scale tensor, or None to recompute it from
     ``x``.  Shapes, layout and ``pre`` as in :func:`forward`.  ``dx`` may be
-    the very buffer of ``x``, ``y``, ``dy`` or ``scale``: each tile reads all
-    its inputs before writing.
+    the very buffer of ``x``, ``y``, ``dy`` or ``scale``.
     """
     cdef const floating[:, :, ::1] sv
     cdef const floating* sp = NULL
-    if scale is not None:
-        sv = scale
-        sp = &sv[0, 0, 0]
     cdef Py_ssize_t N = x.shape[0]
     cdef Py_ssize_t C = x.shape[2] if channels_last else x.shape[1]
     cdef Py_ssize_t S = x.shape[1] if channels_last else x.shape[2]
     if N == 0 or C == 0 or S == 0:
         return
+    if scale is not None:
+        sv = scale
+        sp = &sv[0, 0, 0]
     cdef Py_ssize_t T = tile_positions(C, S, sizeof(floating))
-    cdef Py_ssize_t tiles = (S + T - 1) // T
-    cdef Py_ssize_t CT = C * T, per_thread = 3 * CT + T
-    cdef floating* work = <floating*>malloc(num_threads * per_thread * sizeof(floating))
-    if work == NULL:
-        raise MemoryError("lrn: cannot allocate the kernel's tile buffers")
-    cdef const floating* xp = &x[0, 0, 0]
-    cdef const floating* yp = &y[0, 0, 0]
-    cdef const floating* dyp = &dy[0, 0, 0]
-    cdef floating* dxp = &dx[0, 0, 0]
-    cdef floating alpha_n = alpha / size
-    cdef BetaKind kind = beta_kind(beta)
-    cdef Py_ssize_t job, img, s0, Tj, off, cs = 1 if channels_last else S
-    cdef floating* buf
-    with nogil, parallel(num_threads=num_threads):
-        buf = work + threadid() * per_thread
-        for job in prange(N * tiles, schedule="static"):
-            img = job // tiles
-            s0 = (job % tiles) * T
-            Tj = min(T, S - s0)
-            off = img * C * S + (s0 * C if channels_last else s0)
-            backward_tile(xp + off, yp + off, dyp + off, sp + off if sp != NULL else NULL,
-                          dxp + off, C, Tj, cs, channels_last, size, pre, alpha_n,
-                          <floating>beta, <floating>bias, kind,
-                          buf, buf + CT, buf + 2 * CT, buf + 3 * CT)
+    cdef floating* work = <floating*>tile_buffers(C, T, num_threads, sizeof(floating))
+    with nogil:
+        launch(True, &x[0, 0, 0], &y[0, 0, 0], &dy[0, 0, 0], sp, &dx[0, 0, 0], NULL,
+               N, C, S, channels_last, size, pre, alpha, beta, bias, num_threads, work, T)
     free(work)
