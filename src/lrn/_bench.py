@@ -1,0 +1,313 @@
+"""Side-by-side timing of lrn, the memory-copy floor and every installed peer.
+
+Used by ``python -m lrn`` (the demo), ``python -m lrn bench`` and
+``bench/compare.py``.  All cases of one comparison run in one process with
+interleaved repeats, so a noisy machine slows them alike; medians and ratios
+measured together are what to quote.
+"""
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+
+from . import _api, lrn, lrn_backward
+from ._numpy import lrn_backward_numpy, lrn_numpy
+
+ALEXNET = dict(size=5, alpha=1e-4, beta=0.75, bias=2.0)  # Krizhevsky et al. 2012
+SHAPES = {"alexnet1": (8, 96, 55, 55), "alexnet2": (8, 256, 27, 27),
+          "googlenet": (32, 64, 56, 56), "batch1": (1, 64, 224, 224)}
+
+
+def measure(cases, repeats):
+    """Median/min/max seconds of each ``(name, fn)``, repeats interleaved."""
+    for _, fn in cases:  # warm up: page faults, lazy initialisation, caches
+        fn()
+    times = {name: [] for name, _ in cases}
+    for _ in range(repeats):
+        for name, fn in cases:
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: (float(np.median(t)), float(np.min(t)), float(np.max(t)))
+            for name, t in times.items()}
+
+
+# -- peers: each returns {case name: fn} or a reason it is absent -------------
+
+def _torch_cases(x, p, layout, threads):
+    try:
+        import torch
+    except ImportError:
+        return "PyTorch not installed (pip install 'lrn[bench]')"
+    torch.set_num_threads(threads)
+    xt = torch.from_numpy(x if layout == "NCHW" else np.ascontiguousarray(np.moveaxis(x, -1, 1)))
+    name = "torch"
+    if layout == "NHWC":
+        xt = xt.contiguous(memory_format=torch.channels_last)
+        name = "torch channels_last"
+    xg = xt.clone().requires_grad_(True)
+    dy = torch.ones_like(xt)
+    f = torch.nn.functional.local_response_norm
+    args = (p["size"], p["alpha"], p["beta"], p["bias"])
+
+    def fwd():
+        with torch.no_grad():
+            f(xt, *args)
+
+    def fwd_bwd():
+        xg.grad = None
+        f(xg, *args).backward(dy)
+    return {f"{name} forward": fwd, f"{name} forward+backward": fwd_bwd}
+
+
+def _onnx_model(x, p):
+    import onnx
+    from onnx import TensorProto, helper
+
+    elem = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE,
+            np.dtype(np.float16): TensorProto.FLOAT16}[x.dtype]
+    node = helper.make_node("LRN", ["x"], ["y"], size=p["size"], alpha=p["alpha"],
+                            beta=p["beta"], bias=p["bias"])
+    graph = helper.make_graph([node], "lrn", [helper.make_tensor_value_info("x", elem, x.shape)],
+                              [helper.make_tensor_value_info("y", elem, x.shape)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), onnx
+
+
+def _ort_cases(x, p, layout, threads):
+    if layout != "NCHW":
+        return None
+    try:
+        import onnxruntime as ort
+        model, onnx = _onnx_model(x, p)
+    except ImportError:
+        return "ONNX Runtime not installed (pip install 'lrn[onnx]')"
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    sess = ort.InferenceSession(model.SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+    return {"onnxruntime forward": lambda: sess.run(None, {"x": x})}
+
+
+def _openvino_cases(x, p, layout, threads):
+    if layout != "NCHW":
+        return None
+    try:
+        import openvino as ov
+        model, onnx = _onnx_model(x, p)
+    except ImportError:
+        return "OpenVINO not installed (pip install 'lrn[bench]')"
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(model.SerializeToString()), "CPU",
+                                  {"INFERENCE_NUM_THREADS": threads})
+    req = compiled.create_infer_request()
+    return {"openvino forward": lambda: req.infer({0: x})}
+
+
+def _tf_cases(x, p, layout, threads):
+    if layout != "NHWC" or x.ndim != 4:
+        return None
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return "TensorFlow not installed (pip install 'lrn[tf]')"
+    r = (p["size"] - 1) // 2
+    xt = tf.constant(x)
+    kw = dict(depth_radius=r, bias=p["bias"], alpha=p["alpha"] / p["size"], beta=p["beta"])
+
+    def fwd_bwd():
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            y = tf.nn.local_response_normalization(xt, **kw)
+        tape.gradient(y, xt)
+    return {"tensorflow forward": lambda: tf.nn.local_response_normalization(xt, **kw),
+            "tensorflow forward+backward": fwd_bwd}
+
+
+PEERS = (_torch_cases, _ort_cases, _openvino_cases, _tf_cases)
+
+
+# -- one comparison ------------------------------------------------------------
+
+def compare(shape, layout="NCHW", dtype=np.float32, p=ALEXNET, threads=None,
+            repeats=15, peers=True, seed=0):
+    """Time lrn, its floors, NumPy and the peers on one input; a list of rows.
+
+    Each row: case, median/min/max ms, bytes moved, GB/s, ratio to its floor,
+    and ``vs`` (the matching lrn time divided into the peer's: its speed-up).
+    """
+    threads = _api._resolve_threads(threads)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    y, scale, dx, a, b = (np.empty_like(x) for _ in range(5))
+    kw = dict(layout=layout, num_threads=threads)
+    lrn(x, **p, out=(y, scale), return_scale=True, **kw)
+    axis = 1 if layout == "NCHW" else -1
+    q = dict(size=p["size"], alpha=p["alpha"], beta=p["beta"], axis=axis)
+    nb = x.nbytes
+    cases = {  # name: (fn, bytes moved, floor)
+        "copy floor (np.copyto)": (lambda: np.copyto(a, x), 2 * nb, None),
+        "4-array floor (2 copies)": (lambda: (np.copyto(a, x), np.copyto(b, dy)), 4 * nb, None),
+        "lrn forward": (lambda: lrn(x, **p, out=y, **kw), 2 * nb, "copy floor (np.copyto)"),
+        "lrn forward+scale": (lambda: lrn(x, **p, out=(a, b), return_scale=True, **kw),
+                              3 * nb, "copy floor (np.copyto)"),
+        "lrn backward (scale given)": (lambda: lrn_backward(x, y, dy, **p, scale=scale, out=dx, **kw),
+                                       5 * nb, "4-array floor (2 copies)"),
+        "lrn backward (scale recomputed)": (lambda: lrn_backward(x, y, dy, **p, out=dx, **kw),
+                                            4 * nb, "4-array floor (2 copies)"),
+        "numpy forward": (lambda: lrn_numpy(x, p["size"], p["alpha"], p["beta"], p["bias"], axis),
+                          2 * nb, "copy floor (np.copyto)"),
+        "numpy backward": (lambda: lrn_backward_numpy(x, y, dy, scale, **q),
+                           5 * nb, "4-array floor (2 copies)"),
+    }
+    absent = []
+    if peers:
+        for make in PEERS:
+            got = make(x, p, layout, threads)
+            if isinstance(got, str):
+                absent.append(got)
+            elif got:
+                for name, fn in got.items():
+                    floor = "copy floor (np.copyto)" if name.endswith(" forward") else "4-array floor (2 copies)"
+                    cases[name] = (fn, (2 if name.endswith(" forward") else 4) * nb, floor)
+    stats = measure([(k, v[0]) for k, v in cases.items()], repeats)
+    ours = {"forward": stats["lrn forward"][0],
+            "backward": stats["lrn backward (scale given)"][0],
+            "forward+backward": stats["lrn forward+scale"][0]
+            + stats["lrn backward (scale given)"][0]}
+    rows = []
+    for name, (fn, nbytes, floor) in cases.items():
+        med, lo, hi = stats[name]
+        peer = not name.startswith(("lrn", "copy", "4-array"))
+        rows.append(dict(case=name, median_ms=med * 1e3, min_ms=lo * 1e3, max_ms=hi * 1e3,
+                         gbps=nbytes / med / 1e9,
+                         x_floor=med / stats[floor][0] if floor else 1.0,
+                         speedup=med / ours[name.rpartition(" ")[2]] if peer else None))
+    return rows, absent
+
+
+def format_table(rows):
+    head = f"{'case':36s} {'median ms':>10s} {'min':>8s} {'max':>8s} {'GB/s':>7s} {'x floor':>8s} {'lrn speed-up':>13s}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        sp = f"{r['speedup']:.1f}x" if r["speedup"] else ""
+        lines.append(f"{r['case']:36s} {r['median_ms']:10.3f} {r['min_ms']:8.3f} {r['max_ms']:8.3f} "
+                     f"{r['gbps']:7.1f} {r['x_floor']:8.2f} {sp:>13s}")
+    return "\n".join(lines)
+
+
+def machine():
+    """CPU model, cores, versions and thread settings, for the record."""
+    from ._config import config
+
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
+    except OSError:
+        pass
+    info = dict(config(), cpu=cpu, cores=os.cpu_count(),
+                omp_num_threads=os.environ.get("OMP_NUM_THREADS"))
+    for mod in ("torch", "onnxruntime", "openvino", "tensorflow"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except Exception:
+            pass
+    return info
+
+
+# -- the demo of `python -m lrn` -----------------------------------------------
+
+def demo(shape=SHAPES["alexnet1"], size=5, repeats=15):
+    """Check lrn against float64 NumPy on an AlexNet batch, then time it."""
+    p = dict(ALEXNET, size=size)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    y, scale = lrn(x, **p, return_scale=True)
+    dx = lrn_backward(x, y, dy, **p, scale=scale)
+    x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
+    y64, s64 = lrn_numpy(x64, size, p["alpha"], p["beta"], p["bias"])
+    dx64 = lrn_backward_numpy(x64, y64, dy64, s64, size, p["alpha"], p["beta"])
+    tiny = np.finfo(np.float64).tiny
+    err_y = np.max(np.abs(y - y64) / np.maximum(np.abs(y64), tiny))
+    err_s = np.max(np.abs(scale - s64) / s64)
+    err_dx = np.max(np.abs(dx - dx64)) / np.max(np.abs(dx64))
+    print(f"lrn demo: x {shape} float32, size {size}, alpha {p['alpha']}, beta {p['beta']}, "
+          f"bias {p['bias']} (AlexNet)")
+    print(f"max relative error vs float64 NumPy: y {err_y:.2e}, scale {err_s:.2e}, "
+          f"dx {err_dx:.2e} (relative to max |dx|)")
+    rows, absent = compare(shape, p=p, repeats=repeats)
+    print(format_table(rows))
+    for line in absent:
+        print(f"  ({line})")
+    print()
+    from ._config import show_config
+    show_config()
+    if max(err_y, err_s) > 3e-6 or err_dx > 3e-5:
+        raise SystemExit("lrn demo: error above the accuracy contract (design §2)")
+
+
+# -- `python -m lrn bench` / bench/compare.py ----------------------------------
+
+def main(argv=None):
+    """The full comparison: every shape x layout, a table, JSON and a PNG."""
+    ap = argparse.ArgumentParser(prog="python -m lrn bench", description=__doc__)
+    ap.add_argument("--shapes", nargs="+", default=["alexnet1", "alexnet2"],
+                    choices=sorted(SHAPES), help="named input shapes")
+    ap.add_argument("--layouts", nargs="+", default=["NCHW", "NHWC"], choices=["NCHW", "NHWC"])
+    ap.add_argument("--dtype", default="float32", choices=["float16", "float32", "float64"])
+    ap.add_argument("--size", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=None, help="default: OpenMP default")
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--json", default="bench-results.json", help="write results here")
+    ap.add_argument("--png", default="bench-results.png",
+                    help="bar chart of ratios to the floor (needs matplotlib)")
+    args = ap.parse_args(argv)
+    info = machine()
+    print("machine:", json.dumps({k: info[k] for k in ("cpu", "cores", "kernels", "max_threads")}))
+    results = []
+    for shape_name in args.shapes:
+        for layout in args.layouts:
+            shape = SHAPES[shape_name]
+            if layout == "NHWC":
+                shape = (shape[0],) + shape[2:] + (shape[1],)
+            rows, absent = compare(shape, layout, np.dtype(args.dtype),
+                                   dict(ALEXNET, size=args.size), args.threads, args.repeats)
+            print(f"\n{shape_name} {shape} {layout} {args.dtype} size {args.size}")
+            print(format_table(rows))
+            for line in absent:
+                print(f"  ({line})")
+            results.append(dict(shape=shape_name, dims=shape, layout=layout, rows=rows,
+                                absent=absent))
+    with open(args.json, "w") as f:
+        json.dump(dict(machine=info, dtype=args.dtype, size=args.size, results=results), f, indent=1)
+    print(f"\nwrote {args.json}")
+    try:
+        _plot(results, args.png)
+        print(f"wrote {args.png}")
+    except ImportError:
+        print("(matplotlib not installed: no PNG)")
+    return 0
+
+
+def _plot(results, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(results), 1, figsize=(9, 2.2 + 0.32 * len(results[0]["rows"])) if len(results) == 1
+                             else (9, 3.2 * len(results)), squeeze=False)
+    for ax, res in zip(axes[:, 0], results):
+        rows = [r for r in res["rows"] if "floor" not in r["case"]]
+        ax.barh([r["case"] for r in rows], [r["x_floor"] for r in rows],
+                color=["tab:blue" if r["case"].startswith("lrn") else "tab:gray" for r in rows])
+        ax.axvline(1.0, color="k", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_title(f"{res['shape']} {tuple(res['dims'])} {res['layout']}: time / memory-copy floor")
+        ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
