@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, _within
 
 LAYOUTS = ("NCHW", "NHWC")
 CONVENTIONS = ("onnx", "torch")
@@ -64,11 +64,6 @@ def _check_choice(value, name, choices):
     return value
 
 
-def _check_region(region):
-    _check_choice(region, "region", REGIONS)
-    if region == "within":
-        raise NotImplementedError("`region='within'` (within-channel LRN) is not "
-                                  "implemented yet; use region='across'")
 
 
 def _check_flag(value, name):
@@ -156,22 +151,31 @@ def _check_out(out, name, x, inputs, may_alias):
     for arg, arr in inputs:
         if (np.may_share_memory(out, arr) and not (arg in may_alias and _same_view(out, arr))
                 and np.shares_memory(out, arr)):
-            raise ValueError(f"`{name}` overlaps `{arg}` without being the same "
-                             f"array; pass separate memory or exactly `{arg}`")
+            allowed = f" or exactly `{arg}`" if arg in may_alias else ""
+            raise ValueError(f"`{name}` shares memory with `{arg}`; pass separate "
+                             f"memory{allowed}")
     return out
 
 
-def _check_ndim(x):
+def _check_ndim(x, region):
     if x.ndim < 2:
         raise ValueError(f"`x` must have at least 2 dimensions (N, C, ...), "
+                         f"got shape {x.shape}")
+    if region == "within" and x.ndim < 3:
+        raise ValueError(f"`x` must have a spatial axis for region='within', "
                          f"got shape {x.shape}")
 
 
 # -- layout and dtype plumbing ----------------------------------------------
 
+def _contiguous(a):
+    """C-contiguous in the kernel's compute dtype (a copy only if needed)."""
+    return np.ascontiguousarray(a, dtype=np.float32 if a.dtype == _HALF else a.dtype)
+
+
 def _view3(a, channels_last):
-    """C-contiguous 3-D view (copy only if needed) in the kernel's compute dtype."""
-    a = np.ascontiguousarray(a, dtype=np.float32 if a.dtype == _HALF else a.dtype)
+    """C-contiguous 3-D view: (N, C, S), or (N, S, C) when channels last."""
+    a = _contiguous(a)
     N = a.shape[0]
     if channels_last:
         return a.reshape(N, -1, a.shape[-1])
@@ -203,7 +207,7 @@ def _pre(size, convention):
 
 def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="onnx",
         region="across", out=None, return_scale=False, num_threads=None):
-    """Local Response Normalization across channels.
+    """Local Response Normalization across (or within) channels.
 
     ``scale = bias + alpha / size * sum(x[c']**2 for c' in W(c))`` and
     ``y = x * scale ** -beta``, where ``W(c) = [c - pre, c + size - 1 - pre]``
@@ -226,10 +230,13 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
     convention : {"onnx", "torch"}
         Where an even window sits: ``pre = (size - 1) // 2`` (ONNX, Caffe2,
         cuDNN) or ``size // 2`` (PyTorch).  Odd sizes agree.
-    region : {"across"}
-        Cross-channel normalisation.
+    region : {"across", "within"}
+        ``"across"`` channels, or ``"within"`` each channel: the window is a
+        ``size`` x ``size`` (x ...) box of spatial neighbours, centred by the
+        same ``pre`` rule on every spatial axis, and alpha is divided by
+        ``size ** (number of spatial axes)`` (Caffe ``WITHIN_CHANNEL``, oneDNN).
     out : ndarray or (ndarray, ndarray), optional
-        Where to write ``y`` (may be ``x`` itself), or ``(y, scale)`` with
+        Where to write ``y`` (may be ``x`` itself, across channels), or ``(y, scale)`` with
         ``return_scale``.  Must have the shape and dtype of ``x``.
     return_scale : bool
         Also return ``scale`` (Caffe2's second output).
@@ -249,11 +256,11 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
     >>> y[0, :, 0, 0]   # scale = 1 + 3/3 * (number of channels in the window)
     array([0.33333334, 0.25      , 0.33333334], dtype=float32)
     """
-    size, alpha, beta, bias, channels_last, pre, nt = _check_params(
+    size, alpha, beta, bias, channels_last, pre, within, nt = _check_params(
         size, alpha, beta, bias, layout, convention, region, num_threads)
     return_scale = _check_flag(return_scale, "return_scale")
     x = _as_host_array(x, "x")
-    _check_ndim(x)
+    _check_ndim(x, region)
     y_out = s_out = None
     if return_scale and isinstance(out, tuple):
         if len(out) != 2:
@@ -264,19 +271,23 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
         y_out = out
     inputs = [("x", x)]
     if y_out is not None:
-        y_out = _check_out(y_out, "out", x, inputs, may_alias=("x",))
+        y_out = _check_out(y_out, "out", x, inputs, may_alias=() if within else ("x",))
     if s_out is not None:
         if y_out is not None:
             inputs.append(("out[0]", y_out))
         s_out = _check_out(s_out, "out[1]", x, inputs, may_alias=())
 
-    x3 = _view3(x, channels_last)
     y, y_target, y_copy = _result(y_out, x)
+    s_target = None
     if return_scale:
         s, s_target, s_copy = _result(s_out, x)
-    kernels.forward(x3, _view3(y_target, channels_last),
-                     _view3(s_target, channels_last) if return_scale else None,
-                     size, pre, alpha, beta, bias, channels_last, nt)
+    if within:
+        _within.forward(kernels, _contiguous(x), y_target, s_target, size, pre, alpha,
+                        beta, bias, channels_last, nt)
+    else:
+        kernels.forward(_view3(x, channels_last), _view3(y_target, channels_last),
+                        None if s_target is None else _view3(s_target, channels_last),
+                        size, pre, alpha, beta, bias, channels_last, nt)
     y = _finish(y, y_target, y_copy)
     if return_scale:
         return y, _finish(s, s_target, s_copy)
@@ -305,7 +316,8 @@ def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
         The ``scale`` that ``lrn(..., return_scale=True)`` returned; when
         absent it is recomputed from ``x``.
     out : ndarray, optional
-        Where to write ``dx``; it may be exactly ``x``, ``y``, ``dy`` or ``scale``.
+        Where to write ``dx``; across channels it may be exactly ``x``, ``y``,
+        ``dy`` or ``scale``.
 
     Returns
     -------
@@ -320,10 +332,10 @@ def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
     >>> dx.shape
     (2, 3, 2)
     """
-    size, alpha, beta, bias, channels_last, pre, nt = _check_params(
+    size, alpha, beta, bias, channels_last, pre, within, nt = _check_params(
         size, alpha, beta, bias, layout, convention, region, num_threads)
     x = _as_host_array(x, "x")
-    _check_ndim(x)
+    _check_ndim(x, region)
     y = _check_like(y, "y", x)
     dy = _check_like(dy, "dy", x)
     inputs = [("x", x), ("y", y), ("dy", dy)]
@@ -331,14 +343,20 @@ def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
         scale = _check_like(scale, "scale", x)
         inputs.append(("scale", scale))
     if out is not None:
-        out = _check_out(out, "out", x, inputs, may_alias=("x", "y", "dy", "scale"))
+        out = _check_out(out, "out", x, inputs,
+                         may_alias=() if within else ("x", "y", "dy", "scale"))
 
     dx, target, copy = _result(out, x)
-    kernels.backward(_view3(x, channels_last), _view3(y, channels_last),
-                      _view3(dy, channels_last),
-                      None if scale is None else _view3(scale, channels_last),
-                      _view3(target, channels_last),
-                      size, pre, alpha, beta, bias, channels_last, nt)
+    if within:
+        _within.backward(kernels, _contiguous(x), _contiguous(y), _contiguous(dy),
+                         None if scale is None else _contiguous(scale), target, size, pre,
+                         alpha, beta, bias, channels_last, nt)
+    else:
+        kernels.backward(_view3(x, channels_last), _view3(y, channels_last),
+                         _view3(dy, channels_last),
+                         None if scale is None else _view3(scale, channels_last),
+                         _view3(target, channels_last),
+                         size, pre, alpha, beta, bias, channels_last, nt)
     return _finish(dx, target, copy)
 
 
@@ -349,9 +367,10 @@ def _check_params(size, alpha, beta, bias, layout, convention, region, num_threa
     bias = _check_real(bias, "bias")
     layout = _check_choice(layout, "layout", LAYOUTS)
     convention = _check_choice(convention, "convention", CONVENTIONS)
-    _check_region(region)
+    region = _check_choice(region, "region", REGIONS)
     nt = _resolve_threads(num_threads)
-    return size, alpha, beta, bias, layout == "NHWC", _pre(size, convention), nt
+    return (size, alpha, beta, bias, layout == "NHWC", _pre(size, convention),
+            region == "within", nt)
 
 
 def _gpu_info():

@@ -169,11 +169,12 @@ cdef void store(const floating* buf, floating* dst, Py_ssize_t C,
             dst[t * C + c] = buf[c * T + t]
 
 
-cdef void window_sums(floating* A, floating* B, floating* R, Py_ssize_t C,
+cdef void window_sums(floating* A, Py_ssize_t lda, floating* B, floating* R, Py_ssize_t C,
                       Py_ssize_t T, Py_ssize_t n, Py_ssize_t pre) noexcept nogil:
     """In place, ``A[c] <- sum of A[c'] for c - pre <= c' <= c + n - 1 - pre``.
 
-    Rows are vectors of T positions; B (C x T) and R (T) are scratch.  With
+    Rows are vectors of T positions, row c at A + c * lda; B (C x T) and
+    R (T) are scratch.  With
     blocks [k n, k n + n) of channels, B holds in-block suffix sums and R the
     running in-block prefix sum up to row b = c + post, so that the window
     [a, b] of row c is R alone when a starts a block (or is clipped to 0),
@@ -189,24 +190,24 @@ cdef void window_sums(floating* A, floating* B, floating* R, Py_ssize_t C,
         row = B + c * T
         if c == C - 1 or (c + 1) % n == 0:
             for t in range(T):
-                row[t] = A[c * T + t]
+                row[t] = A[c * lda + t]
         else:
             nxt = B + (c + 1) * T
             for t in range(T):
-                row[t] = A[c * T + t] + nxt[t]
+                row[t] = A[c * lda + t] + nxt[t]
     for b in range(C + post):
         if b < C:
             if b % n == 0:
                 for t in range(T):
-                    R[t] = A[b * T + t]
+                    R[t] = A[b * lda + t]
             else:
                 for t in range(T):
-                    R[t] += A[b * T + t]
+                    R[t] += A[b * lda + t]
         c = b - post
         if c < 0:
             continue
         # Row c of A (c <= b) is no longer needed as an input.
-        row = A + c * T
+        row = A + c * lda
         a = c - pre
         if a <= 0 or a % n == 0:
             for t in range(T):
@@ -234,7 +235,7 @@ cdef void scale_rows(const floating* x, Py_ssize_t xs, Py_ssize_t C, Py_ssize_t 
         ar = A + c * T
         for t in range(T):
             ar[t] = xr[t] * xr[t]
-    window_sums(A, B, R, C, T, n, pre)
+    window_sums(A, T, B, R, C, T, n, pre)
     for t in range(C * T):
         A[t] = bias + alpha_n * A[t]
 
@@ -281,7 +282,7 @@ cdef void backward_rows(const floating* x, const floating* y, const floating* dy
         dr = D + c * T
         for t in range(T):
             dr[t] = dy[c * rs + t] * y[c * rs + t] / sr[t]
-    window_sums(D, B, R, C, T, n, n - 1 - pre)
+    window_sums(D, T, B, R, C, T, n, n - 1 - pre)
     for c in range(C):
         sr = scale + c * ss
         br = B + c * T
@@ -355,9 +356,9 @@ cdef void launch(bint backward, const floating* x, const floating* y, const floa
                      <floating>beta, <floating>bias, kind, buf)
 
 
-cdef void* tile_buffers(Py_ssize_t C, Py_ssize_t T, int num_threads,
-                        size_t itemsize) except NULL:
-    cdef void* work = malloc(num_threads * (7 * C * T + T) * itemsize)
+cdef void* tile_buffers(Py_ssize_t count, int num_threads, size_t itemsize) except NULL:
+    """``count`` scratch elements for each thread."""
+    cdef void* work = malloc(num_threads * count * itemsize)
     if work == NULL:
         raise MemoryError("lrn: cannot allocate the kernel's tile buffers")
     return work
@@ -384,7 +385,7 @@ def forward(const floating[:, :, ::1] x, floating[:, :, ::1] y, scale,
         sv = scale
         sp = &sv[0, 0, 0]
     cdef Py_ssize_t T = tile_positions(C, S, sizeof(floating))
-    cdef floating* work = <floating*>tile_buffers(C, T, num_threads, sizeof(floating))
+    cdef floating* work = <floating*>tile_buffers(7 * C * T + T, num_threads, sizeof(floating))
     with nogil:
         launch(False, &x[0, 0, 0], NULL, NULL, NULL, &y[0, 0, 0], sp, N, C, S,
                channels_last, size, pre, alpha, beta, bias, num_threads, work, T)
@@ -412,8 +413,111 @@ def backward(const floating[:, :, ::1] x, const floating[:, :, ::1] y,
         sv = scale
         sp = &sv[0, 0, 0]
     cdef Py_ssize_t T = tile_positions(C, S, sizeof(floating))
-    cdef floating* work = <floating*>tile_buffers(C, T, num_threads, sizeof(floating))
+    cdef floating* work = <floating*>tile_buffers(7 * C * T + T, num_threads, sizeof(floating))
     with nogil:
         launch(True, &x[0, 0, 0], &y[0, 0, 0], &dy[0, 0, 0], sp, &dx[0, 0, 0], NULL,
                N, C, S, channels_last, size, pre, alpha, beta, bias, num_threads, work, T)
+    free(work)
+
+
+# -- within-channel LRN (design §1): separable box sums over the spatial axes --
+# The box sum of a d-dimensional window is d one-dimensional window sums, one
+# per spatial axis, each by the same subtraction-free block method.
+
+def box_sums(floating[:, :, ::1] a, Py_ssize_t size, Py_ssize_t pre, int num_threads):
+    """In place, window sums along axis 1 of ``a`` viewed as (outer, L, inner):
+    ``a[o, l, i] <- sum of a[o, l', i] for l - pre <= l' <= l + size - 1 - pre``."""
+    cdef Py_ssize_t O = a.shape[0], L = a.shape[1], I = a.shape[2]
+    if O == 0 or L == 0 or I == 0:
+        return
+    cdef Py_ssize_t T = tile_positions(L, I, sizeof(floating))
+    cdef Py_ssize_t tiles = (I + T - 1) // T, per_thread = L * T + T
+    cdef floating* work = <floating*>tile_buffers(per_thread, num_threads, sizeof(floating))
+    cdef floating* ap = &a[0, 0, 0]
+    cdef floating* buf
+    cdef Py_ssize_t job, i0
+    with nogil, parallel(num_threads=num_threads):
+        buf = work + threadid() * per_thread
+        for job in prange(O * tiles, schedule="static"):
+            i0 = (job % tiles) * T
+            window_sums(ap + (job // tiles) * L * I + i0, I, buf, buf + L * T, L,
+                        min(T, I - i0), size, pre)
+    free(work)
+
+
+cdef enum:
+    CHUNK = 1024  # elements per step of the element-wise passes below
+
+
+def square(const floating[::1] x, floating[::1] out, int num_threads):
+    """out = x * x."""
+    cdef Py_ssize_t i, n = x.shape[0]
+    for i in prange(n, nogil=True, schedule="static", num_threads=num_threads):
+        out[i] = x[i] * x[i]
+
+
+def within_finish(const floating[::1] x, const floating[::1] acc, floating[::1] y, scale,
+                  double alpha_n, double beta, double bias, int num_threads):
+    """s = bias + alpha_n * acc; y = x * s ** -beta; scale = s unless None.
+    ``acc`` may be the buffer of ``y`` or ``scale``: each chunk of it is read
+    into a private buffer before that chunk is written."""
+    cdef floating[::1] sv
+    cdef floating* sp = NULL
+    if scale is not None:
+        sv = scale
+        sp = &sv[0]
+    cdef Py_ssize_t n = x.shape[0], chunks = (n + CHUNK - 1) // CHUNK
+    cdef Py_ssize_t k, i, i0, m
+    cdef BetaKind kind = beta_kind(beta)
+    cdef floating* tmp
+    if n == 0:
+        return
+    cdef floating* work = <floating*>tile_buffers(CHUNK, num_threads, sizeof(floating))
+    with nogil, parallel(num_threads=num_threads):
+        tmp = work + threadid() * CHUNK
+        for k in prange(chunks, schedule="static"):
+            i0 = k * CHUNK
+            m = min(<Py_ssize_t>CHUNK, n - i0)
+            for i in range(m):
+                tmp[i] = bias + alpha_n * acc[i0 + i]
+            if sp != NULL:
+                for i in range(m):
+                    sp[i0 + i] = tmp[i]
+            pow_row(&y[i0], &x[i0], tmp, m, <floating>beta, kind)
+    free(work)
+
+
+def affine(floating[::1] a, double alpha_n, double bias, int num_threads):
+    """In place, a = bias + alpha_n * a (window sums of squares -> scale)."""
+    cdef Py_ssize_t i, n = a.shape[0]
+    for i in prange(n, nogil=True, schedule="static", num_threads=num_threads):
+        a[i] = bias + alpha_n * a[i]
+
+
+def grad_terms(const floating[::1] dy, const floating[::1] y, const floating[::1] s,
+               floating[::1] t, int num_threads):
+    """t = dy * y / s: what each window passes back to the channels in it."""
+    cdef Py_ssize_t i, n = dy.shape[0]
+    for i in prange(n, nogil=True, schedule="static", num_threads=num_threads):
+        t[i] = dy[i] * y[i] / s[i]
+
+
+def grad_finish(const floating[::1] x, const floating[::1] dy, const floating[::1] s,
+                floating[::1] t, double coef, double beta, int num_threads):
+    """In place, t = dy * s ** -beta - coef * x * t (t: mirrored window sums)."""
+    cdef Py_ssize_t n = x.shape[0], chunks = (n + CHUNK - 1) // CHUNK
+    cdef Py_ssize_t k, i, i0, m
+    cdef BetaKind kind = beta_kind(beta)
+    cdef floating* tmp
+    if n == 0:
+        return
+    cdef floating* work = <floating*>tile_buffers(CHUNK, num_threads, sizeof(floating))
+    with nogil, parallel(num_threads=num_threads):
+        tmp = work + threadid() * CHUNK
+        for k in prange(chunks, schedule="static"):
+            i0 = k * CHUNK
+            m = min(<Py_ssize_t>CHUNK, n - i0)
+            pow_row(tmp, &dy[i0], &s[i0], m, <floating>beta, kind)
+            for i in range(m):
+                t[i0 + i] = tmp[i] - coef * x[i0 + i] * t[i0 + i]
     free(work)
