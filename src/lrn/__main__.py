@@ -50,7 +50,7 @@ def _apply(args):
     prog = "python -m lrn apply"
     try:
         x = np.load(args.input, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError) as e:
         return _fail(prog, f"cannot read {args.input!r} as a .npy array: {e}")
     if x.dtype.kind != "f":
         return _fail(prog, f"{args.input!r} holds {x.dtype} data; LRN needs float16, "

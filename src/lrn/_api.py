@@ -100,12 +100,30 @@ def _is_gpu_array(obj):
     return kind in (2, 3, 13)  # kDLCUDA, kDLCUDAHost, kDLCUDAManaged
 
 
-def _as_host_array(obj, name):
-    """A NumPy view of ``obj`` (no copy), or TypeError naming ``name``."""
-    if _is_gpu_array(obj):
-        raise TypeError(f"`{name}` is a GPU array; the GPU backend is not "
-                        f"available in this build, pass a NumPy array")
-    if not isinstance(obj, np.ndarray):
+def _array_module(named):
+    """NumPy, or CuPy when the arrays are on the GPU; all must be on one side."""
+    gpu = [name for name, a in named if a is not None and _is_gpu_array(a)]
+    if not gpu:
+        return np
+    host = [name for name, a in named if a is not None and not _is_gpu_array(a)]
+    if host:
+        raise TypeError(f"`{host[0]}` is a host array but `{gpu[0]}` is a GPU array; "
+                        f"pass all arrays on the same device")
+    try:
+        import cupy
+    except ImportError:
+        raise TypeError(f"`{gpu[0]}` is a GPU array but CuPy is not installed "
+                        f"(pip install 'lrn[gpu]')") from None
+    return cupy
+
+
+def _as_array(obj, name, xp):
+    """An ndarray of ``xp`` viewing ``obj`` (no copy), or TypeError naming ``name``."""
+    if xp is not np:
+        if not isinstance(obj, xp.ndarray):
+            obj = (xp.asarray(obj) if hasattr(obj, "__cuda_array_interface__")
+                   else xp.from_dlpack(obj))
+    elif not isinstance(obj, np.ndarray):
         if not hasattr(obj, "__array_interface__"):
             try:
                 memoryview(obj)
@@ -120,9 +138,9 @@ def _as_host_array(obj, name):
     return obj
 
 
-def _check_like(arr, name, x):
+def _check_like(arr, name, x, xp):
     """``arr`` (y, dy, scale) must match ``x`` in shape and dtype."""
-    arr = _as_host_array(arr, name)
+    arr = _as_array(arr, name, xp)
     if arr.dtype != x.dtype:
         raise TypeError(f"`{name}` must have the dtype of `x` ({x.dtype}), "
                         f"got {arr.dtype}")
@@ -133,24 +151,25 @@ def _check_like(arr, name, x):
 
 
 def _same_view(a, b):
-    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
-            and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
+    def ptr(v):
+        return (getattr(v, "__cuda_array_interface__", None) or v.__array_interface__)["data"][0]
+    return ptr(a) == ptr(b) and a.shape == b.shape and a.strides == b.strides
 
 
-def _check_out(out, name, x, inputs, may_alias):
-    """A writable ndarray matching ``x``; it may be exactly one of ``may_alias``
+def _check_out(out, name, x, inputs, may_alias, xp):
+    """A writable array matching ``x``; it may be exactly one of ``may_alias``
     but must not otherwise overlap any of ``inputs``."""
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"`{name}` must be a NumPy array, got {type(out).__name__}")
+    if not isinstance(out, xp.ndarray):
+        raise TypeError(f"`{name}` must be a {xp.__name__} array, got {type(out).__name__}")
     if out.dtype != x.dtype:
         raise TypeError(f"`{name}` must have dtype {x.dtype}, got {out.dtype}")
     if out.shape != x.shape:
         raise ValueError(f"`{name}` must have shape {x.shape}, got {out.shape}")
-    if not out.flags.writeable:
+    if not getattr(out.flags, "writeable", True):
         raise ValueError(f"`{name}` must be writable, got a read-only array")
     for arg, arr in inputs:
-        if (np.may_share_memory(out, arr) and not (arg in may_alias and _same_view(out, arr))
-                and np.shares_memory(out, arr)):
+        if (xp.may_share_memory(out, arr) and not (arg in may_alias and _same_view(out, arr))
+                and xp.shares_memory(out, arr)):
             allowed = f" or exactly `{arg}`" if arg in may_alias else ""
             raise ValueError(f"`{name}` shares memory with `{arg}`; pass separate "
                              f"memory{allowed}")
@@ -167,36 +186,48 @@ def _check_ndim(x, region):
 
 
 # -- layout and dtype plumbing ----------------------------------------------
+# The CPU kernels compute float16 in float32 buffers; the GPU kernels read and
+# write float16 directly.
 
-def _contiguous(a):
-    """C-contiguous in the kernel's compute dtype (a copy only if needed)."""
-    return np.ascontiguousarray(a, dtype=np.float32 if a.dtype == _HALF else a.dtype)
+def _work_dtype(dtype, xp):
+    return np.dtype(np.float32) if dtype == _HALF and xp is np else dtype
 
 
-def _view3(a, channels_last):
+def _contiguous(a, xp):
+    """C-contiguous in the kernel's dtype (a copy only if needed)."""
+    return xp.ascontiguousarray(a, dtype=_work_dtype(a.dtype, xp))
+
+
+def _view3(a, channels_last, xp):
     """C-contiguous 3-D view: (N, C, S), or (N, S, C) when channels last."""
-    a = _contiguous(a)
-    N = a.shape[0]
+    a = _contiguous(a, xp)
     if channels_last:
-        return a.reshape(N, -1, a.shape[-1])
-    return a.reshape(N, a.shape[1], -1)
+        return a.reshape(a.shape[0], math.prod(a.shape[1:-1]), a.shape[-1])
+    return a.reshape(a.shape[0], a.shape[1], math.prod(a.shape[2:]))
 
 
-def _result(out, x):
-    """(final array, 3-D kernel target, needs copy back) for one output."""
-    work = np.float32 if x.dtype == _HALF else x.dtype
+def _result(out, x, xp):
+    """(final array, C-contiguous kernel target, needs copy back) for one output."""
+    work = _work_dtype(x.dtype, xp)
     if out is not None and out.flags.c_contiguous and out.dtype == work:
         return out, out, False
-    target = np.empty(x.shape, dtype=work)
-    return (target if out is None else out), target, out is not None or x.dtype == _HALF
+    target = xp.empty(x.shape, dtype=work)
+    return (target if out is None else out), target, out is not None or work != x.dtype
 
 
-def _finish(final, target, copy_back):
+def _finish(final, target, copy_back, xp):
     if copy_back:
         if final is target:  # float16 result without `out`
             return target.astype(_HALF)
-        np.copyto(final, target, casting="unsafe")
+        xp.copyto(final, target, casting="unsafe")
     return final
+
+
+def _gpu_kernels(within):
+    if within:
+        raise NotImplementedError("region='within' runs on the CPU only; pass NumPy arrays")
+    from . import _cuda
+    return _cuda
 
 
 def _pre(size, convention):
@@ -259,8 +290,6 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
     size, alpha, beta, bias, channels_last, pre, within, nt = _check_params(
         size, alpha, beta, bias, layout, convention, region, num_threads)
     return_scale = _check_flag(return_scale, "return_scale")
-    x = _as_host_array(x, "x")
-    _check_ndim(x, region)
     y_out = s_out = None
     if return_scale and isinstance(out, tuple):
         if len(out) != 2:
@@ -269,28 +298,34 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
         y_out, s_out = out
     elif out is not None:
         y_out = out
+    xp = _array_module([("x", x), ("out", y_out), ("out[1]", s_out)])
+    x = _as_array(x, "x", xp)
+    _check_ndim(x, region)
     inputs = [("x", x)]
     if y_out is not None:
-        y_out = _check_out(y_out, "out", x, inputs, may_alias=() if within else ("x",))
+        y_out = _check_out(y_out, "out", x, inputs, () if within else ("x",), xp)
+        inputs.append(("out[0]", y_out))
     if s_out is not None:
-        if y_out is not None:
-            inputs.append(("out[0]", y_out))
-        s_out = _check_out(s_out, "out[1]", x, inputs, may_alias=())
+        s_out = _check_out(s_out, "out[1]", x, inputs, (), xp)
 
-    y, y_target, y_copy = _result(y_out, x)
+    y, y_target, y_copy = _result(y_out, x, xp)
     s_target = None
     if return_scale:
-        s, s_target, s_copy = _result(s_out, x)
-    if within:
-        _within.forward(kernels, _contiguous(x), y_target, s_target, size, pre, alpha,
+        s, s_target, s_copy = _result(s_out, x, xp)
+    if within and xp is np:
+        _within.forward(kernels, _contiguous(x, xp), y_target, s_target, size, pre, alpha,
                         beta, bias, channels_last, nt)
     else:
-        kernels.forward(_view3(x, channels_last), _view3(y_target, channels_last),
-                        None if s_target is None else _view3(s_target, channels_last),
-                        size, pre, alpha, beta, bias, channels_last, nt)
-    y = _finish(y, y_target, y_copy)
+        args = (_view3(x, channels_last, xp), _view3(y_target, channels_last, xp),
+                None if s_target is None else _view3(s_target, channels_last, xp),
+                size, pre, alpha, beta, bias, channels_last)
+        if xp is np:
+            kernels.forward(*args, nt)
+        else:
+            _gpu_kernels(within).forward(*args)
+    y = _finish(y, y_target, y_copy, xp)
     if return_scale:
-        return y, _finish(s, s_target, s_copy)
+        return y, _finish(s, s_target, s_copy, xp)
     return y
 
 
@@ -334,30 +369,35 @@ def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
     """
     size, alpha, beta, bias, channels_last, pre, within, nt = _check_params(
         size, alpha, beta, bias, layout, convention, region, num_threads)
-    x = _as_host_array(x, "x")
+    xp = _array_module([("x", x), ("y", y), ("dy", dy), ("scale", scale), ("out", out)])
+    x = _as_array(x, "x", xp)
     _check_ndim(x, region)
-    y = _check_like(y, "y", x)
-    dy = _check_like(dy, "dy", x)
+    y = _check_like(y, "y", x, xp)
+    dy = _check_like(dy, "dy", x, xp)
     inputs = [("x", x), ("y", y), ("dy", dy)]
     if scale is not None:
-        scale = _check_like(scale, "scale", x)
+        scale = _check_like(scale, "scale", x, xp)
         inputs.append(("scale", scale))
     if out is not None:
-        out = _check_out(out, "out", x, inputs,
-                         may_alias=() if within else ("x", "y", "dy", "scale"))
+        out = _check_out(out, "out", x, inputs, () if within else ("x", "y", "dy", "scale"),
+                         xp)
 
-    dx, target, copy = _result(out, x)
-    if within:
-        _within.backward(kernels, _contiguous(x), _contiguous(y), _contiguous(dy),
-                         None if scale is None else _contiguous(scale), target, size, pre,
+    dx, target, copy = _result(out, x, xp)
+    if within and xp is np:
+        c = _contiguous
+        _within.backward(kernels, c(x, xp), c(y, xp), c(dy, xp),
+                         None if scale is None else c(scale, xp), target, size, pre,
                          alpha, beta, bias, channels_last, nt)
     else:
-        kernels.backward(_view3(x, channels_last), _view3(y, channels_last),
-                         _view3(dy, channels_last),
-                         None if scale is None else _view3(scale, channels_last),
-                         _view3(target, channels_last),
-                         size, pre, alpha, beta, bias, channels_last, nt)
-    return _finish(dx, target, copy)
+        v = _view3
+        args = (v(x, channels_last, xp), v(y, channels_last, xp), v(dy, channels_last, xp),
+                None if scale is None else v(scale, channels_last, xp),
+                v(target, channels_last, xp), size, pre, alpha, beta, bias, channels_last)
+        if xp is np:
+            kernels.backward(*args, nt)
+        else:
+            _gpu_kernels(within).backward(*args)
+    return _finish(dx, target, copy, xp)
 
 
 def _check_params(size, alpha, beta, bias, layout, convention, region, num_threads):
@@ -375,4 +415,5 @@ def _check_params(size, alpha, beta, bias, layout, convention, region, num_threa
 
 def _gpu_info():
     """One line describing the GPU backend, or None when there is none."""
-    return None
+    from . import _cuda
+    return _cuda.device_info()

@@ -143,6 +143,12 @@ cdef void pow_row(floating* out, const floating* x, const floating* s, Py_ssize_
                 out[t] = x[t] * pow(s[t], -beta)
 
 
+cdef int team_size(Py_ssize_t elements, Py_ssize_t jobs, int num_threads) noexcept nogil:
+    """Threads worth waking: about one per 32 Ki elements, at most one per job
+    (waking a team costs more than a small input takes alone)."""
+    return <int>max(1, min(<Py_ssize_t>num_threads, jobs, elements // 32768))
+
+
 cdef Py_ssize_t tile_positions(Py_ssize_t C, Py_ssize_t S, Py_ssize_t itemsize) noexcept nogil:
     """Positions per tile: a function of C and the dtype only."""
     cdef Py_ssize_t T = TILE_BYTES // (C * itemsize)
@@ -385,6 +391,7 @@ def forward(const floating[:, :, ::1] x, floating[:, :, ::1] y, scale,
         sv = scale
         sp = &sv[0, 0, 0]
     cdef Py_ssize_t T = tile_positions(C, S, sizeof(floating))
+    num_threads = team_size(N * C * S, N * ((S + T - 1) // T), num_threads)
     cdef floating* work = <floating*>tile_buffers(7 * C * T + T, num_threads, sizeof(floating))
     with nogil:
         launch(False, &x[0, 0, 0], NULL, NULL, NULL, &y[0, 0, 0], sp, N, C, S,
@@ -413,6 +420,7 @@ def backward(const floating[:, :, ::1] x, const floating[:, :, ::1] y,
         sv = scale
         sp = &sv[0, 0, 0]
     cdef Py_ssize_t T = tile_positions(C, S, sizeof(floating))
+    num_threads = team_size(N * C * S, N * ((S + T - 1) // T), num_threads)
     cdef floating* work = <floating*>tile_buffers(7 * C * T + T, num_threads, sizeof(floating))
     with nogil:
         launch(True, &x[0, 0, 0], &y[0, 0, 0], &dy[0, 0, 0], sp, &dx[0, 0, 0], NULL,
@@ -432,6 +440,7 @@ def box_sums(floating[:, :, ::1] a, Py_ssize_t size, Py_ssize_t pre, int num_thr
         return
     cdef Py_ssize_t T = tile_positions(L, I, sizeof(floating))
     cdef Py_ssize_t tiles = (I + T - 1) // T, per_thread = L * T + T
+    num_threads = team_size(O * L * I, O * tiles, num_threads)
     cdef floating* work = <floating*>tile_buffers(per_thread, num_threads, sizeof(floating))
     cdef floating* ap = &a[0, 0, 0]
     cdef floating* buf
@@ -452,6 +461,7 @@ cdef enum:
 def square(const floating[::1] x, floating[::1] out, int num_threads):
     """out = x * x."""
     cdef Py_ssize_t i, n = x.shape[0]
+    num_threads = team_size(n, n, num_threads)
     for i in prange(n, nogil=True, schedule="static", num_threads=num_threads):
         out[i] = x[i] * x[i]
 
@@ -472,6 +482,7 @@ def within_finish(const floating[::1] x, const floating[::1] acc, floating[::1] 
     cdef floating* tmp
     if n == 0:
         return
+    num_threads = team_size(n, chunks, num_threads)
     cdef floating* work = <floating*>tile_buffers(CHUNK, num_threads, sizeof(floating))
     with nogil, parallel(num_threads=num_threads):
         tmp = work + threadid() * CHUNK
@@ -490,6 +501,7 @@ def within_finish(const floating[::1] x, const floating[::1] acc, floating[::1] 
 def affine(floating[::1] a, double alpha_n, double bias, int num_threads):
     """In place, a = bias + alpha_n * a (window sums of squares -> scale)."""
     cdef Py_ssize_t i, n = a.shape[0]
+    num_threads = team_size(n, n, num_threads)
     for i in prange(n, nogil=True, schedule="static", num_threads=num_threads):
         a[i] = bias + alpha_n * a[i]
 
@@ -498,6 +510,7 @@ def grad_terms(const floating[::1] dy, const floating[::1] y, const floating[::1
                floating[::1] t, int num_threads):
     """t = dy * y / s: what each window passes back to the channels in it."""
     cdef Py_ssize_t i, n = dy.shape[0]
+    num_threads = team_size(n, n, num_threads)
     for i in prange(n, nogil=True, schedule="static", num_threads=num_threads):
         t[i] = dy[i] * y[i] / s[i]
 
@@ -511,6 +524,7 @@ def grad_finish(const floating[::1] x, const floating[::1] dy, const floating[::
     cdef floating* tmp
     if n == 0:
         return
+    num_threads = team_size(n, chunks, num_threads)
     cdef floating* work = <floating*>tile_buffers(CHUNK, num_threads, sizeof(floating))
     with nogil, parallel(num_threads=num_threads):
         tmp = work + threadid() * CHUNK
