@@ -1,0 +1,181 @@
+"""The benchmark suite in bench/ never rots: every asv benchmark runs once on tiny shapes.
+
+Each benchmark module is imported as asv imports it (package ``bench``), its shape table is
+swapped for tiny shapes, and every method runs for every parameter combination: setup, the
+method, teardown.  GPU cases raise ``NotImplementedError`` in setup where CuPy, a device or
+lrn's GPU backend is missing; asv reports those as skipped, and so does this test.
+"""
+import contextlib
+import importlib
+import inspect
+import itertools
+import math
+import os
+import pkgutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+try:
+    from threadpoolctl import threadpool_limits
+except ImportError:  # optional: only keeps tiny inputs off an oversubscribed machine's threads
+    threadpool_limits = None
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+PREFIXES = ("time_", "peakmem_", "mem_", "track_", "timeraw_")
+# Tiny stand-ins, channels-first; C = 5 is smaller than the largest window (21).
+TINY = {"alexnet1": (2, 5, 3, 4), "alexnet2": (1, 7, 2, 3), "googlenet": (3, 4, 2, 2),
+        "batch1": (1, 6, 4, 3)}
+
+
+def _import(name):
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    return importlib.import_module(name)
+
+
+def _modules():
+    pkg = _import("bench")
+    names = [m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name != "common"]
+    return sorted(names)
+
+
+def _benchmarks(module):
+    """(class, [method names]) for every asv benchmark class of the module."""
+    out = []
+    for name, cls in vars(module).items():
+        if name.startswith("_") or not inspect.isclass(cls) or cls.__module__ != module.__name__:
+            continue
+        methods = sorted(m for m in dir(cls) if m.startswith(PREFIXES))
+        if methods:
+            out.append((cls, methods))
+    return out
+
+
+def _param_sets(cls):
+    params = getattr(cls, "params", [])
+    if not params:
+        return [()]
+    if not isinstance(params[0], (list, tuple)):  # a single parameter axis
+        params = [params]
+    names = getattr(cls, "param_names", [])
+    assert len(names) == len(params), f"{cls.__name__}: param_names do not match params"
+    return list(itertools.product(*params))
+
+
+@pytest.fixture
+def tiny_shapes(monkeypatch):
+    common = _import("bench.common")
+    monkeypatch.setattr(common, "SHAPES", dict(TINY))
+    assert set(TINY) == set(common.SHAPE_NAMES)
+    monkeypatch.setattr(common, "_cache", {})
+    return common
+
+
+@pytest.mark.parametrize("modname", _modules())
+def test_benchmarks_run_once(modname, tiny_shapes):
+    module = _import(f"bench.{modname}")
+    # One OpenMP thread for the default-thread cases: on tiny inputs a busy machine makes
+    # thread wake-ups cost more than the work.  (`Threads` still asks for 1 and 2.)
+    limit = (threadpool_limits(1, user_api="openmp") if threadpool_limits
+             else contextlib.nullcontext())
+    with limit:
+        ran, skipped = _run_all(module)
+    if modname == "compare":
+        return
+    if ran == 0 and skipped:
+        pytest.skip(f"{modname}: every case skipped ({skipped}), e.g. no CuPy/GPU")
+    assert ran > 0, f"{modname}: no benchmark found"
+
+
+def _run_all(module):
+    ran = skipped = 0
+    for cls, methods in _benchmarks(module):
+        for params in _param_sets(cls):
+            for method in methods:
+                obj = cls()
+                try:
+                    if hasattr(obj, "setup"):
+                        obj.setup(*params)
+                except NotImplementedError:  # asv's skip (GPU absent)
+                    skipped += 1
+                    continue
+                try:
+                    result = getattr(obj, method)(*params)
+                    if method.startswith("track_"):
+                        assert isinstance(result, (int, float)) and math.isfinite(result)
+                finally:
+                    if hasattr(obj, "teardown"):
+                        obj.teardown(*params)
+                ran += 1
+    return ran, skipped
+
+
+def test_suite_covers_the_axes():
+    """The issue's axes: directions, layouts, dtypes, shapes, sizes, threads, peak memory."""
+    common = _import("bench.common")
+    cpu = _import("bench.bench_cpu")
+    mem = _import("bench.bench_memory")
+    gpu = _import("bench.bench_gpu")
+    assert common.SHAPES["alexnet1"] == (8, 96, 55, 55)
+    assert common.SHAPES["alexnet2"] == (8, 256, 27, 27)
+    assert common.SHAPES["googlenet"] == (32, 64, 56, 56)
+    assert common.SHAPES["batch1"] == (1, 64, 224, 224)
+    for cls in (cpu.Forward, cpu.Backward, gpu.GPU):
+        assert cls.params == [common.SHAPE_NAMES, ["NCHW", "NHWC"],
+                              ["float16", "float32", "float64"]]
+    assert cpu.WindowSize.params[0] == [3, 5, 11, 21]
+    assert cpu.Threads.params[2] == [1, 2]
+    assert {m for m in dir(cpu.WindowSize) if m.startswith("time_")} == {
+        "time_forward", "time_forward_scale", "time_backward", "time_backward_recompute"}
+    assert {m for m in dir(mem.PeakMem) if m.startswith("peakmem_")} >= {
+        "peakmem_setup", "peakmem_forward", "peakmem_forward_scale", "peakmem_backward",
+        "peakmem_backward_recompute"}
+    assert mem.PeakMem.params[2] == [True, False]
+
+
+def test_compare_rows_are_finite():
+    from lrn._bench import compare, format_table
+
+    rows, absent = compare((2, 8, 5, 5), repeats=2, peers=False)
+    cases = {r["case"] for r in rows}
+    assert {"copy floor (np.copyto)", "lrn forward", "lrn forward+scale",
+            "lrn backward (scale given)", "lrn backward (scale recomputed)"} <= cases
+    for r in rows:
+        for key in ("median_ms", "min_ms", "max_ms", "gbps", "x_floor"):
+            assert math.isfinite(r[key]) and r[key] >= 0, (r["case"], key, r[key])
+    table = format_table(rows)
+    assert all(r["case"] in table for r in rows)
+    assert absent == []
+
+
+def test_compare_nhwc_float16():
+    from lrn._bench import compare
+
+    rows, _ = compare((1, 3, 4, 6), layout="NHWC", dtype=np.float16, threads=1,
+                      repeats=1, peers=False)
+    assert all(math.isfinite(r["median_ms"]) for r in rows)
+
+
+def test_compare_script_help():
+    proc = subprocess.run([sys.executable, os.path.join(BENCH, "compare.py"), "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "--shapes" in proc.stdout
+
+
+def test_asv_config():
+    import json
+    import re
+
+    with open(os.path.join(ROOT, "asv.conf.json")) as f:
+        text = re.sub(r"^\s*//.*$", "", f.read(), flags=re.M)  # asv allows // comments
+    conf = json.loads(text)
+    assert conf["benchmark_dir"] == "bench"
+    assert conf["repo"] == "."
+    assert conf["branches"] == ["main"]
+    for key in ("results_dir", "html_dir", "env_dir"):
+        assert conf[key].startswith(".asv/")
