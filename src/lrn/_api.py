@@ -20,6 +20,11 @@ _NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
 _HALF = np.dtype(np.float16)
 
 
+def _narrow(dtype):
+    """float16, or ml_dtypes' bfloat16: stored narrow, computed in float32."""
+    return dtype == _HALF or dtype.name == "bfloat16"
+
+
 def _select_kernels():
     """The AVX2+FMA build when the CPU has it (LRN_ISA=baseline forces the
     portable one); both give results within the accuracy contract."""
@@ -132,9 +137,9 @@ def _as_array(obj, name, xp):
                                 f"with the buffer protocol), got "
                                 f"{type(obj).__name__}") from None
         obj = np.asarray(obj)
-    if obj.dtype not in _NATIVE and obj.dtype != _HALF:
-        raise TypeError(f"`{name}` must have dtype float16, float32 or float64, "
-                        f"got {obj.dtype}")
+    if obj.dtype not in _NATIVE and not (_narrow(obj.dtype) and xp is np):
+        raise TypeError(f"`{name}` must have dtype float16, float32 or float64 "
+                        f"(or bfloat16 on the CPU), got {obj.dtype}")
     return obj
 
 
@@ -186,11 +191,11 @@ def _check_ndim(x, region):
 
 
 # -- layout and dtype plumbing ----------------------------------------------
-# The CPU kernels compute float16 in float32 buffers; the GPU kernels read and
-# write float16 directly.
+# The CPU kernels compute float16 and bfloat16 in float32 buffers; the GPU
+# kernels read and write float16 directly.
 
 def _work_dtype(dtype, xp):
-    return np.dtype(np.float32) if dtype == _HALF and xp is np else dtype
+    return np.dtype(np.float32) if _narrow(dtype) and xp is np else dtype
 
 
 def _contiguous(a, xp):
@@ -215,10 +220,11 @@ def _result(out, x, xp):
     return (target if out is None else out), target, out is not None or work != x.dtype
 
 
-def _finish(final, target, copy_back, xp):
+def _finish(final, target, copy_back, dtype, xp):
+    """The result in ``dtype``: ``target`` itself, or copied into ``final``."""
     if copy_back:
-        if final is target:  # float16 result without `out`
-            return target.astype(_HALF)
+        if final is target:  # a narrow result without `out`
+            return target.astype(dtype)
         xp.copyto(final, target, casting="unsafe")
     return final
 
@@ -250,7 +256,8 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
         Input of shape ``(N, C, *spatial)`` (``layout="NCHW"``) or
         ``(N, *spatial, C)`` (``"NHWC"``), any number of spatial axes
         (2-D ``(N, C)`` included).  float16, float32 or float64; float16 is
-        computed in float32.  Any buffer-protocol object is read without copying.
+        computed in float32, as is ml_dtypes' bfloat16.  Any buffer-protocol
+        object is read without copying.
     size : int
         Window length in channels, >= 1, odd or even, may exceed C.
     alpha, beta, bias : float
@@ -323,9 +330,9 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
             kernels.forward(*args, nt)
         else:
             _gpu_kernels(within).forward(*args)
-    y = _finish(y, y_target, y_copy, xp)
+    y = _finish(y, y_target, y_copy, x.dtype, xp)
     if return_scale:
-        return y, _finish(s, s_target, s_copy, xp)
+        return y, _finish(s, s_target, s_copy, x.dtype, xp)
     return y
 
 
@@ -397,7 +404,7 @@ def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
             kernels.backward(*args, nt)
         else:
             _gpu_kernels(within).backward(*args)
-    return _finish(dx, target, copy, xp)
+    return _finish(dx, target, copy, x.dtype, xp)
 
 
 def _check_params(size, alpha, beta, bias, layout, convention, region, num_threads):
