@@ -42,13 +42,13 @@ kernels = _select_kernels()
 
 # -- argument checks ---------------------------------------------------------
 
-def _check_size(size):
+def _check_size(size, name="size"):
     if isinstance(size, bool) or not isinstance(size, numbers.Integral):
-        raise TypeError(f"`size` must be a positive integer, got {size!r} "
+        raise TypeError(f"`{name}` must be a positive integer, got {size!r} "
                         f"of type {type(size).__name__}")
     size = operator.index(size)
     if size < 1:
-        raise ValueError(f"`size` must be a positive integer, got {size}")
+        raise ValueError(f"`{name}` must be a positive integer, got {size}")
     return size
 
 

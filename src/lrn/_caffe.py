@@ -1,0 +1,47 @@
+"""Caffe's LRN layer (``LRNParameter``) on lrn's kernels."""
+from ._api import _check_size, lrn
+
+_REGIONS = {"ACROSS_CHANNELS": "across", "WITHIN_CHANNEL": "within"}
+
+
+def caffe_lrn(x, local_size=5, alpha=1.0, beta=0.75, norm_region="ACROSS_CHANNELS", k=1.0):
+    """Caffe's ``LRN`` layer: NCHW, Caffe's defaults and both normalisation regions.
+
+    ``ACROSS_CHANNELS``: ``y = x * (k + alpha / n * sum over n channels of x**2) ** -beta``.
+    ``WITHIN_CHANNEL``: ``y = x * (1 + alpha / n**2 * sum over an n x n box of x**2) ** -beta``
+    -- Caffe ignores ``k`` there (its within-channel layer is built from a
+    power layer with shift 1) and divides alpha by ``n ** 2`` (an average pool
+    over the zero-padded box).  As in Caffe, ``local_size`` must be odd.
+
+    Parameters
+    ----------
+    x : array_like
+        ``(N, C, H, W)`` (any ndim >= 2 across channels, >= 3 within, with
+        alpha divided by ``n ** (spatial axes)`` within).
+    local_size : int
+        Odd window size n.
+    alpha, beta, k : float
+        Caffe's ``alpha``, ``beta`` and ``k`` (``k`` only across channels).
+    norm_region : {"ACROSS_CHANNELS", "WITHIN_CHANNEL"}
+
+    Returns
+    -------
+    y : ndarray
+
+    Examples
+    --------
+    >>> import numpy as np, lrn
+    >>> x = np.ones((1, 1, 3, 3), dtype=np.float32)
+    >>> y = lrn.caffe_lrn(x, local_size=3, alpha=9.0, beta=1.0, norm_region="WITHIN_CHANNEL")
+    >>> round(float(y[0, 0, 1, 1]), 6)   # centre: 1 / (1 + 9/9 * 9 ones)
+    0.1
+    """
+    local_size = _check_size(local_size, "local_size")
+    if local_size % 2 == 0:
+        raise ValueError(f"`local_size` must be odd (Caffe supports only odd sizes), "
+                         f"got {local_size}")
+    if norm_region not in _REGIONS:
+        raise ValueError(f"`norm_region` must be 'ACROSS_CHANNELS' or 'WITHIN_CHANNEL', "
+                         f"got {norm_region!r}")
+    region = _REGIONS[norm_region]
+    return lrn(x, local_size, alpha, beta, 1.0 if region == "within" else k, region=region)
