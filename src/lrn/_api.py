@@ -191,29 +191,34 @@ def _check_ndim(x, region):
 
 
 # -- layout and dtype plumbing ----------------------------------------------
-# The CPU kernels compute float16 and bfloat16 in float32 buffers; the GPU
-# kernels read and write float16 directly.
+# The cross-channel kernels read and write float16 themselves (the CPU ones
+# as uint16 bits); bfloat16, and float16 within channels, go through float32.
 
-def _work_dtype(dtype, xp):
-    return np.dtype(np.float32) if _narrow(dtype) and xp is np else dtype
+def _work_dtype(dtype, xp, within=False):
+    if xp is not np or (dtype == _HALF and not within):
+        return dtype
+    return np.dtype(np.float32) if _narrow(dtype) else dtype
 
 
-def _contiguous(a, xp):
+def _contiguous(a, xp, within=False):
     """C-contiguous in the kernel's dtype (a copy only if needed)."""
-    return xp.ascontiguousarray(a, dtype=_work_dtype(a.dtype, xp))
+    return xp.ascontiguousarray(a, dtype=_work_dtype(a.dtype, xp, within))
 
 
 def _view3(a, channels_last, xp):
-    """C-contiguous 3-D view: (N, C, S), or (N, S, C) when channels last."""
+    """C-contiguous 3-D view for the cross-channel kernels: (N, C, S), or
+    (N, S, C) when channels last."""
     a = _contiguous(a, xp)
+    if a.dtype == _HALF and xp is np:
+        a = a.view(np.uint16)
     if channels_last:
         return a.reshape(a.shape[0], math.prod(a.shape[1:-1]), a.shape[-1])
     return a.reshape(a.shape[0], a.shape[1], math.prod(a.shape[2:]))
 
 
-def _result(out, x, xp):
+def _result(out, x, xp, within):
     """(final array, C-contiguous kernel target, needs copy back) for one output."""
-    work = _work_dtype(x.dtype, xp)
+    work = _work_dtype(x.dtype, xp, within)
     if out is not None and out.flags.c_contiguous and out.dtype == work:
         return out, out, False
     target = xp.empty(x.shape, dtype=work)
@@ -315,12 +320,12 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
     if s_out is not None:
         s_out = _check_out(s_out, "out[1]", x, inputs, (), xp)
 
-    y, y_target, y_copy = _result(y_out, x, xp)
+    y, y_target, y_copy = _result(y_out, x, xp, within)
     s_target = None
     if return_scale:
-        s, s_target, s_copy = _result(s_out, x, xp)
+        s, s_target, s_copy = _result(s_out, x, xp, within)
     if within and xp is np:
-        _within.forward(kernels, _contiguous(x, xp), y_target, s_target, size, pre, alpha,
+        _within.forward(kernels, _contiguous(x, xp, within), y_target, s_target, size, pre, alpha,
                         beta, bias, channels_last, nt)
     else:
         args = (_view3(x, channels_last, xp), _view3(y_target, channels_last, xp),
@@ -389,11 +394,12 @@ def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
         out = _check_out(out, "out", x, inputs, () if within else ("x", "y", "dy", "scale"),
                          xp)
 
-    dx, target, copy = _result(out, x, xp)
+    dx, target, copy = _result(out, x, xp, within)
     if within and xp is np:
-        c = _contiguous
-        _within.backward(kernels, c(x, xp), c(y, xp), c(dy, xp),
-                         None if scale is None else c(scale, xp), target, size, pre,
+        def c(a):
+            return _contiguous(a, xp, within)
+        _within.backward(kernels, c(x), c(y), c(dy),
+                         None if scale is None else c(scale), target, size, pre,
                          alpha, beta, bias, channels_last, nt)
     else:
         v = _view3

@@ -39,6 +39,53 @@ cdef extern from *:
     static int lrn_num_procs(void) { return 1; }
     #endif
     static const char *lrn_cflags(void) { return LRN_CFLAGS; }
+
+    /* IEEE binary16 <-> binary32, round to nearest even, with subnormals,
+       inf and NaN.  F16C builds let the compiler emit vector conversions. */
+    #include <stdint.h>
+    #include <string.h>
+    #if defined(__F16C__) && defined(__FLT16_MAX__)
+    static inline float lrn_h2f(uint16_t h) { _Float16 v; memcpy(&v, &h, 2); return (float)v; }
+    static inline uint16_t lrn_f2h(float f) { _Float16 v = (_Float16)f; uint16_t h; memcpy(&h, &v, 2); return h; }
+    #else
+    static inline float lrn_h2f(uint16_t h) {
+        uint32_t sign = (uint32_t)(h & 0x8000u) << 16, em = h & 0x7fffu, bits;
+        float f;
+        if (em < 0x0400u) {            /* zero or subnormal: em * 2^-24, exact */
+            f = (float)em * 5.9604644775390625e-08f;
+            memcpy(&bits, &f, 4);
+        } else if (em < 0x7c00u) {     /* normal: rebias the exponent by 127 - 15 */
+            bits = (em << 13) + 0x38000000u;
+        } else {                       /* inf or NaN: keep the payload */
+            bits = (em << 13) | 0x7f800000u;
+        }
+        bits |= sign;
+        memcpy(&f, &bits, 4);
+        return f;
+    }
+    static inline uint16_t lrn_f2h(float f) {
+        uint32_t x, sign, ax;
+        memcpy(&x, &f, 4);
+        sign = (x >> 16) & 0x8000u;
+        ax = x & 0x7fffffffu;
+        if (ax >= 0x47800000u)         /* >= 2^16: inf, or NaN (kept quiet) */
+            return (uint16_t)(sign | (ax > 0x7f800000u ? 0x7e00u | ((ax >> 13) & 0x3ffu) : 0x7c00u));
+        if (ax < 0x38800000u) {        /* below 2^-14: a half subnormal or zero; adding
+                                          0.5 makes the float's ulp 2^-24, the half's,
+                                          so the FPU rounds to nearest even for us */
+            float t, a;
+            uint32_t tb;
+            memcpy(&a, &ax, 4);
+            t = a + 0.5f;
+            memcpy(&tb, &t, 4);
+            return (uint16_t)(sign | (tb - 0x3f000000u));
+        }
+        /* normal: rebias (-112 << 23) and round the 13 dropped bits to nearest
+           even; a carry into the exponent gives the next binade or inf */
+        ax += 0xc8000fffu + ((ax >> 13) & 1u);
+        return (uint16_t)(sign | (ax >> 13));
+    }
+    #endif
     #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
     static int lrn_cpu_has_avx2_fma(void) {
         __builtin_cpu_init();
@@ -52,11 +99,22 @@ cdef extern from *:
     int lrn_max_threads() nogil
     int lrn_num_procs() nogil
     const char *lrn_cflags()
+    float lrn_h2f(unsigned short) nogil
+    unsigned short lrn_f2h(float) nogil
     int lrn_cpu_has_avx2_fma()
     float sqrtf(float) nogil
     double sqrt(double) nogil
     float powf(float, float) nogil
     double pow(double, double) nogil
+
+# What the public kernels read and write: float, double, or IEEE half bits
+# (``unsigned short``), which are computed in float.
+ctypedef unsigned short half_bits
+
+ctypedef fused storage:
+    float
+    double
+    half_bits
 
 # How scale ** -beta is evaluated (design §2: exact cheap forms first).
 cdef enum BetaKind:
@@ -337,29 +395,100 @@ cdef void run_tile(bint backward, const floating* x, const floating* y,
     store(X, out, C, T)
 
 
-cdef void launch(bint backward, const floating* x, const floating* y, const floating* dy,
-                 const floating* scale_in, floating* out, floating* scale_out,
+cdef void load_half(const unsigned short* src, float* buf, Py_ssize_t C, Py_ssize_t T,
+                    Py_ssize_t S, bint channels_last) noexcept nogil:
+    """buf[c, t] = float(src[c, t]) for a tile of a (C, S) or (S, C) half array."""
+    cdef Py_ssize_t c, t
+    if channels_last:
+        for t in range(T):
+            for c in range(C):
+                buf[c * T + t] = lrn_h2f(src[t * C + c])
+    else:
+        for c in range(C):
+            for t in range(T):
+                buf[c * T + t] = lrn_h2f(src[c * S + t])
+
+
+cdef void store_half(const float* buf, unsigned short* dst, Py_ssize_t C, Py_ssize_t T,
+                     Py_ssize_t S, bint channels_last) noexcept nogil:
+    """The inverse of ``load_half``, rounding to nearest even."""
+    cdef Py_ssize_t c, t
+    if channels_last:
+        for t in range(T):
+            for c in range(C):
+                dst[t * C + c] = lrn_f2h(buf[c * T + t])
+    else:
+        for c in range(C):
+            for t in range(T):
+                dst[c * S + t] = lrn_f2h(buf[c * T + t])
+
+
+cdef void run_tile_half(bint backward, const unsigned short* x, const unsigned short* y,
+                        const unsigned short* dy, const unsigned short* scale_in,
+                        unsigned short* out, unsigned short* scale_out, Py_ssize_t C,
+                        Py_ssize_t S, Py_ssize_t T, bint channels_last, Py_ssize_t n,
+                        Py_ssize_t pre, float alpha_n, float beta, float bias,
+                        BetaKind kind, float* buf) noexcept nogil:
+    """One tile of half data: widened into float (C, T) buffers, computed as
+    float, rounded back; no array-sized temporaries."""
+    cdef Py_ssize_t CT = C * T
+    cdef float* A = buf
+    cdef float* B = buf + CT
+    cdef float* D = buf + 2 * CT
+    cdef float* R = buf + 3 * CT
+    cdef float* X = R + T
+    cdef float* Y = X + CT
+    cdef float* G = Y + CT
+    cdef float* Z = G + CT
+    load_half(x, X, C, T, S, channels_last)
+    if backward:
+        load_half(y, Y, C, T, S, channels_last)
+        load_half(dy, G, C, T, S, channels_last)
+        if scale_in != NULL:
+            load_half(scale_in, Z, C, T, S, channels_last)
+        backward_rows(X, Y, G, Z if scale_in != NULL else NULL, X, T, C, T, n, pre,
+                      alpha_n, beta, bias, kind, A, D, B, R)
+    else:
+        forward_rows(X, T, X, T, Z, T, C, T, n, pre, alpha_n, beta, bias, kind, A, B, R)
+        if scale_out != NULL:
+            store_half(Z, scale_out, C, T, S, channels_last)
+    store_half(X, out, C, T, S, channels_last)
+
+
+cdef void launch(bint backward, const storage* x, const storage* y, const storage* dy,
+                 const storage* scale_in, storage* out, storage* scale_out,
                  Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, bint channels_last,
                  Py_ssize_t n, Py_ssize_t pre, double alpha, double beta, double bias,
-                 int num_threads, floating* work, Py_ssize_t T) noexcept nogil:
+                 int num_threads, void* work, Py_ssize_t T) noexcept nogil:
     """Split N x S into tiles of T positions and run them on a static schedule."""
     cdef Py_ssize_t tiles = (S + T - 1) // T
     cdef Py_ssize_t per_thread = 7 * C * T + T
-    cdef floating alpha_n = alpha / n
+    cdef double alpha_n = alpha / n
     cdef BetaKind kind = beta_kind(beta)
-    cdef Py_ssize_t job, s0, off
-    cdef floating* buf
+    cdef Py_ssize_t job, s0, off, Tj
+    cdef int tid
     with parallel(num_threads=num_threads):
-        buf = work + threadid() * per_thread
+        tid = threadid()
         for job in prange(N * tiles, schedule="static"):
             s0 = (job % tiles) * T
+            Tj = min(T, S - s0)
             off = (job // tiles) * C * S + (s0 * C if channels_last else s0)
-            run_tile(backward, x + off, NULL if y == NULL else y + off,
-                     NULL if dy == NULL else dy + off,
-                     NULL if scale_in == NULL else scale_in + off, out + off,
-                     NULL if scale_out == NULL else scale_out + off,
-                     C, S, min(T, S - s0), channels_last, n, pre, alpha_n,
-                     <floating>beta, <floating>bias, kind, buf)
+            if storage is half_bits:
+                run_tile_half(backward, x + off, NULL if y == NULL else y + off,
+                              NULL if dy == NULL else dy + off,
+                              NULL if scale_in == NULL else scale_in + off, out + off,
+                              NULL if scale_out == NULL else scale_out + off,
+                              C, S, Tj, channels_last, n, pre, <float>alpha_n,
+                              <float>beta, <float>bias, kind,
+                              <float*>work + tid * per_thread)
+            else:
+                run_tile(backward, x + off, NULL if y == NULL else y + off,
+                         NULL if dy == NULL else dy + off,
+                         NULL if scale_in == NULL else scale_in + off, out + off,
+                         NULL if scale_out == NULL else scale_out + off,
+                         C, S, Tj, channels_last, n, pre, <storage>alpha_n,
+                         <storage>beta, <storage>bias, kind,
+                         <storage*>work + tid * per_thread)
 
 
 cdef void* tile_buffers(Py_ssize_t count, int num_threads, size_t itemsize) except NULL:
@@ -370,60 +499,61 @@ cdef void* tile_buffers(Py_ssize_t count, int num_threads, size_t itemsize) exce
     return work
 
 
-def forward(const floating[:, :, ::1] x, floating[:, :, ::1] y, scale,
+def forward(const storage[:, :, ::1] x, storage[:, :, ::1] y, scale,
             Py_ssize_t size, Py_ssize_t pre, double alpha, double beta, double bias,
             bint channels_last, int num_threads):
     """LRN forward on 3-D views; writes ``y`` and, unless None, ``scale``.
 
     ``x`` is ``(N, C, S)`` or, with ``channels_last``, ``(N, S, C)``; ``y``
-    (which may be ``x``) and ``scale`` have its shape and dtype.  ``pre``
-    channels before and ``size - 1 - pre`` after each channel form its
-    window.  The caller validates everything; this only runs the kernel.
+    (which may be ``x``) and ``scale`` have its shape and dtype: float32,
+    float64, or float16 passed as its uint16 bits.  ``pre`` channels before
+    and ``size - 1 - pre`` after each channel form its window.  The caller
+    validates everything; this only runs the kernel.
     """
-    cdef floating[:, :, ::1] sv
-    cdef floating* sp = NULL
-    cdef Py_ssize_t N = x.shape[0]
-    cdef Py_ssize_t C = x.shape[2] if channels_last else x.shape[1]
-    cdef Py_ssize_t S = x.shape[1] if channels_last else x.shape[2]
-    if N == 0 or C == 0 or S == 0:
-        return
+    cdef storage[:, :, ::1] sv
+    cdef storage* sp = NULL
     if scale is not None:
         sv = scale
         sp = &sv[0, 0, 0]
-    cdef Py_ssize_t T = tile_positions(C, S, sizeof(floating))
-    num_threads = team_size(N * C * S, N * ((S + T - 1) // T), num_threads)
-    cdef floating* work = <floating*>tile_buffers(7 * C * T + T, num_threads, sizeof(floating))
-    with nogil:
-        launch(False, &x[0, 0, 0], NULL, NULL, NULL, &y[0, 0, 0], sp, N, C, S,
-               channels_last, size, pre, alpha, beta, bias, num_threads, work, T)
-    free(work)
+    _run(False, x, <const storage*>NULL, <const storage*>NULL, <const storage*>NULL, y, sp,
+         size, pre, alpha, beta, bias, channels_last, num_threads)
 
 
-def backward(const floating[:, :, ::1] x, const floating[:, :, ::1] y,
-             const floating[:, :, ::1] dy, scale, floating[:, :, ::1] dx,
+def backward(const storage[:, :, ::1] x, const storage[:, :, ::1] y,
+             const storage[:, :, ::1] dy, scale, storage[:, :, ::1] dx,
              Py_ssize_t size, Py_ssize_t pre, double alpha, double beta, double bias,
              bint channels_last, int num_threads):
     """LRN input gradient on 3-D views; writes ``dx``.
 
     ``scale`` is the forward's scale tensor, or None to recompute it from
-    ``x``.  Shapes, layout and ``pre`` as in :func:`forward`.  ``dx`` may be
-    the very buffer of ``x``, ``y``, ``dy`` or ``scale``.
+    ``x``.  Shapes, dtypes, layout and ``pre`` as in :func:`forward`.  ``dx``
+    may be the very buffer of ``x``, ``y``, ``dy`` or ``scale``.
     """
-    cdef const floating[:, :, ::1] sv
-    cdef const floating* sp = NULL
+    cdef const storage[:, :, ::1] sv
+    cdef const storage* sp = NULL
+    if scale is not None:
+        sv = scale
+        sp = &sv[0, 0, 0]
+    _run(True, x, &y[0, 0, 0], &dy[0, 0, 0], sp, dx, <storage*>NULL, size, pre, alpha,
+         beta, bias, channels_last, num_threads)
+
+
+cdef _run(bint backward, const storage[:, :, ::1] x, const storage* y,
+          const storage* dy, const storage* scale_in, storage[:, :, ::1] out,
+          storage* scale_out, Py_ssize_t size, Py_ssize_t pre, double alpha, double beta,
+          double bias, bint channels_last, int num_threads):
+    """Allocate the per-thread tile buffers and run ``launch`` without the GIL."""
     cdef Py_ssize_t N = x.shape[0]
     cdef Py_ssize_t C = x.shape[2] if channels_last else x.shape[1]
     cdef Py_ssize_t S = x.shape[1] if channels_last else x.shape[2]
     if N == 0 or C == 0 or S == 0:
         return
-    if scale is not None:
-        sv = scale
-        sp = &sv[0, 0, 0]
-    cdef Py_ssize_t T = tile_positions(C, S, sizeof(floating))
+    cdef size_t itemsize = sizeof(double) if storage is double else sizeof(float)
+    cdef Py_ssize_t T = tile_positions(C, S, itemsize)
     num_threads = team_size(N * C * S, N * ((S + T - 1) // T), num_threads)
-    cdef floating* work = <floating*>tile_buffers(7 * C * T + T, num_threads, sizeof(floating))
+    cdef void* work = tile_buffers(7 * C * T + T, num_threads, itemsize)
     with nogil:
-        launch(True, &x[0, 0, 0], &y[0, 0, 0], &dy[0, 0, 0], sp, &dx[0, 0, 0], NULL,
+        launch(backward, &x[0, 0, 0], y, dy, scale_in, &out[0, 0, 0], scale_out,
                N, C, S, channels_last, size, pre, alpha, beta, bias, num_threads, work, T)
     free(work)
 
