@@ -349,8 +349,9 @@ def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
     ``dx[c] = dy[c] * scale[c] ** -beta - 2 alpha beta / size * x[c] *
     sum(dy[c'] * y[c'] / scale[c'] for every c' whose window contains c)``.
     The windows containing ``c`` are ``[c - post, c + pre]``, the mirror of
-    the forward window: for even sizes this is the true gradient (Caffe and
-    Caffe2 sum over the forward window instead, which is wrong there).
+    the forward window: for even sizes this is the true gradient (Caffe2's
+    CPU NHWC gradient sums over the forward window instead, which is wrong
+    there).
 
     Parameters
     ----------
