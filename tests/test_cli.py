@@ -1,0 +1,161 @@
+"""The command line, through a subprocess: `python -m lrn ...`."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import lrn
+
+
+def run_cli(*args, cwd=None, timeout=120):
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "2")
+    return subprocess.run([sys.executable, "-m", "lrn", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def assert_clean_usage_error(proc, out_path):
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    err = proc.stderr.strip()
+    assert err, "no message on stderr"
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    assert len(err.splitlines()) == 1, f"expected a one-line message, got:\n{proc.stderr}"
+    assert not os.path.exists(out_path), "the output file was created despite the error"
+
+
+def test_help():
+    proc = run_cli("--help")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout.lower()
+    for word in ("apply", "bench", "info"):
+        assert word in text
+
+
+def test_apply_help():
+    proc = run_cli("apply", "--help")
+    assert proc.returncode == 0, proc.stderr
+    for opt in ("--size", "--alpha", "--beta", "--bias", "--layout", "--convention"):
+        assert opt in proc.stdout
+
+
+def test_info():
+    proc = run_cli("info")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout.lower()
+    assert "openmp" in text
+    assert lrn.__version__ in text
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16],
+                         ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("size, opts, call", [
+    (5, (), dict()),
+    (4, (), dict()),
+    (5, ("--alpha", "0.5", "--beta", "0.6", "--bias", "2"), dict(alpha=0.5, beta=0.6, bias=2.0)),
+    (4, ("--alpha", "1e-3", "--beta", "1", "--bias", "0.5", "--layout", "NHWC",
+         "--convention", "torch"),
+     dict(alpha=1e-3, beta=1.0, bias=0.5, layout="NHWC", convention="torch")),
+    (6, ("--layout", "NCHW", "--convention", "onnx", "--alpha", "2.5"),
+     dict(alpha=2.5, layout="NCHW", convention="onnx")),
+], ids=["defaults5", "defaults4", "params", "nhwc_torch", "explicit"])
+def test_apply(tmp_path, opts, call, dtype, size):
+    rng = np.random.default_rng(size)
+    x = (rng.standard_normal((2, 7, 4, 3)) * 3).astype(dtype)
+    src, dst = tmp_path / "in.npy", tmp_path / "out.npy"
+    np.save(src, x)
+    proc = run_cli("apply", src, dst, "--size", size, *opts)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    y = np.load(dst)
+    expected = lrn.lrn(x, size, **call)
+    assert y.dtype == x.dtype and y.shape == x.shape
+    np.testing.assert_array_equal(y, expected)
+    np.testing.assert_array_equal(np.load(src), x)   # input file untouched
+
+
+def test_apply_fortran_order_input(tmp_path):
+    x = np.asfortranarray(np.random.default_rng(0).standard_normal((2, 6, 5)))
+    src, dst = tmp_path / "in.npy", tmp_path / "out.npy"
+    np.save(src, x)
+    proc = run_cli("apply", src, dst, "--size", "3", "--alpha", "1.5")
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_array_equal(np.load(dst), lrn.lrn(x, 3, 1.5))
+
+
+def _write_case(tmp_path, case):
+    src = tmp_path / "in.npy"
+    good = np.ones((2, 5, 3), np.float32)
+    if case == "missing":
+        return tmp_path / "does_not_exist.npy"
+    if case == "text_file":
+        src = tmp_path / "in.txt"
+        src.write_text("hello, not an array\n")
+    elif case == "garbage_npy":
+        src.write_bytes(b"\x93NUMPY garbage garbage")
+    elif case == "empty_file":
+        src.write_bytes(b"")
+    elif case == "int_array":
+        np.save(src, np.ones((2, 5, 3), np.int32))
+    elif case == "complex_array":
+        np.save(src, np.ones((2, 5, 3), np.complex64))
+    elif case == "object_array":
+        np.save(src, np.array([[1, "a"], [None, 2.0]], dtype=object), allow_pickle=True)
+    elif case == "1d_array":
+        np.save(src, np.ones(5, np.float32))
+    elif case == "directory":
+        src = tmp_path / "adir.npy"
+        src.mkdir()
+    else:
+        np.save(src, good)
+    return src
+
+
+@pytest.mark.parametrize("case", ["missing", "text_file", "garbage_npy", "empty_file",
+                                  "int_array", "complex_array", "object_array", "1d_array",
+                                  "directory"])
+def test_apply_bad_input(tmp_path, case):
+    src = _write_case(tmp_path, case)
+    dst = tmp_path / "out.npy"
+    proc = run_cli("apply", src, dst, "--size", "5")
+    assert_clean_usage_error(proc, dst)
+
+
+@pytest.mark.parametrize("opts", [
+    ("--size", "0"), ("--size", "-1"), ("--size", "x"), ("--size", "2.5"), (),
+    ("--size", "5", "--layout", "NCWH"), ("--size", "5", "--layout", "nchw_bad"),
+    ("--size", "5", "--convention", "caffe"),
+    ("--size", "5", "--alpha", "abc"), ("--size", "5", "--alpha", "nan"),
+    ("--size", "5", "--beta", "inf"),
+], ids=["size0", "size-1", "sizex", "size2.5", "nosize", "layout", "layout2", "convention",
+        "alpha_str", "alpha_nan", "beta_inf"])
+def test_apply_bad_options(tmp_path, opts):
+    src = _write_case(tmp_path, "good")
+    dst = tmp_path / "out.npy"
+    proc = run_cli("apply", src, dst, *opts)
+    assert_clean_usage_error(proc, dst)
+
+
+def test_apply_missing_output_directory(tmp_path):
+    src = _write_case(tmp_path, "good")
+    dst = tmp_path / "no_such_dir" / "out.npy"
+    proc = run_cli("apply", src, dst, "--size", "5")
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not dst.exists()
+
+
+def test_unknown_subcommand(tmp_path):
+    proc = run_cli("frobnicate")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+
+
+def test_demo_runs():
+    """The bare `python -m lrn` demo (AlexNet-sized batch): exit 0, reports the error."""
+    proc = run_cli(timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "max relative error" in proc.stdout.lower()
+    assert "Traceback" not in proc.stderr
