@@ -40,6 +40,54 @@ cdef extern from *:
     #endif
     static const char *lrn_cflags(void) { return LRN_CFLAGS; }
 
+    /* s ** -0.75 and s ** -0.5 for float rows in the AVX2+FMA build: the
+       hardware reciprocal square root (12 bits) refined by two Newton steps
+       is within about 1 ulp, and s^-3/4 = u * (u * u^-1/2) with u = s^-1/2
+       (no intermediate leaves the normal range) within about 2, where
+       sqrt and division would take several times longer.  Lanes with s not
+       a normal positive float (0, subnormal, inf, NaN, < 0) are done with
+       the exact formulas, so IEEE special values come out as they would.
+       Returns 0 (nothing done) in builds without AVX2 and FMA. */
+    #if defined(__AVX2__) && defined(__FMA__)
+    #include <immintrin.h>
+    #include <float.h>
+    static inline __m256 lrn_rsqrt8(__m256 v) {
+        const __m256 three_halves = _mm256_set1_ps(1.5f);
+        __m256 h = _mm256_mul_ps(_mm256_set1_ps(0.5f), v);
+        __m256 r = _mm256_rsqrt_ps(v);
+        r = _mm256_mul_ps(r, _mm256_fnmadd_ps(_mm256_mul_ps(h, r), r, three_halves));
+        return _mm256_mul_ps(r, _mm256_fnmadd_ps(_mm256_mul_ps(h, r), r, three_halves));
+    }
+    static inline float lrn_pow_exact(float s, int three_quarters) {
+        float r = 1.0f / sqrtf(s);
+        return three_quarters ? r * sqrtf(r) : r;
+    }
+    static int lrn_pow_row_rsqrt(float *out, const float *x, const float *s,
+                                 Py_ssize_t T, int three_quarters) {
+        Py_ssize_t t = 0, k;
+        for (; t + 8 <= T; t += 8) {
+            __m256 v = _mm256_loadu_ps(s + t);
+            __m256 ok = _mm256_and_ps(_mm256_cmp_ps(v, _mm256_set1_ps(FLT_MIN), _CMP_GE_OQ),
+                                      _mm256_cmp_ps(v, _mm256_set1_ps(FLT_MAX), _CMP_LE_OQ));
+            if (_mm256_movemask_ps(ok) != 0xff) {
+                for (k = t; k < t + 8; k++)
+                    out[k] = x[k] * lrn_pow_exact(s[k], three_quarters);
+                continue;
+            }
+            __m256 u = lrn_rsqrt8(v);
+            if (three_quarters)
+                u = _mm256_mul_ps(u, _mm256_mul_ps(u, lrn_rsqrt8(u)));
+            _mm256_storeu_ps(out + t, _mm256_mul_ps(_mm256_loadu_ps(x + t), u));
+        }
+        for (; t < T; t++)
+            out[t] = x[t] * lrn_pow_exact(s[t], three_quarters);
+        return 1;
+    }
+    #else
+    static int lrn_pow_row_rsqrt(float *out, const float *x, const float *s,
+                                 Py_ssize_t T, int three_quarters) { return 0; }
+    #endif
+
     /* IEEE binary16 <-> binary32, round to nearest even, with subnormals,
        inf and NaN.  F16C builds let the compiler emit vector conversions. */
     #include <stdint.h>
@@ -99,6 +147,7 @@ cdef extern from *:
     int lrn_max_threads() nogil
     int lrn_num_procs() nogil
     const char *lrn_cflags()
+    int lrn_pow_row_rsqrt(float*, const float*, const float*, Py_ssize_t, int) nogil
     float lrn_h2f(unsigned short) nogil
     unsigned short lrn_f2h(float) nogil
     int lrn_cpu_has_avx2_fma()
@@ -172,6 +221,9 @@ cdef void pow_row(floating* out, const floating* x, const floating* s, Py_ssize_
     cdef Py_ssize_t t
     cdef floating r
     if floating is float:
+        if (kind == BETA_075 or kind == BETA_05) and lrn_pow_row_rsqrt(
+                out, x, s, T, kind == BETA_075):
+            return
         if kind == BETA_075:
             for t in range(T):
                 r = <float>1 / sqrtf(s[t])
