@@ -1,8 +1,19 @@
 """Local Response Normalization: exact, fast CPU and GPU kernels, forward and backward."""
 __version__ = "0.1.0"
 
+from . import onnx
 from ._api import lrn, lrn_backward
 from ._caffe import caffe_lrn
 from ._config import show_config
+from ._tf import tf_lrn, tf_lrn_grad
 
-__all__ = ["lrn", "lrn_backward", "caffe_lrn", "show_config", "__version__"]
+__all__ = ["lrn", "lrn_backward", "caffe_lrn", "tf_lrn", "tf_lrn_grad", "onnx",
+           "show_config", "__version__"]
+
+
+def __getattr__(name):
+    # `lrn.torch` (and with it torch) is imported on first use only.
+    if name == "torch":
+        import importlib
+        return importlib.import_module(".torch", __name__)
+    raise AttributeError(f"module 'lrn' has no attribute {name!r}")
