@@ -334,7 +334,8 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
         if xp is np:
             kernels.forward(*args, nt)
         else:
-            _gpu_kernels(within).forward(*args)
+            with x.device:  # the kernels are compiled and cached per device
+                _gpu_kernels(within).forward(*args)
     y = _finish(y, y_target, y_copy, x.dtype, xp)
     if return_scale:
         return y, _finish(s, s_target, s_copy, x.dtype, xp)
@@ -410,7 +411,8 @@ def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
         if xp is np:
             kernels.backward(*args, nt)
         else:
-            _gpu_kernels(within).backward(*args)
+            with x.device:
+                _gpu_kernels(within).backward(*args)
     return _finish(dx, target, copy, x.dtype, xp)
 
 
