@@ -21,13 +21,19 @@ SHAPES = {"alexnet1": (8, 96, 55, 55), "alexnet2": (8, 256, 27, 27),
           "googlenet": (32, 64, 56, 56), "batch1": (1, 64, 224, 224)}
 
 
-def measure(cases, repeats):
-    """Median/min/max seconds of each ``(name, fn)``, repeats interleaved."""
+def measure(cases, repeats, pause=0.01):
+    """Median/min/max seconds of each ``(name, fn)``, repeats interleaved.
+
+    ``pause`` seconds before each call let the previous library's worker
+    threads stop spin-waiting, which would otherwise steal the cores from
+    whatever runs next.
+    """
     for _, fn in cases:  # warm up: page faults, lazy initialisation, caches
         fn()
     times = {name: [] for name, _ in cases}
     for _ in range(repeats):
         for name, fn in cases:
+            time.sleep(pause)
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
@@ -86,6 +92,7 @@ def _ort_cases(x, p, layout, threads):
         return "ONNX Runtime not installed (pip install 'lrn[onnx]')"
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(model.SerializeToString(), opts,
                                 providers=["CPUExecutionProvider"])
     return {"onnxruntime forward": lambda: sess.run(None, {"x": x})}
