@@ -83,9 +83,48 @@ cdef extern from *:
             out[t] = x[t] * lrn_pow_exact(s[t], three_quarters);
         return 1;
     }
+
+    /* dst[j, i] = src[i, j] for an R x K float block (leading dimensions lds,
+       ldd): the channels-last tile transposes, 8 x 8 at a time in registers. */
+    static void lrn_transpose(const float *src, Py_ssize_t lds, float *dst, Py_ssize_t ldd,
+                              Py_ssize_t R, Py_ssize_t K) {
+        Py_ssize_t i, j, k;
+        for (i = 0; i + 8 <= R; i += 8) {
+            for (j = 0; j + 8 <= K; j += 8) {
+                __m256 r[8], u[8], v[8];
+                for (k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(src + (i + k) * lds + j);
+                for (k = 0; k < 8; k += 2) {
+                    u[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+                    u[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+                }
+                for (k = 0; k < 8; k += 4) {
+                    v[k] = _mm256_shuffle_ps(u[k], u[k + 2], 0x44);
+                    v[k + 1] = _mm256_shuffle_ps(u[k], u[k + 2], 0xEE);
+                    v[k + 2] = _mm256_shuffle_ps(u[k + 1], u[k + 3], 0x44);
+                    v[k + 3] = _mm256_shuffle_ps(u[k + 1], u[k + 3], 0xEE);
+                }
+                for (k = 0; k < 4; k++) {
+                    _mm256_storeu_ps(dst + (j + k) * ldd + i,
+                                     _mm256_permute2f128_ps(v[k], v[k + 4], 0x20));
+                    _mm256_storeu_ps(dst + (j + k + 4) * ldd + i,
+                                     _mm256_permute2f128_ps(v[k], v[k + 4], 0x31));
+                }
+            }
+            for (; j < K; j++)
+                for (k = i; k < i + 8; k++) dst[j * ldd + k] = src[k * lds + j];
+        }
+        for (; i < R; i++)
+            for (j = 0; j < K; j++) dst[j * ldd + i] = src[i * lds + j];
+    }
     #else
     static int lrn_pow_row_rsqrt(float *out, const float *x, const float *s,
                                  Py_ssize_t T, int three_quarters) { return 0; }
+    static void lrn_transpose(const float *src, Py_ssize_t lds, float *dst, Py_ssize_t ldd,
+                              Py_ssize_t R, Py_ssize_t K) {
+        Py_ssize_t i, j;
+        for (i = 0; i < R; i++)
+            for (j = 0; j < K; j++) dst[j * ldd + i] = src[i * lds + j];
+    }
     #endif
 
     /* IEEE binary16 <-> binary32, round to nearest even, with subnormals,
@@ -148,6 +187,7 @@ cdef extern from *:
     int lrn_num_procs() nogil
     const char *lrn_cflags()
     int lrn_pow_row_rsqrt(float*, const float*, const float*, Py_ssize_t, int) nogil
+    void lrn_transpose(const float*, Py_ssize_t, float*, Py_ssize_t, Py_ssize_t, Py_ssize_t) nogil
     float lrn_h2f(unsigned short) nogil
     unsigned short lrn_f2h(float) nogil
     int lrn_cpu_has_avx2_fma()
@@ -271,6 +311,9 @@ cdef void load(const floating* src, floating* buf, Py_ssize_t C,
                Py_ssize_t T) noexcept nogil:
     """buf[c, t] = src[t, c]: a channels-last tile transposed to (C, T)."""
     cdef Py_ssize_t c, t
+    if floating is float:
+        lrn_transpose(src, C, buf, T, T, C)
+        return
     for t in range(T):
         for c in range(C):
             buf[c * T + t] = src[t * C + c]
@@ -280,62 +323,71 @@ cdef void store(const floating* buf, floating* dst, Py_ssize_t C,
                 Py_ssize_t T) noexcept nogil:
     """The inverse of ``load``."""
     cdef Py_ssize_t c, t
+    if floating is float:
+        lrn_transpose(buf, T, dst, C, C, T)
+        return
     for t in range(T):
         for c in range(C):
             dst[t * C + c] = buf[c * T + t]
 
 
-cdef void window_sums(floating* A, Py_ssize_t lda, floating* B, floating* R, Py_ssize_t C,
-                      Py_ssize_t T, Py_ssize_t n, Py_ssize_t pre) noexcept nogil:
-    """In place, ``A[c] <- sum of A[c'] for c - pre <= c' <= c + n - 1 - pre``.
+cdef void window_sums(const floating* src, Py_ssize_t lds, bint square, floating* out,
+                      Py_ssize_t ldo, floating mul, floating add, floating* B, floating* R,
+                      Py_ssize_t C, Py_ssize_t T, Py_ssize_t n, Py_ssize_t pre) noexcept nogil:
+    """``out[c] = add + mul * sum of v[c'] for c - pre <= c' <= c + n - 1 - pre``,
+    where ``v = src ** 2`` if ``square`` else ``src``.
 
-    Rows are vectors of T positions, row c at A + c * lda; B (C x T) and
-    R (T) are scratch.  With
-    blocks [k n, k n + n) of channels, B holds in-block suffix sums and R the
-    running in-block prefix sum up to row b = c + post, so that the window
+    Rows are vectors of T positions (row c of src at src + c * lds, of out at
+    out + c * ldo); ``out`` may be ``src``.  B (C x T) and R (T) are scratch.
+    With blocks [k n, k n + n) of channels, B holds in-block suffix sums and R
+    the running in-block prefix sum up to row b = c + post, so that the window
     [a, b] of row c is R alone when a starts a block (or is clipped to 0),
     B[a] alone when b is clipped into a's block, and B[a] + R otherwise.
     """
     cdef Py_ssize_t c, t, a, b
     cdef Py_ssize_t post = n - 1 - pre
     cdef Py_ssize_t last_block = (C - 1) // n
+    cdef const floating* sr
     cdef floating* row
     cdef floating* nxt
     cdef floating* suf
+    cdef floating v
     for c in range(C - 1, -1, -1):
+        sr = src + c * lds
         row = B + c * T
         if c == C - 1 or (c + 1) % n == 0:
             for t in range(T):
-                row[t] = A[c * lda + t]
+                row[t] = sr[t] * sr[t] if square else sr[t]
         else:
             nxt = B + (c + 1) * T
             for t in range(T):
-                row[t] = A[c * lda + t] + nxt[t]
+                row[t] = (sr[t] * sr[t] if square else sr[t]) + nxt[t]
     for b in range(C + post):
         if b < C:
+            sr = src + b * lds
             if b % n == 0:
                 for t in range(T):
-                    R[t] = A[b * lda + t]
+                    R[t] = sr[t] * sr[t] if square else sr[t]
             else:
                 for t in range(T):
-                    R[t] += A[b * lda + t]
+                    R[t] += sr[t] * sr[t] if square else sr[t]
         c = b - post
         if c < 0:
             continue
-        # Row c of A (c <= b) is no longer needed as an input.
-        row = A + c * lda
+        # Row c of src (c <= b) is no longer needed, so out may overwrite it.
+        row = out + c * ldo
         a = c - pre
         if a <= 0 or a % n == 0:
             for t in range(T):
-                row[t] = R[t]
+                row[t] = add + mul * R[t]
         elif a // n == last_block:
             suf = B + a * T
             for t in range(T):
-                row[t] = suf[t]
+                row[t] = add + mul * suf[t]
         else:
             suf = B + a * T
             for t in range(T):
-                row[t] = suf[t] + R[t]
+                row[t] = add + mul * (suf[t] + R[t])
 
 
 cdef void scale_rows(const floating* x, Py_ssize_t xs, Py_ssize_t C, Py_ssize_t T,
@@ -343,17 +395,7 @@ cdef void scale_rows(const floating* x, Py_ssize_t xs, Py_ssize_t C, Py_ssize_t 
                      floating* A, floating* B, floating* R) noexcept nogil:
     """A[c, t] <- bias + alpha/n * (window sum of x^2) for C rows of T positions
     (row c of x starts at x + c * xs)."""
-    cdef Py_ssize_t c, t
-    cdef const floating* xr
-    cdef floating* ar
-    for c in range(C):
-        xr = x + c * xs
-        ar = A + c * T
-        for t in range(T):
-            ar[t] = xr[t] * xr[t]
-    window_sums(A, T, B, R, C, T, n, pre)
-    for t in range(C * T):
-        A[t] = bias + alpha_n * A[t]
+    window_sums(x, xs, True, A, T, alpha_n, bias, B, R, C, T, n, pre)
 
 
 cdef void forward_rows(const floating* x, Py_ssize_t xs, floating* y, Py_ssize_t ys,
@@ -398,7 +440,7 @@ cdef void backward_rows(const floating* x, const floating* y, const floating* dy
         dr = D + c * T
         for t in range(T):
             dr[t] = dy[c * rs + t] * y[c * rs + t] / sr[t]
-    window_sums(D, T, B, R, C, T, n, n - 1 - pre)
+    window_sums(D, T, False, D, T, 1, 0, B, R, C, T, n, n - 1 - pre)
     for c in range(C):
         sr = scale + c * ss
         br = B + c * T
@@ -631,7 +673,8 @@ def box_sums(floating[:, :, ::1] a, Py_ssize_t size, Py_ssize_t pre, int num_thr
         buf = work + threadid() * per_thread
         for job in prange(O * tiles, schedule="static"):
             i0 = (job % tiles) * T
-            window_sums(ap + (job // tiles) * L * I + i0, I, buf, buf + L * T, L,
+            window_sums(ap + (job // tiles) * L * I + i0, I, False,
+                        ap + (job // tiles) * L * I + i0, I, 1, 0, buf, buf + L * T, L,
                         min(T, I - i0), size, pre)
     free(work)
 
