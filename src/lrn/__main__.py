@@ -37,12 +37,6 @@ def _info(args):
     return 0
 
 
-def _bench_cmd(args):
-    from . import _bench
-
-    return _bench.main(args.bench_args)
-
-
 def _apply(args):
     """LRN of IN.npy into OUT.npy; OUT appears only when everything worked."""
     from . import lrn
@@ -56,6 +50,8 @@ def _apply(args):
         return _fail(prog, f"{args.input!r} holds {x.dtype} data; LRN needs float16, "
                            f"float32 or float64")
     out_dir = os.path.dirname(os.path.abspath(args.output))
+    if args.chunks is not None:
+        return _apply_chunked(args, x, out_dir, prog)
     try:
         y = lrn(x, args.size, args.alpha, args.beta, args.bias, layout=args.layout,
                 convention=args.convention)
@@ -69,6 +65,111 @@ def _apply(args):
     except OSError as e:
         os.unlink(tmp)
         return _fail(prog, f"cannot write {args.output!r}: {e}")
+    return 0
+
+
+class _TextBar:
+    """A minimal progress bar on stderr (when tqdm is not installed)."""
+
+    def __init__(self, total, desc, unit):
+        self.total, self.desc, self.unit, self.n = total, desc, unit, 0
+        self._draw()
+
+    def _draw(self):
+        frac = self.n / self.total if self.total else 1.0
+        bar = "#" * int(frac * 30)
+        sys.stderr.write(f"\r{self.desc}: {frac:4.0%}|{bar:<30}| "
+                         f"{self.n}/{self.total} {self.unit}")
+        sys.stderr.flush()
+
+    def update(self, n):
+        self.n += n
+        self._draw()
+
+    def close(self):
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total, desc, unit):
+    """tqdm on a terminal (a plain text bar without tqdm); nothing otherwise."""
+    if not sys.stderr.isatty():
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _TextBar(total, desc, unit)
+    return tqdm(total=total, desc=desc, unit=f" {unit}", file=sys.stderr)
+
+
+def _apply_chunked(args, x, out_dir, prog):
+    """``apply --chunks N``: N samples at a time, so IN and OUT may be larger
+    than memory.  C-ordered input is read block by block with plain reads
+    (other orders through the memory map) and each block of OUT is written as
+    soon as it is computed; memory stays about three blocks.  Samples are
+    independent, so the result is bitwise that of the whole-file call."""
+    from . import lrn
+
+    def run(block, out=None):
+        return lrn(block, args.size, args.alpha, args.beta, args.bias, layout=args.layout,
+                   convention=args.convention, out=out)
+
+    try:
+        if x.ndim < 2:
+            run(x)                            # the usual message about the shape
+        total = x.shape[0]
+        step = max(1, min(args.chunks, total))
+        rest = x.shape[1:]
+        row_bytes = x.dtype.itemsize * int(np.prod(rest, dtype=np.int64))
+        plain_reads = x.flags.c_contiguous and isinstance(x, np.memmap)
+        xbuf = np.empty((step,) + rest, dtype=x.dtype)
+        ybuf = np.empty_like(xbuf)
+        first = min(step, total)              # checks every option before OUT exists
+        np.copyto(xbuf[:first], x[:first])
+        run(xbuf[:first], out=ybuf[:first])
+        fd, tmp = tempfile.mkstemp(suffix=".npy", dir=out_dir)
+    except (TypeError, ValueError, OSError, MemoryError) as e:
+        return _fail(prog, str(e).replace("`", ""))
+    done = False
+    bar = _NoBar()
+    try:
+        with os.fdopen(fd, "wb") as fout, open(args.input, "rb") as fin:
+            np.lib.format.write_array_header_1_0(fout, {
+                "descr": np.lib.format.dtype_to_descr(x.dtype),
+                "fortran_order": False, "shape": x.shape})
+            bar = _progress(total, "lrn apply", "samples")
+            for n0 in range(0, total, step):
+                m = min(step, total - n0)
+                if n0:
+                    if plain_reads:
+                        fin.seek(x.offset + n0 * row_bytes)
+                        if fin.readinto(memoryview(xbuf[:m]).cast("B")) != m * row_bytes:
+                            raise OSError(f"{args.input!r} is shorter than its header says")
+                    else:
+                        np.copyto(xbuf[:m], x[n0:n0 + m])
+                    run(xbuf[:m], out=ybuf[:m])
+                ybuf[:m].tofile(fout)
+                bar.update(m)
+        bar.close()
+        os.replace(tmp, args.output)
+        done = True
+    except OSError as e:
+        bar.close()
+        return _fail(prog, f"cannot write {args.output!r}: {e}")
+    finally:
+        if not done:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
     return 0
 
 
@@ -106,13 +207,17 @@ def _parser():
     a.add_argument("--bias", type=float, default=1.0, help="default 1.0")
     a.add_argument("--layout", choices=["NCHW", "NHWC"], default="NCHW")
     a.add_argument("--convention", choices=["onnx", "torch"], default="onnx")
+    a.add_argument("--chunks", type=_positive_int, metavar="N", default=None,
+                   help="process N samples (batch entries) at a time: IN is read and "
+                        "OUT written block by block, so both may be larger than "
+                        "memory (about 3 blocks are held); a progress bar shows on a "
+                        "terminal. The result is identical to the whole-file call")
     a.set_defaults(func=_apply)
 
-    b = sub.add_parser("bench", help="side-by-side comparison with every installed peer",
-                       add_help=False)
-    b.add_argument("bench_args", nargs=argparse.REMAINDER,
-                   help="arguments of the comparison (see `python -m lrn bench --help`)")
-    b.set_defaults(func=_bench_cmd)
+    # `bench` has its own parser (lrn._bench.main); main() hands it the rest of argv.
+    sub.add_parser("bench", add_help=False,
+                   help="side-by-side comparison with every installed peer "
+                        "(see `python -m lrn bench --help`)")
 
     i = sub.add_parser("info", help="show the build and runtime configuration")
     i.set_defaults(func=_info)
@@ -121,10 +226,14 @@ def _parser():
 
 def main(argv=None):
     """Entry point of ``python -m lrn`` and the ``lrn`` script."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        from . import _bench
+        return _bench.main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        args = parser.parse_args(["demo"] + list(argv if argv is not None else sys.argv[1:]))
+        args = parser.parse_args(["demo"] + argv)
     return args.func(args)
 
 

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from . import _kernels, _within
+from . import _dask, _kernels, _within
 
 LAYOUTS = ("NCHW", "NHWC")
 CONVENTIONS = ("onnx", "torch")
@@ -262,7 +262,8 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
         ``(N, *spatial, C)`` (``"NHWC"``), any number of spatial axes
         (2-D ``(N, C)`` included).  float16, float32 or float64; float16 is
         computed in float32, as is ml_dtypes' bfloat16.  Any buffer-protocol
-        object is read without copying.
+        object is read without copying; a CuPy (or other CUDA) array runs on
+        the GPU; a ``dask.array.Array`` gives a lazy dask array.
     size : int
         Window length in channels, >= 1, odd or even, may exceed C.
     alpha, beta, bias : float
@@ -299,6 +300,10 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
     >>> y[0, :, 0, 0]   # scale = 1 + 3/3 * (number of channels in the window)
     array([0.33333334, 0.25      , 0.33333334], dtype=float32)
     """
+    if _dask.is_dask(x):
+        return _dask.lrn(x, size, alpha, beta, bias, layout=layout, convention=convention,
+                         region=region, out=out, return_scale=return_scale,
+                         num_threads=num_threads)
     size, alpha, beta, bias, channels_last, pre, within, nt = _check_params(
         size, alpha, beta, bias, layout, convention, region, num_threads)
     return_scale = _check_flag(return_scale, "return_scale")
@@ -381,6 +386,10 @@ def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
     >>> dx.shape
     (2, 3, 2)
     """
+    if _dask.any_dask(x, y, dy, scale):
+        return _dask.lrn_backward(x, y, dy, size, alpha, beta, bias, scale=scale,
+                                  layout=layout, convention=convention, region=region,
+                                  out=out, num_threads=num_threads)
     size, alpha, beta, bias, channels_last, pre, within, nt = _check_params(
         size, alpha, beta, bias, layout, convention, region, num_threads)
     xp = _array_module([("x", x), ("y", y), ("dy", dy), ("scale", scale), ("out", out)])

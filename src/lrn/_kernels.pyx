@@ -51,6 +51,7 @@ cdef extern from *:
     #if defined(__AVX2__) && defined(__FMA__)
     #include <immintrin.h>
     #include <float.h>
+    #include <string.h>
     static inline __m256 lrn_rsqrt8(__m256 v) {
         const __m256 three_halves = _mm256_set1_ps(1.5f);
         __m256 h = _mm256_mul_ps(_mm256_set1_ps(0.5f), v);
@@ -62,25 +63,47 @@ cdef extern from *:
         float r = 1.0f / sqrtf(s);
         return three_quarters ? r * sqrtf(r) : r;
     }
+    /* Eight lanes; each lane's result depends only on its own x and s
+       (special lanes are patched one by one), so a value does not depend on
+       where it falls in a row: tiles, tails and dask blocks agree bitwise.
+       ``out`` may be ``x``: all reads happen before the store. */
+    static inline void lrn_pow8(float *out, const float *x, const float *s,
+                                int three_quarters) {
+        float tmp[8];
+        int k, mask;
+        __m256 v = _mm256_loadu_ps(s);
+        __m256 ok = _mm256_and_ps(_mm256_cmp_ps(v, _mm256_set1_ps(FLT_MIN), _CMP_GE_OQ),
+                                  _mm256_cmp_ps(v, _mm256_set1_ps(FLT_MAX), _CMP_LE_OQ));
+        __m256 u = lrn_rsqrt8(v);
+        if (three_quarters)
+            u = _mm256_mul_ps(u, _mm256_mul_ps(u, lrn_rsqrt8(u)));
+        __m256 r = _mm256_mul_ps(_mm256_loadu_ps(x), u);
+        mask = _mm256_movemask_ps(ok);
+        if (mask == 0xff) {
+            _mm256_storeu_ps(out, r);
+            return;
+        }
+        _mm256_storeu_ps(tmp, r);
+        for (k = 0; k < 8; k++)
+            if (!(mask >> k & 1))
+                tmp[k] = x[k] * lrn_pow_exact(s[k], three_quarters);
+        memcpy(out, tmp, sizeof tmp);
+    }
     static int lrn_pow_row_rsqrt(float *out, const float *x, const float *s,
                                  Py_ssize_t T, int three_quarters) {
-        Py_ssize_t t = 0, k;
-        for (; t + 8 <= T; t += 8) {
-            __m256 v = _mm256_loadu_ps(s + t);
-            __m256 ok = _mm256_and_ps(_mm256_cmp_ps(v, _mm256_set1_ps(FLT_MIN), _CMP_GE_OQ),
-                                      _mm256_cmp_ps(v, _mm256_set1_ps(FLT_MAX), _CMP_LE_OQ));
-            if (_mm256_movemask_ps(ok) != 0xff) {
-                for (k = t; k < t + 8; k++)
-                    out[k] = x[k] * lrn_pow_exact(s[k], three_quarters);
-                continue;
+        Py_ssize_t t = 0, m, k;
+        float xt[8], st[8];
+        for (; t + 8 <= T; t += 8)
+            lrn_pow8(out + t, x + t, s + t, three_quarters);
+        if (t < T) {                       /* the tail, padded to 8 lanes */
+            m = T - t;
+            for (k = 0; k < 8; k++) {
+                xt[k] = k < m ? x[t + k] : 0.0f;
+                st[k] = k < m ? s[t + k] : 1.0f;
             }
-            __m256 u = lrn_rsqrt8(v);
-            if (three_quarters)
-                u = _mm256_mul_ps(u, _mm256_mul_ps(u, lrn_rsqrt8(u)));
-            _mm256_storeu_ps(out + t, _mm256_mul_ps(_mm256_loadu_ps(x + t), u));
+            lrn_pow8(xt, xt, st, three_quarters);
+            memcpy(out + t, xt, m * sizeof(float));
         }
-        for (; t < T; t++)
-            out[t] = x[t] * lrn_pow_exact(s[t], three_quarters);
         return 1;
     }
 
