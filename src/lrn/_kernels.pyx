@@ -413,27 +413,20 @@ cdef void window_sums(const floating* src, Py_ssize_t lds, bint square, floating
                 row[t] = add + mul * (suf[t] + R[t])
 
 
-cdef void scale_rows(const floating* x, Py_ssize_t xs, Py_ssize_t C, Py_ssize_t T,
-                     Py_ssize_t n, Py_ssize_t pre, floating alpha_n, floating bias,
-                     floating* A, floating* B, floating* R) noexcept nogil:
-    """A[c, t] <- bias + alpha/n * (window sum of x^2) for C rows of T positions
-    (row c of x starts at x + c * xs)."""
-    window_sums(x, xs, True, A, T, alpha_n, bias, B, R, C, T, n, pre)
-
-
 cdef void forward_rows(const floating* x, Py_ssize_t xs, floating* y, Py_ssize_t ys,
                        floating* scale, Py_ssize_t ss, Py_ssize_t C, Py_ssize_t T,
                        Py_ssize_t n, Py_ssize_t pre, floating alpha_n, floating beta,
                        floating bias, BetaKind kind, floating* A, floating* B,
                        floating* R) noexcept nogil:
-    """y = x * scale ** -beta on C rows; ``y`` may be ``x``, ``scale`` NULL."""
-    cdef Py_ssize_t c, t
-    scale_rows(x, xs, C, T, n, pre, alpha_n, bias, A, B, R)
+    """scale = bias + alpha/n * window sum of x^2 and y = x * scale ** -beta on
+    C rows of T positions (row c of x at x + c * xs, ...); ``y`` may be ``x``;
+    ``scale`` NULL keeps the scale in A."""
+    cdef Py_ssize_t c
+    if scale == NULL:
+        scale, ss = A, T
+    window_sums(x, xs, True, scale, ss, alpha_n, bias, B, R, C, T, n, pre)
     for c in range(C):
-        pow_row(y + c * ys, x + c * xs, A + c * T, T, beta, kind)
-        if scale != NULL:
-            for t in range(T):
-                scale[c * ss + t] = A[c * T + t]
+        pow_row(y + c * ys, x + c * xs, scale + c * ss, T, beta, kind)
 
 
 cdef void backward_rows(const floating* x, const floating* y, const floating* dy,
@@ -453,7 +446,7 @@ cdef void backward_rows(const floating* x, const floating* y, const floating* dy
     cdef floating* dr
     cdef floating* br
     if scale == NULL:
-        scale_rows(x, rs, C, T, n, pre, alpha_n, bias, A, B, R)
+        window_sums(x, rs, True, A, T, alpha_n, bias, B, R, C, T, n, pre)
         scale = A
         ss = T
     # D = dy * y / scale, then its sums over the windows that contain each
