@@ -1,0 +1,72 @@
+"""Both builds of the kernels: the portable one and, on x86-64 with AVX2+FMA,
+the one lrn picks at import.  The rest of the suite runs the picked build; this
+runs a compact sweep on every build present, so the other one is tested too."""
+import importlib
+
+import numpy as np
+import pytest
+
+import lrn
+from lrn import _api
+from helpers import assert_bwd_close, assert_fwd_close, make_shape, poisoned
+from reference import ref_backward, ref_forward
+
+
+def _builds():
+    names = ["lrn._kernels"]
+    try:
+        importlib.import_module("lrn._kernels_avx2")
+        if _api._kernels.cpu_has_avx2_fma():
+            names.append("lrn._kernels_avx2")
+    except ImportError:
+        pass
+    return names
+
+
+@pytest.fixture(params=_builds())
+def build(request, monkeypatch):
+    module = importlib.import_module(request.param)
+    monkeypatch.setattr(_api, "kernels", module)
+    return module
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("size", [1, 2, 5, 8, 40])
+@pytest.mark.parametrize("beta", [0.75, 0.5, 1.0, 0.6])
+def test_forward_backward(build, layout, dtype, size, beta):
+    rng = np.random.default_rng(size * 10 + int(beta * 4))
+    shape = make_shape(3, 37, (5, 9), layout)
+    x = (rng.standard_normal(shape) * 2).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    kw = dict(size=size, alpha=1.3, beta=beta, bias=1.2, layout=layout, convention="torch")
+    y, s = lrn.lrn(x, return_scale=True, out=(poisoned(shape, dtype), poisoned(shape, dtype)),
+                   **kw)
+    yr, sr = ref_forward(x, **kw)
+    assert_fwd_close(y, yr, dtype)
+    assert_fwd_close(s, sr, dtype, "scale")
+    dxr, mag = ref_backward(x, dy, **kw, return_terms=True)
+    for scale in (None, s):
+        dx = lrn.lrn_backward(x, y, dy, scale=scale, out=poisoned(shape, dtype), **kw)
+        assert_bwd_close(dx, dxr, mag, dtype)
+
+
+def test_threads_bitwise(build):
+    x = np.random.default_rng(1).standard_normal((2, 37, 41, 43)).astype(np.float32)
+    runs = [lrn.lrn(x, 5, 2.0, 0.75, 1.0, num_threads=t, return_scale=True) for t in (1, 2)]
+    for a, b in zip(*runs):
+        assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("beta", [0.75, 0.5])
+def test_special_scales(build, beta):
+    # scale = bias exactly (alpha = 0): zero, subnormal, tiny, huge and negative
+    # scales take the exact formulas; each lane stands in a full 8-lane group
+    # of ordinary values, so the vector path's fix-up is what is tested
+    for bias in (0.0, 1e-42, 1e-39, 3e38, -1.0):
+        x = np.ones((1, 1, 16), np.float32)
+        y = lrn.lrn(x, 1, alpha=0.0, beta=beta, bias=bias)
+        with np.errstate(all="ignore"):
+            b = np.float64(np.float32(bias))  # the kernel computes with float32(bias)
+            want = b ** -beta if b >= 0 else np.nan
+        np.testing.assert_allclose(y.ravel(), np.full(16, want, np.float32), rtol=3e-6)
