@@ -39,7 +39,7 @@ def _import(name):
 
 def _modules():
     pkg = _import("bench")
-    names = [m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name != "common"]
+    names = [m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name.startswith("bench_")]
     return sorted(names)
 
 
@@ -165,6 +165,13 @@ def test_compare_script_help():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "--shapes" in proc.stdout
+
+
+def test_targets_script_help():
+    proc = subprocess.run([sys.executable, os.path.join(BENCH, "targets.py"), "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "--repeats" in proc.stdout
 
 
 def test_asv_config():
