@@ -67,9 +67,9 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
-# A second build of the same kernels for AVX2+FMA processors, chosen at run
+# A second build of the same kernels for AVX2+FMA+F16C processors, chosen at run
 # time (the baseline build stays portable: no -march=native).
-_AVX2_FLAGS = {"gcc": ["-mavx2", "-mfma"], "msvc": ["/arch:AVX2"]}
+_AVX2_FLAGS = {"gcc": ["-mavx2", "-mfma", "-mf16c"], "msvc": ["/arch:AVX2"]}
 _X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 
 exts = [Extension("lrn._kernels", ["src/lrn/_kernels.pyx"], include_dirs=[np.get_include()])]

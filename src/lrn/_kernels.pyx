@@ -150,13 +150,40 @@ cdef extern from *:
     }
     #endif
 
-    /* IEEE binary16 <-> binary32, round to nearest even, with subnormals,
-       inf and NaN.  F16C builds let the compiler emit vector conversions. */
+    /* Rows of IEEE binary16 <-> binary32, rounding to nearest even, with
+       subnormals, inf and NaN: the F16C instructions eight at a time (a
+       short tail is padded to eight, so every element takes the same
+       instruction wherever it sits), or the portable scalar code below. */
     #include <stdint.h>
     #include <string.h>
-    #if defined(__F16C__) && defined(__FLT16_MAX__)
-    static inline float lrn_h2f(uint16_t h) { _Float16 v; memcpy(&v, &h, 2); return (float)v; }
-    static inline uint16_t lrn_f2h(float f) { _Float16 v = (_Float16)f; uint16_t h; memcpy(&h, &v, 2); return h; }
+    #if defined(__F16C__)
+    #include <immintrin.h>
+    static void lrn_h2f_row(const uint16_t *src, float *dst, Py_ssize_t n) {
+        Py_ssize_t i = 0;
+        uint16_t h[8] = {0};
+        float f[8];
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+        if (i < n) {
+            memcpy(h, src + i, (size_t)(n - i) * 2);
+            _mm256_storeu_ps(f, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h)));
+            memcpy(dst + i, f, (size_t)(n - i) * 4);
+        }
+    }
+    static void lrn_f2h_row(const float *src, uint16_t *dst, Py_ssize_t n) {
+        Py_ssize_t i = 0;
+        uint16_t h[8];
+        float f[8] = {0};
+        for (; i + 8 <= n; i += 8)
+            _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(
+                _mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        if (i < n) {
+            memcpy(f, src + i, (size_t)(n - i) * 4);
+            _mm_storeu_si128((__m128i *)h, _mm256_cvtps_ph(
+                _mm256_loadu_ps(f), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            memcpy(dst + i, h, (size_t)(n - i) * 2);
+        }
+    }
     #else
     static inline float lrn_h2f(uint16_t h) {
         uint32_t sign = (uint32_t)(h & 0x8000u) << 16, em = h & 0x7fffu, bits;
@@ -195,11 +222,20 @@ cdef extern from *:
         ax += 0xc8000fffu + ((ax >> 13) & 1u);
         return (uint16_t)(sign | (ax >> 13));
     }
+    static void lrn_h2f_row(const uint16_t *src, float *dst, Py_ssize_t n) {
+        Py_ssize_t i;
+        for (i = 0; i < n; i++) dst[i] = lrn_h2f(src[i]);
+    }
+    static void lrn_f2h_row(const float *src, uint16_t *dst, Py_ssize_t n) {
+        Py_ssize_t i;
+        for (i = 0; i < n; i++) dst[i] = lrn_f2h(src[i]);
+    }
     #endif
     #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
     static int lrn_cpu_has_avx2_fma(void) {
         __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+               && __builtin_cpu_supports("f16c");
     }
     #else
     static int lrn_cpu_has_avx2_fma(void) { return 0; }
@@ -211,8 +247,8 @@ cdef extern from *:
     const char *lrn_cflags()
     int lrn_pow_row_rsqrt(float*, const float*, const float*, Py_ssize_t, int) nogil
     void lrn_transpose(const float*, Py_ssize_t, float*, Py_ssize_t, Py_ssize_t, Py_ssize_t) nogil
-    float lrn_h2f(unsigned short) nogil
-    unsigned short lrn_f2h(float) nogil
+    void lrn_h2f_row(const unsigned short*, float*, Py_ssize_t) nogil
+    void lrn_f2h_row(const float*, unsigned short*, Py_ssize_t) nogil
     int lrn_cpu_has_avx2_fma()
     float sqrtf(float) nogil
     double sqrt(double) nogil
@@ -257,7 +293,7 @@ def num_procs():
 
 
 def cpu_has_avx2_fma():
-    """True when this processor can run the AVX2+FMA build of the kernels."""
+    """True when this processor can run the AVX2 build (AVX2, FMA, F16C)."""
     return bool(lrn_cpu_has_avx2_fma())
 
 
@@ -506,31 +542,28 @@ cdef void run_tile(bint backward, const floating* x, const floating* y,
 
 
 cdef void load_half(const unsigned short* src, float* buf, Py_ssize_t C, Py_ssize_t T,
-                    Py_ssize_t S, bint channels_last) noexcept nogil:
-    """buf[c, t] = float(src[c, t]) for a tile of a (C, S) or (S, C) half array."""
-    cdef Py_ssize_t c, t
+                    Py_ssize_t S, bint channels_last, float* scratch) noexcept nogil:
+    """buf[c, t] = float(src[c, t]) for a tile of a (C, S) or (S, C) half
+    array; ``scratch`` (C x T) holds a channels-last tile before its transpose."""
+    cdef Py_ssize_t c
     if channels_last:
-        for t in range(T):
-            for c in range(C):
-                buf[c * T + t] = lrn_h2f(src[t * C + c])
+        lrn_h2f_row(src, scratch, C * T)
+        lrn_transpose(scratch, C, buf, T, T, C)
     else:
         for c in range(C):
-            for t in range(T):
-                buf[c * T + t] = lrn_h2f(src[c * S + t])
+            lrn_h2f_row(src + c * S, buf + c * T, T)
 
 
 cdef void store_half(const float* buf, unsigned short* dst, Py_ssize_t C, Py_ssize_t T,
-                     Py_ssize_t S, bint channels_last) noexcept nogil:
+                     Py_ssize_t S, bint channels_last, float* scratch) noexcept nogil:
     """The inverse of ``load_half``, rounding to nearest even."""
-    cdef Py_ssize_t c, t
+    cdef Py_ssize_t c
     if channels_last:
-        for t in range(T):
-            for c in range(C):
-                dst[t * C + c] = lrn_f2h(buf[c * T + t])
+        lrn_transpose(buf, T, scratch, C, C, T)
+        lrn_f2h_row(scratch, dst, C * T)
     else:
         for c in range(C):
-            for t in range(T):
-                dst[c * S + t] = lrn_f2h(buf[c * T + t])
+            lrn_f2h_row(buf + c * T, dst + c * S, T)
 
 
 cdef void run_tile_half(bint backward, const unsigned short* x, const unsigned short* y,
@@ -550,19 +583,20 @@ cdef void run_tile_half(bint backward, const unsigned short* x, const unsigned s
     cdef float* Y = X + CT
     cdef float* G = Y + CT
     cdef float* Z = G + CT
-    load_half(x, X, C, T, S, channels_last)
+    # D is free until the rows are computed, B after: the transposes' scratch.
+    load_half(x, X, C, T, S, channels_last, D)
     if backward:
-        load_half(y, Y, C, T, S, channels_last)
-        load_half(dy, G, C, T, S, channels_last)
+        load_half(y, Y, C, T, S, channels_last, D)
+        load_half(dy, G, C, T, S, channels_last, D)
         if scale_in != NULL:
-            load_half(scale_in, Z, C, T, S, channels_last)
+            load_half(scale_in, Z, C, T, S, channels_last, D)
         backward_rows(X, Y, G, Z if scale_in != NULL else NULL, X, T, C, T, n, pre,
                       alpha_n, beta, bias, kind, A, D, B, R)
     else:
         forward_rows(X, T, X, T, Z, T, C, T, n, pre, alpha_n, beta, bias, kind, A, B, R)
         if scale_out != NULL:
-            store_half(Z, scale_out, C, T, S, channels_last)
-    store_half(X, out, C, T, S, channels_last)
+            store_half(Z, scale_out, C, T, S, channels_last, B)
+    store_half(X, out, C, T, S, channels_last, B)
 
 
 cdef void launch(bint backward, const storage* x, const storage* y, const storage* dy,
