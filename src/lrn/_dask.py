@@ -114,15 +114,6 @@ def _as_dask_like(arr, name, x):
     return arr
 
 
-def _check_ndim(x, region):
-    if x.ndim < 2:
-        raise ValueError(f"`x` must have at least 2 dimensions (N, C, ...), "
-                         f"got shape {tuple(x.shape)}")
-    if region == "within" and x.ndim < 3:
-        raise ValueError(f"`x` must have a spatial axis for region='within', "
-                         f"got shape {tuple(x.shape)}")
-
-
 def _check_out(out):
     if out is not None:
         raise TypeError(f"`out` must be None for a dask array (the result is lazy: "
@@ -329,7 +320,7 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
     _check_method(method)
     _check_out(out)
     x = _check_x(x)
-    _check_ndim(x, params["region"])
+    _api._check_ndim(x, params["region"])
     size = params["size"]
     left, right = _halo(size, pre, "forward", True)
     axes = _window_axes(x.ndim, params["layout"], params["region"])
@@ -402,7 +393,7 @@ def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
         x = da.from_array(_to_numpy(x, "x"), chunks=ref.chunks if
                           np.shape(x) == ref.shape else "auto")
     x = _check_x(x)
-    _check_ndim(x, params["region"])
+    _api._check_ndim(x, params["region"])
     others = [_as_dask_like(y, "y", x), _as_dask_like(dy, "dy", x)]
     if scale is not None:
         others.append(_as_dask_like(scale, "scale", x))
