@@ -142,7 +142,7 @@ def test_compare_rows_are_finite():
 
     rows, absent = compare((2, 8, 5, 5), repeats=2, peers=False)
     cases = {r["case"] for r in rows}
-    assert {"copy floor (np.copyto)", "lrn forward", "lrn forward+scale",
+    assert {"copy floor (copyto)", "lrn forward", "lrn forward+scale",
             "lrn backward (scale given)", "lrn backward (scale recomputed)"} <= cases
     for r in rows:
         for key in ("median_ms", "min_ms", "max_ms", "gbps", "x_floor"):

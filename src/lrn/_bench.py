@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 
 import numpy as np
@@ -21,12 +22,18 @@ SHAPES = {"alexnet1": (8, 96, 55, 55), "alexnet2": (8, 256, 27, 27),
           "googlenet": (32, 64, 56, 56), "batch1": (1, 64, 224, 224)}
 
 
-def measure(cases, repeats, pause=0.01):
+def _wall(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def measure(cases, repeats, pause=0.01, timer=_wall):
     """Median/min/max seconds of each ``(name, fn)``, repeats interleaved.
 
     ``pause`` seconds before each call let the previous library's worker
     threads stop spin-waiting, which would otherwise steal the cores from
-    whatever runs next.
+    whatever runs next.  ``timer(fn)`` returns the seconds one call took.
     """
     for _, fn in cases:  # warm up: page faults, lazy initialisation, caches
         fn()
@@ -34,9 +41,7 @@ def measure(cases, repeats, pause=0.01):
     for _ in range(repeats):
         for name, fn in cases:
             time.sleep(pause)
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(timer(fn))
     return {name: (float(np.median(t)), float(np.min(t)), float(np.max(t)))
             for name, t in times.items()}
 
@@ -138,38 +143,68 @@ PEERS = (_torch_cases, _ort_cases, _openvino_cases, _tf_cases)
 
 # -- one comparison ------------------------------------------------------------
 
+COPY, COPY4 = "copy floor (copyto)", "4-array floor (2 copies)"
+
+
+def _lrn_cases(xp, x, dy, p, kw):
+    """The floors and lrn's four cases on one input: {name: (fn, bytes, floor)}."""
+    y, scale, dx, a, b = (xp.empty_like(x) for _ in range(5))
+    lrn(x, **p, out=(y, scale), return_scale=True, **kw)
+    nb = x.nbytes
+    return {
+        COPY: (lambda: xp.copyto(a, x), 2 * nb, None),
+        COPY4: (lambda: (xp.copyto(a, x), xp.copyto(b, dy)), 4 * nb, None),
+        "lrn forward": (lambda: lrn(x, **p, out=y, **kw), 2 * nb, COPY),
+        "lrn forward+scale": (lambda: lrn(x, **p, out=(a, b), return_scale=True, **kw),
+                              3 * nb, COPY),
+        "lrn backward (scale given)": (
+            lambda: lrn_backward(x, y, dy, **p, scale=scale, out=dx, **kw), 5 * nb, COPY4),
+        "lrn backward (scale recomputed)": (
+            lambda: lrn_backward(x, y, dy, **p, out=dx, **kw), 4 * nb, COPY4),
+    }, (y, scale)
+
+
+def _add_peer(cases, name, fn, nb):
+    forward = name.endswith(" forward")
+    cases[name] = (fn, (2 if forward else 4) * nb, COPY if forward else COPY4)
+
+
+def _rows(cases, stats):
+    """Table rows: times, GB/s, ratio to the floor, and a peer's time over
+    lrn's matching case (forward; forward+backward = forward+scale + backward)."""
+    ours = {"forward": stats["lrn forward"][0],
+            "backward": stats["lrn backward (scale given)"][0],
+            "forward+backward": stats["lrn forward+scale"][0]
+            + stats["lrn backward (scale given)"][0]}
+    rows = []
+    for name, (fn, nbytes, floor) in cases.items():
+        med, lo, hi = stats[name]
+        peer = not name.startswith(("lrn", COPY, COPY4))
+        rows.append(dict(case=name, median_ms=med * 1e3, min_ms=lo * 1e3, max_ms=hi * 1e3,
+                         gbps=nbytes / med / 1e9,
+                         x_floor=med / stats[floor][0] if floor else 1.0,
+                         speedup=med / ours[name.rpartition(" ")[2]] if peer else None))
+    return rows
+
+
 def compare(shape, layout="NCHW", dtype=np.float32, p=ALEXNET, threads=None,
             repeats=15, peers=True, seed=0):
-    """Time lrn, its floors, NumPy and the peers on one input; a list of rows.
+    """Time lrn, its floors, NumPy and the peers on one input.
 
-    Each row: case, median/min/max ms, bytes moved, GB/s, ratio to its floor,
-    and ``vs`` (the matching lrn time divided into the peer's: its speed-up).
+    Returns (rows, absent): the table rows (see :func:`format_table`) and a
+    line for each peer that is not installed.
     """
     threads = _api._resolve_threads(threads)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape).astype(dtype)
     dy = rng.standard_normal(shape).astype(dtype)
-    y, scale, dx, a, b = (np.empty_like(x) for _ in range(5))
-    kw = dict(layout=layout, num_threads=threads)
-    lrn(x, **p, out=(y, scale), return_scale=True, **kw)
+    cases, (y, scale) = _lrn_cases(np, x, dy, p, dict(layout=layout, num_threads=threads))
     axis = 1 if layout == "NCHW" else -1
-    q = dict(size=p["size"], alpha=p["alpha"], beta=p["beta"], axis=axis)
-    nb = x.nbytes
-    cases = {  # name: (fn, bytes moved, floor)
-        "copy floor (np.copyto)": (lambda: np.copyto(a, x), 2 * nb, None),
-        "4-array floor (2 copies)": (lambda: (np.copyto(a, x), np.copyto(b, dy)), 4 * nb, None),
-        "lrn forward": (lambda: lrn(x, **p, out=y, **kw), 2 * nb, "copy floor (np.copyto)"),
-        "lrn forward+scale": (lambda: lrn(x, **p, out=(a, b), return_scale=True, **kw),
-                              3 * nb, "copy floor (np.copyto)"),
-        "lrn backward (scale given)": (lambda: lrn_backward(x, y, dy, **p, scale=scale, out=dx, **kw),
-                                       5 * nb, "4-array floor (2 copies)"),
-        "lrn backward (scale recomputed)": (lambda: lrn_backward(x, y, dy, **p, out=dx, **kw),
-                                            4 * nb, "4-array floor (2 copies)"),
-        "numpy forward": (lambda: lrn_numpy(x, p["size"], p["alpha"], p["beta"], p["bias"], axis),
-                          2 * nb, "copy floor (np.copyto)"),
-        "numpy backward": (lambda: lrn_backward_numpy(x, y, dy, scale, **q),
-                           5 * nb, "4-array floor (2 copies)"),
-    }
+    _add_peer(cases, "numpy forward",
+              lambda: lrn_numpy(x, p["size"], p["alpha"], p["beta"], p["bias"], axis), x.nbytes)
+    cases["numpy backward"] = (
+        lambda: lrn_backward_numpy(x, y, dy, scale, p["size"], p["alpha"], p["beta"], axis),
+        5 * x.nbytes, COPY4)
     absent = []
     if peers:
         for make in PEERS:
@@ -178,22 +213,52 @@ def compare(shape, layout="NCHW", dtype=np.float32, p=ALEXNET, threads=None,
                 absent.append(got)
             elif got:
                 for name, fn in got.items():
-                    floor = "copy floor (np.copyto)" if name.endswith(" forward") else "4-array floor (2 copies)"
-                    cases[name] = (fn, (2 if name.endswith(" forward") else 4) * nb, floor)
+                    _add_peer(cases, name, fn, x.nbytes)
     stats = measure([(k, v[0]) for k, v in cases.items()], repeats)
-    ours = {"forward": stats["lrn forward"][0],
-            "backward": stats["lrn backward (scale given)"][0],
-            "forward+backward": stats["lrn forward+scale"][0]
-            + stats["lrn backward (scale given)"][0]}
-    rows = []
-    for name, (fn, nbytes, floor) in cases.items():
-        med, lo, hi = stats[name]
-        peer = not name.startswith(("lrn", "copy", "4-array"))
-        rows.append(dict(case=name, median_ms=med * 1e3, min_ms=lo * 1e3, max_ms=hi * 1e3,
-                         gbps=nbytes / med / 1e9,
-                         x_floor=med / stats[floor][0] if floor else 1.0,
-                         speedup=med / ours[name.rpartition(" ")[2]] if peer else None))
-    return rows, absent
+    return _rows(cases, stats), absent
+
+
+def compare_gpu(shape, layout="NCHW", dtype=np.float32, p=ALEXNET, repeats=15, seed=0):
+    """The GPU comparison: the device copy floor, lrn on CuPy arrays and
+    PyTorch's CUDA ``local_response_norm``, timed with CUDA events."""
+    import cupy as cp
+
+    rng = np.random.default_rng(seed)
+    x = cp.asarray(rng.standard_normal(shape).astype(dtype))
+    dy = cp.asarray(rng.standard_normal(shape).astype(dtype))
+    cases, _ = _lrn_cases(cp, x, dy, p, dict(layout=layout))
+    absent = []
+    try:
+        import torch
+        if not torch.cuda.is_available():
+            raise ImportError
+    except ImportError:
+        absent.append("PyTorch with CUDA not installed")
+    else:
+        xt = torch.from_dlpack(x)
+        if layout == "NHWC":
+            xt = xt.permute(0, xt.ndim - 1, *range(1, xt.ndim - 1))  # a channels_last view
+        xg = xt.clone().requires_grad_(True)
+        g = torch.ones_like(xt)
+        f = torch.nn.functional.local_response_norm
+        args = (p["size"], p["alpha"], p["beta"], p["bias"])
+
+        def fwd_bwd():
+            xg.grad = None
+            f(xg, *args).backward(g)
+        with torch.no_grad():
+            _add_peer(cases, "torch cuda forward", lambda: f(xt, *args), x.nbytes)
+        _add_peer(cases, "torch cuda forward+backward", fwd_bwd, x.nbytes)
+    start, end = cp.cuda.Event(), cp.cuda.Event()
+
+    def timer(fn):
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return cp.cuda.get_elapsed_time(start, end) / 1e3
+    stats = measure([(k, v[0]) for k, v in cases.items()], repeats, pause=0.0, timer=timer)
+    return _rows(cases, stats), absent
 
 
 def format_table(rows):
@@ -273,7 +338,13 @@ def main(argv=None):
     ap.add_argument("--json", default="bench-results.json", help="write results here")
     ap.add_argument("--png", default="bench-results.png",
                     help="bar chart of ratios to the floor (needs matplotlib)")
+    ap.add_argument("--gpu", action="store_true",
+                    help="compare on the GPU instead: device copy floor, lrn on CuPy arrays, "
+                         "PyTorch CUDA (CUDA-event timing); default shapes: AlexNet LRN1 at "
+                         "batch 64 and (32, 64, 112, 112)")
     args = ap.parse_args(argv)
+    if args.gpu:
+        return _main_gpu(args)
     info = machine()
     print("machine:", json.dumps({k: info[k] for k in ("cpu", "cores", "kernels", "max_threads")}))
     results = []
@@ -298,6 +369,37 @@ def main(argv=None):
         print(f"wrote {args.png}")
     except ImportError:
         print("(matplotlib not installed: no PNG)")
+    return 0
+
+
+GPU_SHAPES = {"alexnet1": (64, 96, 55, 55), "googlenet": (32, 64, 112, 112)}
+
+
+def _main_gpu(args):
+    from ._cuda import device_info
+
+    device = device_info()
+    if device is None:
+        print("python -m lrn bench --gpu: no CUDA device usable through CuPy "
+              "(pip install 'lrn[gpu]')", file=sys.stderr)
+        return 2
+    print("device:", device)
+    shapes = [GPU_SHAPES[s] for s in args.shapes if s in GPU_SHAPES] or list(GPU_SHAPES.values())
+    results = []
+    for shape in shapes:
+        for layout in args.layouts:
+            dims = shape if layout == "NCHW" else (shape[0],) + shape[2:] + (shape[1],)
+            rows, absent = compare_gpu(dims, layout, np.dtype(args.dtype),
+                                       dict(ALEXNET, size=args.size), args.repeats)
+            print(f"\n{dims} {layout} {args.dtype} size {args.size} (GPU)")
+            print(format_table(rows))
+            for line in absent:
+                print(f"  ({line})")
+            results.append(dict(dims=dims, layout=layout, rows=rows, absent=absent))
+    with open(args.json, "w") as f:
+        json.dump(dict(device=device, dtype=args.dtype, size=args.size, results=results), f,
+                  indent=1)
+    print(f"\nwrote {args.json}")
     return 0
 
 
