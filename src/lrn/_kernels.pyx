@@ -410,7 +410,6 @@ cdef void window_sums(const floating* src, Py_ssize_t lds, bint square, floating
     cdef floating* row
     cdef floating* nxt
     cdef floating* suf
-    cdef floating v
     for c in range(C - 1, -1, -1):
         sr = src + c * lds
         row = B + c * T
