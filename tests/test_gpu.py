@@ -362,3 +362,26 @@ def test_gpu_int64_indexing(cp, layout):
         dxref, mag = ref_backward(xs, xs, *args, layout, return_terms=True)
         assert_fwd_close(cp.asnumpy(y[sl]), yref, np.float16, "y")
         assert_bwd_close(cp.asnumpy(dx[sl]), dxref, mag, np.float16)
+
+
+@gpu
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("size", [2, 3, 5])
+def test_gpu_within_channel(cp, layout, dtype, size):
+    from reference import ref_backward_within, ref_forward_within
+
+    shape = (2, 3, 6, 7) if layout == "NCHW" else (2, 6, 7, 3)
+    rng = np.random.default_rng(size)
+    x = (rng.standard_normal(shape) * 2).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    kw = dict(size=size, alpha=0.9, beta=0.75, bias=1.3, layout=layout, region="within")
+    y, s = lrn.lrn(cp.asarray(x), return_scale=True, **kw)
+    assert isinstance(y, cp.ndarray) and y.dtype == dtype
+    yr, sr = ref_forward_within(x, size, 0.9, 0.75, 1.3, layout=layout)
+    assert_fwd_close(cp.asnumpy(y), yr, dtype)
+    assert_fwd_close(cp.asnumpy(s), sr, dtype, "scale")
+    dx = lrn.lrn_backward(cp.asarray(x), y, cp.asarray(dy), **kw)
+    dxr, mag = ref_backward_within(x, dy, size, 0.9, 0.75, 1.3, layout=layout,
+                                   return_terms=True)
+    assert_bwd_close(cp.asnumpy(dx), dxr, mag, dtype)

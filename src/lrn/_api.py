@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from . import _dask, _kernels, _within
+from . import _cuda, _dask, _kernels, _within
 
 LAYOUTS = ("NCHW", "NHWC")
 CONVENTIONS = ("onnx", "torch")
@@ -234,13 +234,6 @@ def _finish(final, target, copy_back, dtype, xp):
     return final
 
 
-def _gpu_kernels(within):
-    if within:
-        raise NotImplementedError("region='within' runs on the CPU only; pass NumPy arrays")
-    from . import _cuda
-    return _cuda
-
-
 def _pre(size, convention):
     return (size - 1) // 2 if convention == "onnx" else size // 2
 
@@ -332,6 +325,10 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
     if within and xp is np:
         _within.forward(kernels, _contiguous(x, xp, within), y_target, s_target, size, pre, alpha,
                         beta, bias, channels_last, nt)
+    elif within:
+        with x.device:
+            _within.forward_array(xp, x, y_target, s_target, size, pre, alpha, beta, bias,
+                                  channels_last)
     else:
         args = (_view3(x, channels_last, xp), _view3(y_target, channels_last, xp),
                 None if s_target is None else _view3(s_target, channels_last, xp),
@@ -340,7 +337,7 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
             kernels.forward(*args, nt)
         else:
             with x.device:  # the kernels are compiled and cached per device
-                _gpu_kernels(within).forward(*args)
+                _cuda.forward(*args)
     y = _finish(y, y_target, y_copy, x.dtype, xp)
     if return_scale:
         return y, _finish(s, s_target, s_copy, x.dtype, xp)
@@ -412,6 +409,10 @@ def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
         _within.backward(kernels, c(x), c(y), c(dy),
                          None if scale is None else c(scale), target, size, pre,
                          alpha, beta, bias, channels_last, nt)
+    elif within:
+        with x.device:
+            _within.backward_array(xp, x, y, dy, scale, target, size, pre, alpha, beta, bias,
+                                   channels_last)
     else:
         v = _view3
         args = (v(x, channels_last, xp), v(y, channels_last, xp), v(dy, channels_last, xp),
@@ -421,7 +422,7 @@ def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
             kernels.backward(*args, nt)
         else:
             with x.device:
-                _gpu_kernels(within).backward(*args)
+                _cuda.backward(*args)
     return _finish(dx, target, copy, x.dtype, xp)
 
 
@@ -440,5 +441,4 @@ def _check_params(size, alpha, beta, bias, layout, convention, region, num_threa
 
 def _gpu_info():
     """One line describing the GPU backend, or None when there is none."""
-    from . import _cuda
     return _cuda.device_info()

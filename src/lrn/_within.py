@@ -42,3 +42,55 @@ def backward(kernels, x, y, dy, scale, dx, size, pre, alpha, beta, bias, channel
     _box_sums(kernels, dx, size, size - 1 - pre, channels_last, num_threads)
     kernels.grad_finish(x.ravel(), dy.ravel(), scale.ravel(), dx.ravel(),
                         2 * alpha_n * beta, beta, num_threads)
+
+
+# -- the same on any array library (CuPy on the GPU) ---------------------------
+# Whole-array operations: each axis's window sum adds the n shifted slices of a
+# zero-padded copy (no running sum), so it is exact to (n - 1) ulp and keeps
+# NaN/inf local, at n additions per element and axis rather than the kernels'
+# three.  float16 is computed in float32.
+
+def _sums_array(xp, a, size, pre, channels_last):
+    spatial = range(1, a.ndim - 1) if channels_last else range(2, a.ndim)
+    for ax in spatial:
+        L = a.shape[ax]
+        pad = [(0, 0)] * a.ndim
+        pad[ax] = (pre, size - 1 - pre)
+        p = xp.pad(a, pad)
+        a = sum(p[(slice(None),) * ax + (slice(k, k + L),)] for k in range(size))
+    return a
+
+
+def _inv_pow_array(xp, s, beta):
+    if beta == 0.75:
+        r = 1 / xp.sqrt(s)
+        return r * xp.sqrt(r)   # not 1/sqrt(s*sqrt(s)): s*sqrt(s) overflows
+    if beta == 0.5:
+        return 1 / xp.sqrt(s)
+    return s ** -beta
+
+
+def _wide(xp, a):
+    return a.astype(xp.float32) if a.dtype == xp.float16 else a
+
+
+def forward_array(xp, x, y, scale, size, pre, alpha, beta, bias, channels_last):
+    """:func:`forward` with array operations of ``xp``; writes y (and scale)."""
+    xw = _wide(xp, x)
+    s = bias + (alpha / size ** (x.ndim - 2)) * _sums_array(xp, xw * xw, size, pre,
+                                                            channels_last)
+    y[...] = xw * _inv_pow_array(xp, s, beta)
+    if scale is not None:
+        scale[...] = s
+
+
+def backward_array(xp, x, y, dy, scale, dx, size, pre, alpha, beta, bias, channels_last):
+    """:func:`backward` with array operations of ``xp``; writes dx."""
+    xw, yw, dyw = _wide(xp, x), _wide(xp, y), _wide(xp, dy)
+    alpha_n = alpha / size ** (x.ndim - 2)
+    if scale is None:
+        s = bias + alpha_n * _sums_array(xp, xw * xw, size, pre, channels_last)
+    else:
+        s = _wide(xp, scale)
+    t = _sums_array(xp, dyw * yw / s, size, size - 1 - pre, channels_last)
+    dx[...] = dyw * _inv_pow_array(xp, s, beta) - (2 * alpha_n * beta) * xw * t
