@@ -1,8 +1,8 @@
 """The operator layer: validation, layout and dtype handling, dispatch.
 
-Every check runs before anything is written.  The kernels then see
-C-contiguous 3-D views: channels-first ``(N, C, S)``, channels-last
-``(N, S, C)``.
+Every check runs before anything is written.  The cross-channel kernels
+then see C-contiguous 3-D views: channels-first ``(N, C, S)`` or
+channels-last ``(1, N * S, C)`` (see ``_kernel_shape``).
 """
 import math
 import numbers
@@ -205,15 +205,25 @@ def _contiguous(a, xp, within=False):
     return xp.ascontiguousarray(a, dtype=_work_dtype(a.dtype, xp, within))
 
 
-def _view3(a, channels_last, xp):
-    """C-contiguous 3-D view for the cross-channel kernels: (N, C, S), or
-    (N, S, C) when channels last."""
+def _kernel_shape(shape, channels_last):
+    """The cross-channel kernels' 3-D view of an array, and whether it is
+    channels-last: (N, C, S), or (1, N * S, C) -- the positions of every
+    sample in one axis, so that tiles span samples.  A channels-first array
+    with one position per sample is the same memory as a channels-last one."""
+    N = shape[0]
+    C = shape[-1] if channels_last else shape[1]
+    S = math.prod(shape[1:-1] if channels_last else shape[2:])
+    if channels_last or S == 1:
+        return (1, N * S, C), True
+    return (N, C, S), False
+
+
+def _view3(a, shape3, xp):
+    """C-contiguous view of ``a`` with the kernels' 3-D shape and dtype."""
     a = _contiguous(a, xp)
     if a.dtype == _HALF and xp is np:
         a = a.view(np.uint16)
-    if channels_last:
-        return a.reshape(a.shape[0], math.prod(a.shape[1:-1]), a.shape[-1])
-    return a.reshape(a.shape[0], a.shape[1], math.prod(a.shape[2:]))
+    return a.reshape(shape3)
 
 
 def _result(out, x, xp, within):
@@ -330,9 +340,10 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
             _within.forward_array(xp, x, y_target, s_target, size, pre, alpha, beta, bias,
                                   channels_last)
     else:
-        args = (_view3(x, channels_last, xp), _view3(y_target, channels_last, xp),
-                None if s_target is None else _view3(s_target, channels_last, xp),
-                size, pre, alpha, beta, bias, channels_last)
+        shape3, cl = _kernel_shape(x.shape, channels_last)
+        args = (_view3(x, shape3, xp), _view3(y_target, shape3, xp),
+                None if s_target is None else _view3(s_target, shape3, xp),
+                size, pre, alpha, beta, bias, cl)
         if xp is np:
             kernels.forward(*args, nt)
         else:
@@ -414,10 +425,12 @@ def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
             _within.backward_array(xp, x, y, dy, scale, target, size, pre, alpha, beta, bias,
                                    channels_last)
     else:
-        v = _view3
-        args = (v(x, channels_last, xp), v(y, channels_last, xp), v(dy, channels_last, xp),
-                None if scale is None else v(scale, channels_last, xp),
-                v(target, channels_last, xp), size, pre, alpha, beta, bias, channels_last)
+        shape3, cl = _kernel_shape(x.shape, channels_last)
+
+        def v(a):
+            return _view3(a, shape3, xp)
+        args = (v(x), v(y), v(dy), None if scale is None else v(scale), v(target),
+                size, pre, alpha, beta, bias, cl)
         if xp is np:
             kernels.backward(*args, nt)
         else:

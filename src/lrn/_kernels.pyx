@@ -359,11 +359,13 @@ cdef int team_size(Py_ssize_t elements, Py_ssize_t jobs, int num_threads) noexce
 
 
 cdef Py_ssize_t tile_positions(Py_ssize_t C, Py_ssize_t S, Py_ssize_t itemsize) noexcept nogil:
-    """Positions per tile: a function of C and the dtype only."""
+    """Positions per tile: a function of C, S and the dtype only (never of the
+    thread count); at least one 8-lane vector of positions, even when that
+    makes the tile outgrow the L2 for very many channels."""
     cdef Py_ssize_t T = TILE_BYTES // (C * itemsize)
     if T >= 16:
         T -= T % 16
-    return max(1, min(S, T))
+    return min(S, max(8, T))
 
 
 cdef void load(const floating* src, floating* buf, Py_ssize_t C,
