@@ -55,7 +55,7 @@ def _apply(args):
     try:
         y = lrn(x, args.size, args.alpha, args.beta, args.bias, layout=args.layout,
                 convention=args.convention)
-        fd, tmp = tempfile.mkstemp(suffix=".npy", dir=out_dir)
+        fd, tmp = _temp_output(out_dir)
     except (TypeError, ValueError, OSError) as e:
         return _fail(prog, str(e).replace("`", ""))
     try:
@@ -135,7 +135,7 @@ def _apply_chunked(args, x, out_dir, prog):
         first = min(step, total)              # checks every option before OUT exists
         np.copyto(xbuf[:first], x[:first])
         run(xbuf[:first], out=ybuf[:first])
-        fd, tmp = tempfile.mkstemp(suffix=".npy", dir=out_dir)
+        fd, tmp = _temp_output(out_dir)
     except (TypeError, ValueError, OSError, MemoryError) as e:
         return _fail(prog, str(e).replace("`", ""))
     done = False
@@ -171,6 +171,16 @@ def _apply_chunked(args, x, out_dir, prog):
             except OSError:
                 pass
     return 0
+
+
+def _temp_output(out_dir):
+    """A temporary .npy beside OUT, renamed onto it once complete, with the
+    permissions a plain open() would give (mkstemp's are 0600)."""
+    fd, tmp = tempfile.mkstemp(suffix=".npy", dir=out_dir)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return fd, tmp
 
 
 def _positive_int(text):
