@@ -50,7 +50,7 @@ class BuildExt(build_ext):
         omp = _openmp_flags(self.compiler)
         msvc = self.compiler.compiler_type == "msvc"
         # -fno-math-errno lets sqrt vectorise; it does not change IEEE results
-        # (unlike -ffast-math, which would break NaN/inf semantics).
+        # (unlike the fast-math option, which would break NaN/inf semantics).
         base = ["/O2"] if msvc else ["-O3", "-fno-math-errno"]
         extra = os.environ.get("LRN_CFLAGS", "").split()
         for ext in self.extensions:
@@ -68,7 +68,7 @@ class BuildExt(build_ext):
 
 
 # A second build of the same kernels for AVX2+FMA+F16C processors, chosen at run
-# time (the baseline build stays portable: no -march=native).
+# time (the baseline build stays portable: no native-ISA flags).
 _AVX2_FLAGS = {"gcc": ["-mavx2", "-mfma", "-mf16c"], "msvc": ["/arch:AVX2"]}
 _X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 
