@@ -36,7 +36,11 @@ The kernels use ``torch.get_num_threads()`` threads (results do not depend on it
 """
 import functools
 
-import torch
+try:
+    import torch
+except ImportError as e:
+    raise ImportError("lrn.torch needs PyTorch: pip install 'lrn[torch]' "
+                      "(torch==2.13.0)") from e
 
 from ._api import lrn as _lrn
 from ._api import lrn_backward as _lrn_backward
