@@ -20,7 +20,7 @@ inf reach only the windows that contain it.
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
-from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 
 cdef extern from *:
     """
@@ -39,12 +39,35 @@ cdef extern from *:
     static int lrn_num_procs(void) { return 1; }
     #endif
     static const char *lrn_cflags(void) { return LRN_CFLAGS; }
+    static inline void lrn_prefetch(const void *p, Py_ssize_t bytes) {
+        const char *c = (const char *)p;
+        Py_ssize_t i;
+        for (i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 2);
+    }
+
+    /* 64-byte aligned blocks from malloc (C11's aligned_alloc is missing
+       from MSVC): the distance back to malloc's pointer, 1 to 64, is kept
+       in the byte just before the block. */
+    #include <stdlib.h>
+    #include <stdint.h>
+    static void *lrn_alloc64(size_t size) {
+        unsigned char *raw = (unsigned char *)malloc(size + 64), *p;
+        if (raw == NULL) return NULL;
+        p = raw + 64 - ((uintptr_t)raw & 63);
+        p[-1] = (unsigned char)(p - raw);
+        return p;
+    }
+    static void lrn_free64(void *p) {
+        if (p != NULL) free((unsigned char *)p - ((unsigned char *)p)[-1]);
+    }
 
     /* s ** -0.75 and s ** -0.5 for float rows in the AVX2+FMA build: the
-       hardware reciprocal square root (12 bits) refined by two Newton steps
-       is within about 1 ulp, and s^-3/4 = u * (u * u^-1/2) with u = s^-1/2
-       (no intermediate leaves the normal range) within about 2, where
-       sqrt and division would take several times longer.  Lanes with s not
+       hardware reciprocal square root (12 bits) refined by one Newton step
+       is within 2.1e-7 relative, and s^-3/4 = u * (u * u^-1/2) with
+       u = s^-1/2 (no intermediate leaves the normal range) within 4.3e-7
+       (both checked on every float in [1, 4), which covers all exponents),
+       well inside design §2's 3e-6, where sqrt and division would take
+       several times longer (a second Newton step costs 40 %).  Lanes with s not
        a normal positive float (0, subnormal, inf, NaN, < 0) are done with
        the exact formulas, so IEEE special values come out as they would.
        Returns 0 (nothing done) in builds without AVX2 and FMA. */
@@ -56,7 +79,6 @@ cdef extern from *:
         const __m256 three_halves = _mm256_set1_ps(1.5f);
         __m256 h = _mm256_mul_ps(_mm256_set1_ps(0.5f), v);
         __m256 r = _mm256_rsqrt_ps(v);
-        r = _mm256_mul_ps(r, _mm256_fnmadd_ps(_mm256_mul_ps(h, r), r, three_halves));
         return _mm256_mul_ps(r, _mm256_fnmadd_ps(_mm256_mul_ps(h, r), r, three_halves));
     }
     static inline float lrn_pow_exact(float s, int three_quarters) {
@@ -245,6 +267,9 @@ cdef extern from *:
     int lrn_max_threads() nogil
     int lrn_num_procs() nogil
     const char *lrn_cflags()
+    void lrn_prefetch(const void*, Py_ssize_t) nogil
+    void *lrn_alloc64(size_t)
+    void lrn_free64(void*)
     int lrn_pow_row_rsqrt(float*, const float*, const float*, Py_ssize_t, int) nogil
     void lrn_transpose(const float*, Py_ssize_t, float*, Py_ssize_t, Py_ssize_t, Py_ssize_t) nogil
     void lrn_h2f_row(const unsigned short*, float*, Py_ssize_t) nogil
@@ -358,120 +383,200 @@ cdef int team_size(Py_ssize_t elements, Py_ssize_t jobs, int num_threads) noexce
     return <int>max(1, min(<Py_ssize_t>num_threads, jobs, elements // 32768))
 
 
-cdef Py_ssize_t tile_positions(Py_ssize_t C, Py_ssize_t S, Py_ssize_t itemsize) noexcept nogil:
-    """Positions per tile: a function of C, S and the dtype only (never of the
-    thread count); at least one 8-lane vector of positions, even when that
-    makes the tile outgrow the L2 for very many channels."""
-    cdef Py_ssize_t T = TILE_BYTES // (C * itemsize)
+cdef Py_ssize_t tile_positions(Py_ssize_t C, Py_ssize_t S, Py_ssize_t n,
+                               Py_ssize_t itemsize, bint whole) noexcept nogil:
+    """Positions per tile: a function of C, S, n, the dtype and the mode only
+    (never of the thread count).  ``whole`` tiles keep (C, T) buffers: the
+    transposed channels-last tile, the backward pass's terms, widened half
+    data; then T is what fits TILE_BYTES, and at least one 8-lane vector even
+    when that makes the tile outgrow the L2 for very many channels.  The
+    channels-first float forward pass keeps only :func:`suffix_rows` + 2 rows
+    of T, so its rows are longer, at most 2048."""
+    cdef Py_ssize_t T
+    if whole:
+        T = TILE_BYTES // (C * itemsize)
+    else:
+        T = min(<Py_ssize_t>2048, TILE_BYTES // ((suffix_rows(C, n) + 2) * itemsize))
     if T >= 16:
         T -= T % 16
     return min(S, max(8, T))
 
 
-cdef void load(const floating* src, floating* buf, Py_ssize_t C,
-               Py_ssize_t T) noexcept nogil:
-    """buf[c, t] = src[t, c]: a channels-last tile transposed to (C, T)."""
+cdef inline Py_ssize_t padded(Py_ssize_t T) noexcept nogil:
+    """Row stride of the tile buffers: T rounded up to 16 elements (64 bytes
+    of float), so that with 64-byte aligned buffers every row is aligned and
+    a vector never straddles two cache lines (which would also stall the
+    store forwarding between one row pass and the next)."""
+    return (T + 15) // 16 * 16
+
+
+cdef inline Py_ssize_t tile_buffer_size(Py_ssize_t C, Py_ssize_t T, Py_ssize_t n,
+                                        bint whole) noexcept nogil:
+    """Scratch elements per thread for tiles of at most T positions, in
+    :func:`run_tile`'s order: B, R, then A (one row, or C rows) and, for
+    ``whole`` tiles, five more (C, T) buffers D, X, Y, G, Z."""
+    return (suffix_rows(C, n) + 1 + (6 * C if whole else 1)) * padded(T)
+
+
+cdef void load(const floating* src, floating* buf, Py_ssize_t C, Py_ssize_t T,
+               Py_ssize_t L) noexcept nogil:
+    """buf[c, t] = src[t, c]: a channels-last tile transposed to C rows of
+    stride L."""
     cdef Py_ssize_t c, t
     if floating is float:
-        lrn_transpose(src, C, buf, T, T, C)
+        lrn_transpose(src, C, buf, L, T, C)
         return
     for t in range(T):
         for c in range(C):
-            buf[c * T + t] = src[t * C + c]
+            buf[c * L + t] = src[t * C + c]
 
 
-cdef void store(const floating* buf, floating* dst, Py_ssize_t C,
-                Py_ssize_t T) noexcept nogil:
+cdef void store(const floating* buf, floating* dst, Py_ssize_t C, Py_ssize_t T,
+                Py_ssize_t L) noexcept nogil:
     """The inverse of ``load``."""
     cdef Py_ssize_t c, t
     if floating is float:
-        lrn_transpose(buf, T, dst, C, C, T)
+        lrn_transpose(buf, L, dst, C, C, T)
         return
     for t in range(T):
         for c in range(C):
-            dst[t * C + c] = buf[c * T + t]
+            dst[t * C + c] = buf[c * L + t]
+
+
+cdef inline Py_ssize_t suffix_rows(Py_ssize_t C, Py_ssize_t n) noexcept nogil:
+    """Rows of :func:`window_sums`' scratch B: two blocks of n, at most C."""
+    return min(2 * n, C)
+
+
+cdef inline floating* suffix_row(floating* B, Py_ssize_t ldb, Py_ssize_t c,
+                                 Py_ssize_t n) noexcept nogil:
+    """Row c's suffix sum in B, where blocks take turns in two slots of n rows."""
+    return B + ((c // n) % 2 * n + c % n) * ldb
+
+
+cdef inline void suffix_block(const floating* src, Py_ssize_t lds, bint square,
+                              floating* B, Py_ssize_t ldb, Py_ssize_t c0, Py_ssize_t c1,
+                              Py_ssize_t T, Py_ssize_t n) noexcept nogil:
+    """B[c] = sum of v[c'] for c <= c' < c1, for the block [c0, c1) of rows.
+
+    Each row read here is read again by the steps right after, while it is
+    in L1; meanwhile the same row of the next tile is prefetched (for tile
+    buffers it is already cached, and the hint costs little)."""
+    cdef Py_ssize_t c, t
+    cdef const floating* sr
+    cdef floating* row
+    cdef floating* nxt
+    for c in range(c1 - 1, c0 - 1, -1):
+        sr = src + c * lds
+        row = suffix_row(B, ldb, c, n)
+        lrn_prefetch(sr + T, T * sizeof(floating))
+        if c == c1 - 1:
+            for t in range(T):
+                row[t] = sr[t] * sr[t] if square else sr[t]
+        else:
+            nxt = row + ldb
+            for t in range(T):
+                row[t] = (sr[t] * sr[t] if square else sr[t]) + nxt[t]
+
+
+cdef inline Py_ssize_t window_row(Py_ssize_t b, const floating* src, Py_ssize_t lds,
+                                  bint square, floating* out, floating mul, floating add,
+                                  floating* B, Py_ssize_t ldb, floating* R, Py_ssize_t C,
+                                  Py_ssize_t T, Py_ssize_t n, Py_ssize_t pre) noexcept nogil:
+    """Step b (0 <= b < C + post) of :func:`window_sums`: add row b of v to
+    the running block prefix R, then write row c = b - post of the result to
+    ``out``; returns c, or -1 if c < 0."""
+    cdef Py_ssize_t t, a, c = b - (n - 1 - pre)
+    cdef const floating* sr
+    cdef const floating* suf
+    if b < C:
+        sr = src + b * lds
+        if b % n == 0:
+            for t in range(T):
+                R[t] = sr[t] * sr[t] if square else sr[t]
+        else:
+            for t in range(T):
+                R[t] += sr[t] * sr[t] if square else sr[t]
+    if c < 0:
+        return -1
+    a = c - pre
+    if a <= 0 or a % n == 0:
+        for t in range(T):
+            out[t] = add + mul * R[t]
+    elif a // n == (C - 1) // n:
+        suf = suffix_row(B, ldb, a, n)
+        for t in range(T):
+            out[t] = add + mul * suf[t]
+    else:
+        suf = suffix_row(B, ldb, a, n)
+        for t in range(T):
+            out[t] = add + mul * (suf[t] + R[t])
+    return c
+
+
+cdef inline Py_ssize_t block_steps(Py_ssize_t k, Py_ssize_t C, Py_ssize_t n,
+                                   Py_ssize_t pre) noexcept nogil:
+    """One past the last step b of :func:`window_row` done with block k:
+    the block's end, or for the last block the end of all C + post steps."""
+    return C + n - 1 - pre if k == (C - 1) // n else k * n + n
 
 
 cdef void window_sums(const floating* src, Py_ssize_t lds, bint square, floating* out,
-                      Py_ssize_t ldo, floating mul, floating add, floating* B, floating* R,
-                      Py_ssize_t C, Py_ssize_t T, Py_ssize_t n, Py_ssize_t pre) noexcept nogil:
+                      Py_ssize_t ldo, floating mul, floating add, floating* B,
+                      Py_ssize_t ldb, floating* R, Py_ssize_t C, Py_ssize_t T,
+                      Py_ssize_t n, Py_ssize_t pre) noexcept nogil:
     """``out[c] = add + mul * sum of v[c'] for c - pre <= c' <= c + n - 1 - pre``,
     where ``v = src ** 2`` if ``square`` else ``src``.
 
     Rows are vectors of T positions (row c of src at src + c * lds, of out at
-    out + c * ldo); ``out`` may be ``src``.  B (C x T) and R (T) are scratch.
-    With blocks [k n, k n + n) of channels, B holds in-block suffix sums and R
-    the running in-block prefix sum up to row b = c + post, so that the window
-    [a, b] of row c is R alone when a starts a block (or is clipped to 0),
-    B[a] alone when b is clipped into a's block, and B[a] + R otherwise.
+    out + c * ldo); ``out`` may be ``src``.  B (:func:`suffix_rows` rows of
+    stride ldb) and R (T) are scratch.  With blocks [k n, k n + n) of
+    channels, B holds in-block suffix sums and R the running in-block prefix
+    sum up to row b = c + post, so that the window [a, b] of row c is R alone
+    when a starts a block (or is clipped to 0), B[a] alone when b is clipped
+    into a's block, and B[a] + R otherwise.  Block by block: block k's
+    suffix sums, then the steps b in block k, which need only blocks k - 1
+    and k.  Row c of src (c <= b) is no longer needed once row c of out is
+    written, so out may overwrite it.
     """
-    cdef Py_ssize_t c, t, a, b
-    cdef Py_ssize_t post = n - 1 - pre
-    cdef Py_ssize_t last_block = (C - 1) // n
-    cdef const floating* sr
-    cdef floating* row
-    cdef floating* nxt
-    cdef floating* suf
-    for c in range(C - 1, -1, -1):
-        sr = src + c * lds
-        row = B + c * T
-        if c == C - 1 or (c + 1) % n == 0:
-            for t in range(T):
-                row[t] = sr[t] * sr[t] if square else sr[t]
-        else:
-            nxt = B + (c + 1) * T
-            for t in range(T):
-                row[t] = (sr[t] * sr[t] if square else sr[t]) + nxt[t]
-    for b in range(C + post):
-        if b < C:
-            sr = src + b * lds
-            if b % n == 0:
-                for t in range(T):
-                    R[t] = sr[t] * sr[t] if square else sr[t]
-            else:
-                for t in range(T):
-                    R[t] += sr[t] * sr[t] if square else sr[t]
-        c = b - post
-        if c < 0:
-            continue
-        # Row c of src (c <= b) is no longer needed, so out may overwrite it.
-        row = out + c * ldo
-        a = c - pre
-        if a <= 0 or a % n == 0:
-            for t in range(T):
-                row[t] = add + mul * R[t]
-        elif a // n == last_block:
-            suf = B + a * T
-            for t in range(T):
-                row[t] = add + mul * suf[t]
-        else:
-            suf = B + a * T
-            for t in range(T):
-                row[t] = add + mul * (suf[t] + R[t])
+    cdef Py_ssize_t k, b, post = n - 1 - pre
+    for k in range((C - 1) // n + 1):
+        suffix_block(src, lds, square, B, ldb, k * n, min(k * n + n, C), T, n)
+        for b in range(k * n, block_steps(k, C, n, pre)):  # step b writes row b - post
+            window_row(b, src, lds, square, out + max(b - post, 0) * ldo, mul, add, B, ldb,
+                       R, C, T, n, pre)
 
 
 cdef void forward_rows(const floating* x, Py_ssize_t xs, floating* y, Py_ssize_t ys,
                        floating* scale, Py_ssize_t ss, Py_ssize_t C, Py_ssize_t T,
                        Py_ssize_t n, Py_ssize_t pre, floating alpha_n, floating beta,
                        floating bias, BetaKind kind, floating* A, floating* B,
-                       floating* R) noexcept nogil:
+                       Py_ssize_t ldb, floating* R) noexcept nogil:
     """scale = bias + alpha/n * window sum of x^2 and y = x * scale ** -beta on
     C rows of T positions (row c of x at x + c * xs, ...); ``y`` may be ``x``;
-    ``scale`` NULL keeps the scale in A."""
-    cdef Py_ssize_t c
-    if scale == NULL:
-        scale, ss = A, T
-    window_sums(x, xs, True, scale, ss, alpha_n, bias, B, R, C, T, n, pre)
-    for c in range(C):
-        pow_row(y + c * ys, x + c * xs, scale + c * ss, T, beta, kind)
+    ``scale`` may be NULL.  Each scale row goes to the aligned row A and is
+    raised to -beta there at once, while it and row c of x are in L1."""
+    cdef Py_ssize_t k, b, c, t
+    for k in range((C - 1) // n + 1):
+        suffix_block(x, xs, True, B, ldb, k * n, min(k * n + n, C), T, n)
+        for b in range(k * n, block_steps(k, C, n, pre)):
+            c = window_row(b, x, xs, True, A, alpha_n, bias, B, ldb, R, C, T, n, pre)
+            if c < 0:
+                continue
+            pow_row(y + c * ys, x + c * xs, A, T, beta, kind)
+            if scale != NULL:
+                for t in range(T):
+                    scale[c * ss + t] = A[t]
 
 
 cdef void backward_rows(const floating* x, const floating* y, const floating* dy,
                         const floating* scale, floating* dx, Py_ssize_t rs,
                         Py_ssize_t C, Py_ssize_t T, Py_ssize_t n, Py_ssize_t pre,
                         floating alpha_n, floating beta, floating bias, BetaKind kind,
-                        floating* A, floating* D, floating* B, floating* R) noexcept nogil:
-    """Input gradient on C rows of T positions, all arrays with row stride rs.
+                        floating* A, floating* D, floating* B, Py_ssize_t ldb,
+                        floating* R) noexcept nogil:
+    """Input gradient on C rows of T positions, all arrays with row stride rs,
+    the scratch A, D, B with ldb.
 
     ``scale`` NULL recomputes it into A.  ``dx`` may be any of the inputs:
     row c of every input is last read just before row c of dx is written.
@@ -483,21 +588,21 @@ cdef void backward_rows(const floating* x, const floating* y, const floating* dy
     cdef floating* dr
     cdef floating* br
     if scale == NULL:
-        window_sums(x, rs, True, A, T, alpha_n, bias, B, R, C, T, n, pre)
+        window_sums(x, rs, True, A, ldb, alpha_n, bias, B, ldb, R, C, T, n, pre)
         scale = A
-        ss = T
+        ss = ldb
     # D = dy * y / scale, then its sums over the windows that contain each
     # channel: [c - post, c + pre], the mirror of the forward window.
     for c in range(C):
         sr = scale + c * ss
-        dr = D + c * T
+        dr = D + c * ldb
         for t in range(T):
             dr[t] = dy[c * rs + t] * y[c * rs + t] / sr[t]
-    window_sums(D, T, False, D, T, 1, 0, B, R, C, T, n, n - 1 - pre)
+    window_sums(D, ldb, False, D, ldb, 1, 0, B, ldb, R, C, T, n, n - 1 - pre)
     for c in range(C):
         sr = scale + c * ss
-        br = B + c * T
-        dr = D + c * T
+        br = B + c * ldb
+        dr = D + c * ldb
         pow_row(br, dy + c * rs, sr, T, beta, kind)
         for t in range(T):
             dx[c * rs + t] = br[t] - coef * x[c * rs + t] * dr[t]
@@ -510,61 +615,65 @@ cdef void run_tile(bint backward, const floating* x, const floating* y,
                    floating beta, floating bias, BetaKind kind, floating* buf) noexcept nogil:
     """One tile: channels-first rows are used in place (stride S);
     channels-last tiles are transposed into (C, T) buffers and back."""
-    cdef Py_ssize_t CT = C * T
-    cdef floating* A = buf
-    cdef floating* B = buf + CT
-    cdef floating* D = buf + 2 * CT
-    cdef floating* R = buf + 3 * CT
-    cdef floating* X = R + T
-    cdef floating* Y = X + CT
-    cdef floating* G = Y + CT
-    cdef floating* Z = G + CT
+    cdef Py_ssize_t L = padded(T)
+    cdef floating* B = buf
+    cdef floating* R = B + suffix_rows(C, n) * L
+    cdef floating* A = R + L
+    cdef floating* D = A + C * L
+    cdef floating* X = D + C * L
+    cdef floating* Y = X + C * L
+    cdef floating* G = Y + C * L
+    cdef floating* Z = G + C * L
     if not channels_last:
         if backward:
             backward_rows(x, y, dy, scale_in, out, S, C, T, n, pre, alpha_n, beta,
-                          bias, kind, A, D, B, R)
+                          bias, kind, A, D, B, L, R)
         else:
             forward_rows(x, S, out, S, scale_out, S, C, T, n, pre, alpha_n, beta,
-                         bias, kind, A, B, R)
+                         bias, kind, A, B, L, R)
         return
-    load(x, X, C, T)
+    load(x, X, C, T, L)
     if backward:
-        load(y, Y, C, T)
-        load(dy, G, C, T)
+        load(y, Y, C, T, L)
+        load(dy, G, C, T, L)
         if scale_in != NULL:
-            load(scale_in, Z, C, T)
-        backward_rows(X, Y, G, Z if scale_in != NULL else NULL, X, T, C, T, n, pre,
-                      alpha_n, beta, bias, kind, A, D, B, R)
+            load(scale_in, Z, C, T, L)
+        backward_rows(X, Y, G, Z if scale_in != NULL else NULL, X, L, C, T, n, pre,
+                      alpha_n, beta, bias, kind, A, D, B, L, R)
     else:
-        forward_rows(X, T, X, T, Z, T, C, T, n, pre, alpha_n, beta, bias, kind, A, B, R)
+        forward_rows(X, L, X, L, Z if scale_out != NULL else NULL, L, C, T, n, pre,
+                     alpha_n, beta, bias, kind, A, B, L, R)
         if scale_out != NULL:
-            store(Z, scale_out, C, T)
-    store(X, out, C, T)
+            store(Z, scale_out, C, T, L)
+    store(X, out, C, T, L)
 
 
 cdef void load_half(const unsigned short* src, float* buf, Py_ssize_t C, Py_ssize_t T,
-                    Py_ssize_t S, bint channels_last, float* scratch) noexcept nogil:
+                    Py_ssize_t L, Py_ssize_t S, bint channels_last,
+                    float* scratch) noexcept nogil:
     """buf[c, t] = float(src[c, t]) for a tile of a (C, S) or (S, C) half
-    array; ``scratch`` (C x T) holds a channels-last tile before its transpose."""
+    array (rows of buf with stride L); ``scratch`` (C x T) holds a
+    channels-last tile before its transpose."""
     cdef Py_ssize_t c
     if channels_last:
         lrn_h2f_row(src, scratch, C * T)
-        lrn_transpose(scratch, C, buf, T, T, C)
+        lrn_transpose(scratch, C, buf, L, T, C)
     else:
         for c in range(C):
-            lrn_h2f_row(src + c * S, buf + c * T, T)
+            lrn_h2f_row(src + c * S, buf + c * L, T)
 
 
 cdef void store_half(const float* buf, unsigned short* dst, Py_ssize_t C, Py_ssize_t T,
-                     Py_ssize_t S, bint channels_last, float* scratch) noexcept nogil:
+                     Py_ssize_t L, Py_ssize_t S, bint channels_last,
+                     float* scratch) noexcept nogil:
     """The inverse of ``load_half``, rounding to nearest even."""
     cdef Py_ssize_t c
     if channels_last:
-        lrn_transpose(buf, T, scratch, C, C, T)
+        lrn_transpose(buf, L, scratch, C, C, T)
         lrn_f2h_row(scratch, dst, C * T)
     else:
         for c in range(C):
-            lrn_f2h_row(buf + c * T, dst + c * S, T)
+            lrn_f2h_row(buf + c * L, dst + c * S, T)
 
 
 cdef void run_tile_half(bint backward, const unsigned short* x, const unsigned short* y,
@@ -575,39 +684,42 @@ cdef void run_tile_half(bint backward, const unsigned short* x, const unsigned s
                         BetaKind kind, float* buf) noexcept nogil:
     """One tile of half data: widened into float (C, T) buffers, computed as
     float, rounded back; no array-sized temporaries."""
-    cdef Py_ssize_t CT = C * T
-    cdef float* A = buf
-    cdef float* B = buf + CT
-    cdef float* D = buf + 2 * CT
-    cdef float* R = buf + 3 * CT
-    cdef float* X = R + T
-    cdef float* Y = X + CT
-    cdef float* G = Y + CT
-    cdef float* Z = G + CT
-    # D is free until the rows are computed, B after: the transposes' scratch.
-    load_half(x, X, C, T, S, channels_last, D)
+    cdef Py_ssize_t L = padded(T)
+    cdef float* B = buf
+    cdef float* R = B + suffix_rows(C, n) * L
+    cdef float* A = R + L
+    cdef float* D = A + C * L
+    cdef float* X = D + C * L
+    cdef float* Y = X + C * L
+    cdef float* G = Y + C * L
+    cdef float* Z = G + C * L
+    # D, the backward pass's terms, is free before and after: the scratch of
+    # the channels-last transposes.
+    load_half(x, X, C, T, L, S, channels_last, D)
     if backward:
-        load_half(y, Y, C, T, S, channels_last, D)
-        load_half(dy, G, C, T, S, channels_last, D)
+        load_half(y, Y, C, T, L, S, channels_last, D)
+        load_half(dy, G, C, T, L, S, channels_last, D)
         if scale_in != NULL:
-            load_half(scale_in, Z, C, T, S, channels_last, D)
-        backward_rows(X, Y, G, Z if scale_in != NULL else NULL, X, T, C, T, n, pre,
-                      alpha_n, beta, bias, kind, A, D, B, R)
+            load_half(scale_in, Z, C, T, L, S, channels_last, D)
+        backward_rows(X, Y, G, Z if scale_in != NULL else NULL, X, L, C, T, n, pre,
+                      alpha_n, beta, bias, kind, A, D, B, L, R)
     else:
-        forward_rows(X, T, X, T, Z, T, C, T, n, pre, alpha_n, beta, bias, kind, A, B, R)
+        forward_rows(X, L, X, L, Z if scale_out != NULL else NULL, L, C, T, n, pre,
+                     alpha_n, beta, bias, kind, A, B, L, R)
         if scale_out != NULL:
-            store_half(Z, scale_out, C, T, S, channels_last, B)
-    store_half(X, out, C, T, S, channels_last, B)
+            store_half(Z, scale_out, C, T, L, S, channels_last, D)
+    store_half(X, out, C, T, L, S, channels_last, D)
 
 
 cdef void launch(bint backward, const storage* x, const storage* y, const storage* dy,
                  const storage* scale_in, storage* out, storage* scale_out,
                  Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, bint channels_last,
                  Py_ssize_t n, Py_ssize_t pre, double alpha, double beta, double bias,
-                 int num_threads, void* work, Py_ssize_t T) noexcept nogil:
-    """Split N x S into tiles of T positions and run them on a static schedule."""
+                 int num_threads, void* work, Py_ssize_t per_thread,
+                 Py_ssize_t T) noexcept nogil:
+    """Split N x S into tiles of T positions and run them on a static schedule,
+    each thread with its ``per_thread`` elements of ``work``."""
     cdef Py_ssize_t tiles = (S + T - 1) // T
-    cdef Py_ssize_t per_thread = 7 * C * T + T
     cdef double alpha_n = alpha / n
     cdef BetaKind kind = beta_kind(beta)
     cdef Py_ssize_t job, s0, off, Tj
@@ -637,8 +749,9 @@ cdef void launch(bint backward, const storage* x, const storage* y, const storag
 
 
 cdef void* tile_buffers(Py_ssize_t count, int num_threads, size_t itemsize) except NULL:
-    """``count`` scratch elements for each thread."""
-    cdef void* work = malloc(num_threads * count * itemsize)
+    """``count`` scratch elements for each thread, 64-byte aligned (as is each
+    thread's share when ``count`` is a multiple of 16); free with lrn_free64."""
+    cdef void* work = lrn_alloc64(num_threads * count * itemsize)
     if work == NULL:
         raise MemoryError("lrn: cannot allocate the kernel's tile buffers")
     return work
@@ -694,13 +807,17 @@ cdef _run(bint backward, const storage[:, :, ::1] x, const storage* y,
     if N == 0 or C == 0 or S == 0:
         return
     cdef size_t itemsize = sizeof(double) if storage is double else sizeof(float)
-    cdef Py_ssize_t T = tile_positions(C, S, itemsize)
+    # Only the channels-first float forward pass runs without (C, T) buffers.
+    cdef bint whole = backward or channels_last or storage is half_bits
+    cdef Py_ssize_t T = tile_positions(C, S, size, itemsize, whole)
+    cdef Py_ssize_t per_thread = tile_buffer_size(C, T, size, whole)
     num_threads = team_size(N * C * S, N * ((S + T - 1) // T), num_threads)
-    cdef void* work = tile_buffers(7 * C * T + T, num_threads, itemsize)
+    cdef void* work = tile_buffers(per_thread, num_threads, itemsize)
     with nogil:
         launch(backward, &x[0, 0, 0], y, dy, scale_in, &out[0, 0, 0], scale_out,
-               N, C, S, channels_last, size, pre, alpha, beta, bias, num_threads, work, T)
-    free(work)
+               N, C, S, channels_last, size, pre, alpha, beta, bias, num_threads, work,
+               per_thread, T)
+    lrn_free64(work)
 
 
 # -- within-channel LRN (design §1): separable box sums over the spatial axes --
@@ -713,8 +830,9 @@ def box_sums(floating[:, :, ::1] a, Py_ssize_t size, Py_ssize_t pre, int num_thr
     cdef Py_ssize_t O = a.shape[0], L = a.shape[1], I = a.shape[2]
     if O == 0 or L == 0 or I == 0:
         return
-    cdef Py_ssize_t T = tile_positions(L, I, sizeof(floating))
-    cdef Py_ssize_t tiles = (I + T - 1) // T, per_thread = L * T + T
+    cdef Py_ssize_t T = tile_positions(L, I, size, sizeof(floating), False)
+    cdef Py_ssize_t tiles = (I + T - 1) // T
+    cdef Py_ssize_t per_thread = (suffix_rows(L, size) + 1) * padded(T)
     num_threads = team_size(O * L * I, O * tiles, num_threads)
     cdef floating* work = <floating*>tile_buffers(per_thread, num_threads, sizeof(floating))
     cdef floating* ap = &a[0, 0, 0]
@@ -725,9 +843,10 @@ def box_sums(floating[:, :, ::1] a, Py_ssize_t size, Py_ssize_t pre, int num_thr
         for job in prange(O * tiles, schedule="static"):
             i0 = (job % tiles) * T
             window_sums(ap + (job // tiles) * L * I + i0, I, False,
-                        ap + (job // tiles) * L * I + i0, I, 1, 0, buf, buf + L * T, L,
-                        min(T, I - i0), size, pre)
-    free(work)
+                        ap + (job // tiles) * L * I + i0, I, 1, 0, buf, padded(T),
+                        buf + suffix_rows(L, size) * padded(T), L, min(T, I - i0), size,
+                        pre)
+    lrn_free64(work)
 
 
 cdef enum:
@@ -771,7 +890,7 @@ def within_finish(const floating[::1] x, const floating[::1] acc, floating[::1] 
                 for i in range(m):
                     sp[i0 + i] = tmp[i]
             pow_row(&y[i0], &x[i0], tmp, m, <floating>beta, kind)
-    free(work)
+    lrn_free64(work)
 
 
 def affine(floating[::1] a, double alpha_n, double bias, int num_threads):
@@ -810,4 +929,4 @@ def grad_finish(const floating[::1] x, const floating[::1] dy, const floating[::
             pow_row(tmp, &dy[i0], &s[i0], m, <floating>beta, kind)
             for i in range(m):
                 t[i0 + i] = tmp[i] - coef * x[i0 + i] * t[i0 + i]
-    free(work)
+    lrn_free64(work)
