@@ -129,47 +129,26 @@ cdef extern from *:
         return 1;
     }
 
-    /* dst[j, i] = src[i, j] for an R x K float block (leading dimensions lds,
-       ldd): the channels-last tile transposes, 8 x 8 at a time in registers. */
-    static void lrn_transpose(const float *src, Py_ssize_t lds, float *dst, Py_ssize_t ldd,
-                              Py_ssize_t R, Py_ssize_t K) {
-        Py_ssize_t i, j, k;
-        for (i = 0; i + 8 <= R; i += 8) {
-            for (j = 0; j + 8 <= K; j += 8) {
-                __m256 r[8], u[8], v[8];
-                for (k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(src + (i + k) * lds + j);
-                for (k = 0; k < 8; k += 2) {
-                    u[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
-                    u[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
-                }
-                for (k = 0; k < 8; k += 4) {
-                    v[k] = _mm256_shuffle_ps(u[k], u[k + 2], 0x44);
-                    v[k + 1] = _mm256_shuffle_ps(u[k], u[k + 2], 0xEE);
-                    v[k + 2] = _mm256_shuffle_ps(u[k + 1], u[k + 3], 0x44);
-                    v[k + 3] = _mm256_shuffle_ps(u[k + 1], u[k + 3], 0xEE);
-                }
-                for (k = 0; k < 4; k++) {
-                    _mm256_storeu_ps(dst + (j + k) * ldd + i,
-                                     _mm256_permute2f128_ps(v[k], v[k + 4], 0x20));
-                    _mm256_storeu_ps(dst + (j + k + 4) * ldd + i,
-                                     _mm256_permute2f128_ps(v[k], v[k + 4], 0x31));
-                }
-            }
-            for (; j < K; j++)
-                for (k = i; k < i + 8; k++) dst[j * ldd + k] = src[k * lds + j];
+    /* out[c] = add + mul * (q[c] + q[c + 1] + ... + q[c + n - 1]) for c < C,
+       summed in that order, eight channels at a time in registers: the
+       channels-last window sum over a row of squares padded with zeros.
+       Reads q up to q[C + n + 6] and writes out up to out[C + 7]. */
+    static int lrn_window_row(const float *q, float *out, Py_ssize_t C, Py_ssize_t n,
+                              float mul, float add) {
+        const __m256 vm = _mm256_set1_ps(mul), va = _mm256_set1_ps(add);
+        Py_ssize_t c, j;
+        for (c = 0; c < C; c += 8) {
+            __m256 acc = _mm256_loadu_ps(q + c);
+            for (j = 1; j < n; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(q + c + j));
+            _mm256_storeu_ps(out + c, _mm256_fmadd_ps(vm, acc, va));
         }
-        for (; i < R; i++)
-            for (j = 0; j < K; j++) dst[j * ldd + i] = src[i * lds + j];
+        return 1;
     }
     #else
     static int lrn_pow_row_rsqrt(float *out, const float *x, const float *s,
                                  Py_ssize_t T, int three_quarters) { return 0; }
-    static void lrn_transpose(const float *src, Py_ssize_t lds, float *dst, Py_ssize_t ldd,
-                              Py_ssize_t R, Py_ssize_t K) {
-        Py_ssize_t i, j;
-        for (i = 0; i < R; i++)
-            for (j = 0; j < K; j++) dst[j * ldd + i] = src[i * lds + j];
-    }
+    static int lrn_window_row(const float *q, float *out, Py_ssize_t C, Py_ssize_t n,
+                              float mul, float add) { return 0; }
     #endif
 
     /* Rows of IEEE binary16 <-> binary32, rounding to nearest even, with
@@ -271,7 +250,7 @@ cdef extern from *:
     void *lrn_alloc64(size_t)
     void lrn_free64(void*)
     int lrn_pow_row_rsqrt(float*, const float*, const float*, Py_ssize_t, int) nogil
-    void lrn_transpose(const float*, Py_ssize_t, float*, Py_ssize_t, Py_ssize_t, Py_ssize_t) nogil
+    int lrn_window_row(const float*, float*, Py_ssize_t, Py_ssize_t, float, float) nogil
     void lrn_h2f_row(const unsigned short*, float*, Py_ssize_t) nogil
     void lrn_f2h_row(const float*, unsigned short*, Py_ssize_t) nogil
     int lrn_cpu_has_avx2_fma()
@@ -386,12 +365,12 @@ cdef int team_size(Py_ssize_t elements, Py_ssize_t jobs, int num_threads) noexce
 cdef Py_ssize_t tile_positions(Py_ssize_t C, Py_ssize_t S, Py_ssize_t n,
                                Py_ssize_t itemsize, bint whole) noexcept nogil:
     """Positions per tile: a function of C, S, n, the dtype and the mode only
-    (never of the thread count).  ``whole`` tiles keep (C, T) buffers: the
-    transposed channels-last tile, the backward pass's terms, widened half
-    data; then T is what fits TILE_BYTES, and at least one 8-lane vector even
-    when that makes the tile outgrow the L2 for very many channels.  The
-    channels-first float forward pass keeps only :func:`suffix_rows` + 2 rows
-    of T, so its rows are longer, at most 2048."""
+    (never of the thread count).  ``whole`` tiles keep (C, T) buffers (the
+    backward pass's terms, widened half data, channels-last tiles, which are
+    also the unit of work); then T is what fits TILE_BYTES, and at least
+    one 8-lane vector even when that makes the tile outgrow the L2 for very
+    many channels.  The channels-first float forward pass keeps only
+    :func:`suffix_rows` + 2 rows of T, so its rows are longer, at most 2048."""
     cdef Py_ssize_t T
     if whole:
         T = TILE_BYTES // (C * itemsize)
@@ -411,36 +390,16 @@ cdef inline Py_ssize_t padded(Py_ssize_t T) noexcept nogil:
 
 
 cdef inline Py_ssize_t tile_buffer_size(Py_ssize_t C, Py_ssize_t T, Py_ssize_t n,
-                                        bint whole) noexcept nogil:
-    """Scratch elements per thread for tiles of at most T positions, in
-    :func:`run_tile`'s order: B, R, then A (one row, or C rows) and, for
-    ``whole`` tiles, five more (C, T) buffers D, X, Y, G, Z."""
-    return (suffix_rows(C, n) + 1 + (6 * C if whole else 1)) * padded(T)
-
-
-cdef void load(const floating* src, floating* buf, Py_ssize_t C, Py_ssize_t T,
-               Py_ssize_t L) noexcept nogil:
-    """buf[c, t] = src[t, c]: a channels-last tile transposed to C rows of
-    stride L."""
-    cdef Py_ssize_t c, t
-    if floating is float:
-        lrn_transpose(src, C, buf, L, T, C)
-        return
-    for t in range(T):
-        for c in range(C):
-            buf[c * L + t] = src[t * C + c]
-
-
-cdef void store(const floating* buf, floating* dst, Py_ssize_t C, Py_ssize_t T,
-                Py_ssize_t L) noexcept nogil:
-    """The inverse of ``load``."""
-    cdef Py_ssize_t c, t
-    if floating is float:
-        lrn_transpose(buf, L, dst, C, C, T)
-        return
-    for t in range(T):
-        for c in range(C):
-            dst[t * C + c] = buf[c * L + t]
+                                        bint channels_last, bint backward,
+                                        bint half) noexcept nogil:
+    """Scratch elements per thread for tiles of at most T positions: for
+    channels-first tiles, :func:`run_tile`'s B, the rows R and W, and for
+    the backward pass A and D (C rows each); for channels-last, the four
+    rows of :func:`position_rows`; for half data, four float tiles first."""
+    cdef Py_ssize_t L = padded(T)
+    cdef Py_ssize_t size = (4 * padded(C + n + 7) if channels_last else
+                            (suffix_rows(C, n) + 2 + (2 * C if backward else 0)) * L)
+    return size + (4 * C * L if half else 0)
 
 
 cdef inline Py_ssize_t suffix_rows(Py_ssize_t C, Py_ssize_t n) noexcept nogil:
@@ -550,23 +509,23 @@ cdef void window_sums(const floating* src, Py_ssize_t lds, bint square, floating
 cdef void forward_rows(const floating* x, Py_ssize_t xs, floating* y, Py_ssize_t ys,
                        floating* scale, Py_ssize_t ss, Py_ssize_t C, Py_ssize_t T,
                        Py_ssize_t n, Py_ssize_t pre, floating alpha_n, floating beta,
-                       floating bias, BetaKind kind, floating* A, floating* B,
-                       Py_ssize_t ldb, floating* R) noexcept nogil:
+                       floating bias, BetaKind kind, floating* B, Py_ssize_t ldb,
+                       floating* R, floating* W) noexcept nogil:
     """scale = bias + alpha/n * window sum of x^2 and y = x * scale ** -beta on
     C rows of T positions (row c of x at x + c * xs, ...); ``y`` may be ``x``;
-    ``scale`` may be NULL.  Each scale row goes to the aligned row A and is
+    ``scale`` may be NULL.  Each scale row goes to the aligned row W and is
     raised to -beta there at once, while it and row c of x are in L1."""
     cdef Py_ssize_t k, b, c, t
     for k in range((C - 1) // n + 1):
         suffix_block(x, xs, True, B, ldb, k * n, min(k * n + n, C), T, n)
         for b in range(k * n, block_steps(k, C, n, pre)):
-            c = window_row(b, x, xs, True, A, alpha_n, bias, B, ldb, R, C, T, n, pre)
+            c = window_row(b, x, xs, True, W, alpha_n, bias, B, ldb, R, C, T, n, pre)
             if c < 0:
                 continue
-            pow_row(y + c * ys, x + c * xs, A, T, beta, kind)
+            pow_row(y + c * ys, x + c * xs, W, T, beta, kind)
             if scale != NULL:
                 for t in range(T):
-                    scale[c * ss + t] = A[t]
+                    scale[c * ss + t] = W[t]
 
 
 cdef void backward_rows(const floating* x, const floating* y, const floating* dy,
@@ -574,38 +533,105 @@ cdef void backward_rows(const floating* x, const floating* y, const floating* dy
                         Py_ssize_t C, Py_ssize_t T, Py_ssize_t n, Py_ssize_t pre,
                         floating alpha_n, floating beta, floating bias, BetaKind kind,
                         floating* A, floating* D, floating* B, Py_ssize_t ldb,
-                        floating* R) noexcept nogil:
+                        floating* R, floating* W) noexcept nogil:
     """Input gradient on C rows of T positions, all arrays with row stride rs,
-    the scratch A, D, B with ldb.
+    the scratch A, D (C rows), B with stride ldb, R and W (one row).
 
     ``scale`` NULL recomputes it into A.  ``dx`` may be any of the inputs:
     row c of every input is last read just before row c of dx is written.
     """
-    cdef Py_ssize_t c, t
+    cdef Py_ssize_t k, b, c, t
+    cdef Py_ssize_t post = n - 1 - pre
     cdef floating coef = 2 * alpha_n * beta
     cdef Py_ssize_t ss = rs
     cdef const floating* sr
     cdef floating* dr
-    cdef floating* br
     if scale == NULL:
         window_sums(x, rs, True, A, ldb, alpha_n, bias, B, ldb, R, C, T, n, pre)
         scale = A
         ss = ldb
-    # D = dy * y / scale, then its sums over the windows that contain each
-    # channel: [c - post, c + pre], the mirror of the forward window.
+    # D = dy * y / scale, then its sums W over the windows that contain each
+    # channel, [c - post, c + pre] (the forward window mirrored: pre and post
+    # swap), and at once dx = dy * scale ** -beta - coef * x * W, the first
+    # term in D's row c, which no later step reads.
     for c in range(C):
         sr = scale + c * ss
         dr = D + c * ldb
         for t in range(T):
             dr[t] = dy[c * rs + t] * y[c * rs + t] / sr[t]
-    window_sums(D, ldb, False, D, ldb, 1, 0, B, ldb, R, C, T, n, n - 1 - pre)
+    for k in range((C - 1) // n + 1):
+        suffix_block(D, ldb, False, B, ldb, k * n, min(k * n + n, C), T, n)
+        for b in range(k * n, block_steps(k, C, n, post)):
+            c = window_row(b, D, ldb, False, W, 1, 0, B, ldb, R, C, T, n, post)
+            if c < 0:
+                continue
+            dr = D + c * ldb
+            pow_row(dr, dy + c * rs, scale + c * ss, T, beta, kind)
+            for t in range(T):
+                dx[c * rs + t] = dr[t] - coef * x[c * rs + t] * W[t]
+
+
+cdef void direct_window(const floating* q, floating* out, Py_ssize_t C, Py_ssize_t n,
+                        floating mul, floating add) noexcept nogil:
+    """``out[c] = add + mul * (q[c] + q[c + 1] + ... + q[c + n - 1])`` for c < C,
+    summed in that order: the window sums of one channels-last position, over
+    its row of terms padded with zeros (``q`` has C + n + 7 elements, ``out``
+    padded(C))."""
+    cdef Py_ssize_t c, j
+    if floating is float:
+        if lrn_window_row(q, out, C, n, mul, add):
+            return
     for c in range(C):
-        sr = scale + c * ss
-        br = B + c * ldb
-        dr = D + c * ldb
-        pow_row(br, dy + c * rs, sr, T, beta, kind)
-        for t in range(T):
-            dx[c * rs + t] = br[t] - coef * x[c * rs + t] * dr[t]
+        out[c] = q[c]
+    for j in range(1, n):
+        for c in range(C):
+            out[c] += q[c + j]
+    for c in range(C):
+        out[c] = add + mul * out[c]
+
+
+cdef void position_rows(bint backward, const floating* x, const floating* y,
+                        const floating* dy, const floating* scale_in, floating* out,
+                        floating* scale_out, Py_ssize_t C, Py_ssize_t T, Py_ssize_t n,
+                        Py_ssize_t pre, floating alpha_n, floating beta, floating bias,
+                        BetaKind kind, floating* buf) noexcept nogil:
+    """A channels-last tile of T positions, each a contiguous row of C channels,
+    one at a time: no transposes; each position's rows stay in L1.
+
+    The window sums are direct (:func:`direct_window`) over rows padded with
+    zeros: Q holds x ** 2 at Q[pre + c], P the backward terms at P[post + c]
+    (the mirrored window), and their pads stay zero from tile to tile.
+    ``out`` may be any input."""
+    cdef Py_ssize_t p, c, off, post = n - 1 - pre, M = padded(C + n + 7)
+    cdef floating coef = 2 * alpha_n * beta
+    cdef floating* Q = buf
+    cdef floating* P = Q + M
+    cdef floating* W = P + M
+    cdef floating* E = W + M
+    cdef const floating* sr
+    for c in range(2 * M):
+        Q[c] = 0
+    for p in range(T):
+        off = p * C
+        if not backward or scale_in == NULL:
+            for c in range(C):
+                Q[pre + c] = x[off + c] * x[off + c]
+            direct_window(Q, W, C, n, alpha_n, bias)
+        if not backward:
+            if scale_out != NULL:
+                for c in range(C):
+                    scale_out[off + c] = W[c]
+            pow_row(out + off, x + off, W, C, beta, kind)
+            continue
+        sr = W if scale_in == NULL else scale_in + off
+        for c in range(C):
+            P[post + c] = dy[off + c] * y[off + c] / sr[c]
+        direct_window(P, E, C, n, 1, 0)
+        pow_row(P + post, dy + off, sr, C, beta, kind)
+        for c in range(C):
+            out[off + c] = P[post + c] - coef * x[off + c] * E[c]
+        for c in range(C):
+            P[post + c] = 0
 
 
 cdef void run_tile(bint backward, const floating* x, const floating* y,
@@ -613,64 +639,44 @@ cdef void run_tile(bint backward, const floating* x, const floating* y,
                    floating* scale_out, Py_ssize_t C, Py_ssize_t S, Py_ssize_t T,
                    bint channels_last, Py_ssize_t n, Py_ssize_t pre, floating alpha_n,
                    floating beta, floating bias, BetaKind kind, floating* buf) noexcept nogil:
-    """One tile: channels-first rows are used in place (stride S);
-    channels-last tiles are transposed into (C, T) buffers and back."""
+    """One tile: channels-first rows are used in place (stride S), with the
+    scratch of :func:`tile_buffer_size`; channels-last positions go to
+    :func:`position_rows`."""
     cdef Py_ssize_t L = padded(T)
     cdef floating* B = buf
     cdef floating* R = B + suffix_rows(C, n) * L
-    cdef floating* A = R + L
+    cdef floating* W = R + L
+    cdef floating* A = W + L
     cdef floating* D = A + C * L
-    cdef floating* X = D + C * L
-    cdef floating* Y = X + C * L
-    cdef floating* G = Y + C * L
-    cdef floating* Z = G + C * L
-    if not channels_last:
-        if backward:
-            backward_rows(x, y, dy, scale_in, out, S, C, T, n, pre, alpha_n, beta,
-                          bias, kind, A, D, B, L, R)
-        else:
-            forward_rows(x, S, out, S, scale_out, S, C, T, n, pre, alpha_n, beta,
-                         bias, kind, A, B, L, R)
-        return
-    load(x, X, C, T, L)
-    if backward:
-        load(y, Y, C, T, L)
-        load(dy, G, C, T, L)
-        if scale_in != NULL:
-            load(scale_in, Z, C, T, L)
-        backward_rows(X, Y, G, Z if scale_in != NULL else NULL, X, L, C, T, n, pre,
-                      alpha_n, beta, bias, kind, A, D, B, L, R)
+    if channels_last:
+        position_rows(backward, x, y, dy, scale_in, out, scale_out, C, T, n, pre, alpha_n,
+                      beta, bias, kind, buf)
+    elif backward:
+        backward_rows(x, y, dy, scale_in, out, S, C, T, n, pre, alpha_n, beta, bias, kind,
+                      A, D, B, L, R, W)
     else:
-        forward_rows(X, L, X, L, Z if scale_out != NULL else NULL, L, C, T, n, pre,
-                     alpha_n, beta, bias, kind, A, B, L, R)
-        if scale_out != NULL:
-            store(Z, scale_out, C, T, L)
-    store(X, out, C, T, L)
+        forward_rows(x, S, out, S, scale_out, S, C, T, n, pre, alpha_n, beta, bias, kind,
+                     B, L, R, W)
 
 
 cdef void load_half(const unsigned short* src, float* buf, Py_ssize_t C, Py_ssize_t T,
-                    Py_ssize_t L, Py_ssize_t S, bint channels_last,
-                    float* scratch) noexcept nogil:
-    """buf[c, t] = float(src[c, t]) for a tile of a (C, S) or (S, C) half
-    array (rows of buf with stride L); ``scratch`` (C x T) holds a
-    channels-last tile before its transpose."""
+                    Py_ssize_t L, Py_ssize_t S, bint channels_last) noexcept nogil:
+    """buf = float(src) for a tile: T positions of C channels, contiguous when
+    channels-last; otherwise C rows of T (stride S in src, L in buf)."""
     cdef Py_ssize_t c
     if channels_last:
-        lrn_h2f_row(src, scratch, C * T)
-        lrn_transpose(scratch, C, buf, L, T, C)
+        lrn_h2f_row(src, buf, C * T)
     else:
         for c in range(C):
             lrn_h2f_row(src + c * S, buf + c * L, T)
 
 
 cdef void store_half(const float* buf, unsigned short* dst, Py_ssize_t C, Py_ssize_t T,
-                     Py_ssize_t L, Py_ssize_t S, bint channels_last,
-                     float* scratch) noexcept nogil:
+                     Py_ssize_t L, Py_ssize_t S, bint channels_last) noexcept nogil:
     """The inverse of ``load_half``, rounding to nearest even."""
     cdef Py_ssize_t c
     if channels_last:
-        lrn_transpose(buf, L, scratch, C, C, T)
-        lrn_f2h_row(scratch, dst, C * T)
+        lrn_f2h_row(buf, dst, C * T)
     else:
         for c in range(C):
             lrn_f2h_row(buf + c * L, dst + c * S, T)
@@ -682,33 +688,32 @@ cdef void run_tile_half(bint backward, const unsigned short* x, const unsigned s
                         Py_ssize_t S, Py_ssize_t T, bint channels_last, Py_ssize_t n,
                         Py_ssize_t pre, float alpha_n, float beta, float bias,
                         BetaKind kind, float* buf) noexcept nogil:
-    """One tile of half data: widened into float (C, T) buffers, computed as
+    """One tile of half data: widened into float buffers X, Y, G, Z laid out
+    as the channels-last tile or as C rows of stride L, computed in place as
     float, rounded back; no array-sized temporaries."""
-    cdef Py_ssize_t L = padded(T)
-    cdef float* B = buf
-    cdef float* R = B + suffix_rows(C, n) * L
-    cdef float* A = R + L
-    cdef float* D = A + C * L
-    cdef float* X = D + C * L
-    cdef float* Y = X + C * L
-    cdef float* G = Y + C * L
-    cdef float* Z = G + C * L
-    # D, the backward pass's terms, is free before and after: the scratch of
-    # the channels-last transposes.
-    load_half(x, X, C, T, L, S, channels_last, D)
+    cdef Py_ssize_t L = padded(T), CL = C * L
+    cdef float* X = buf
+    cdef float* Y = X + CL
+    cdef float* G = Y + CL
+    cdef float* Z = G + CL
+    cdef float* rest = Z + CL
+    load_half(x, X, C, T, L, S, channels_last)
     if backward:
-        load_half(y, Y, C, T, L, S, channels_last, D)
-        load_half(dy, G, C, T, L, S, channels_last, D)
+        load_half(y, Y, C, T, L, S, channels_last)
+        load_half(dy, G, C, T, L, S, channels_last)
         if scale_in != NULL:
-            load_half(scale_in, Z, C, T, L, S, channels_last, D)
-        backward_rows(X, Y, G, Z if scale_in != NULL else NULL, X, L, C, T, n, pre,
-                      alpha_n, beta, bias, kind, A, D, B, L, R)
+            load_half(scale_in, Z, C, T, L, S, channels_last)
+    if channels_last:
+        position_rows(backward, X, Y, G, Z if scale_in != NULL else NULL, X,
+                      Z if scale_out != NULL else NULL, C, T, n, pre, alpha_n, beta, bias,
+                      kind, rest)
     else:
-        forward_rows(X, L, X, L, Z if scale_out != NULL else NULL, L, C, T, n, pre,
-                     alpha_n, beta, bias, kind, A, B, L, R)
-        if scale_out != NULL:
-            store_half(Z, scale_out, C, T, L, S, channels_last, D)
-    store_half(X, out, C, T, L, S, channels_last, D)
+        run_tile(backward, X, Y, G, Z if scale_in != NULL else NULL, X,
+                 Z if scale_out != NULL else NULL, C, L, T, False, n, pre, alpha_n, beta,
+                 bias, kind, rest)
+    if scale_out != NULL:
+        store_half(Z, scale_out, C, T, L, S, channels_last)
+    store_half(X, out, C, T, L, S, channels_last)
 
 
 cdef void launch(bint backward, const storage* x, const storage* y, const storage* dy,
@@ -808,9 +813,10 @@ cdef _run(bint backward, const storage[:, :, ::1] x, const storage* y,
         return
     cdef size_t itemsize = sizeof(double) if storage is double else sizeof(float)
     # Only the channels-first float forward pass runs without (C, T) buffers.
-    cdef bint whole = backward or channels_last or storage is half_bits
-    cdef Py_ssize_t T = tile_positions(C, S, size, itemsize, whole)
-    cdef Py_ssize_t per_thread = tile_buffer_size(C, T, size, whole)
+    cdef bint half = storage is half_bits
+    cdef Py_ssize_t T = tile_positions(C, S, size, itemsize,
+                                       backward or channels_last or half)
+    cdef Py_ssize_t per_thread = tile_buffer_size(C, T, size, channels_last, backward, half)
     num_threads = team_size(N * C * S, N * ((S + T - 1) // T), num_threads)
     cdef void* work = tile_buffers(per_thread, num_threads, itemsize)
     with nogil:
