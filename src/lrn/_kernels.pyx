@@ -45,13 +45,13 @@ cdef extern from *:
         for (i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 2);
     }
 
-    /* 64-byte aligned blocks from malloc (C11's aligned_alloc is missing
-       from MSVC): the distance back to malloc's pointer, 1 to 64, is kept
-       in the byte just before the block. */
+    /* Zeroed 64-byte aligned blocks from calloc (C11's aligned_alloc is
+       missing from MSVC): the distance back to calloc's pointer, 1 to 64, is
+       kept in the byte just before the block. */
     #include <stdlib.h>
     #include <stdint.h>
     static void *lrn_alloc64(size_t size) {
-        unsigned char *raw = (unsigned char *)malloc(size + 64), *p;
+        unsigned char *raw = (unsigned char *)calloc(size + 64, 1), *p;
         if (raw == NULL) return NULL;
         p = raw + 64 - ((uintptr_t)raw & 63);
         p[-1] = (unsigned char)(p - raw);
@@ -129,17 +129,17 @@ cdef extern from *:
         return 1;
     }
 
-    /* out[c] = add + mul * (q[c] + q[c + 1] + ... + q[c + n - 1]) for c < C,
-       summed in that order, eight channels at a time in registers: the
-       channels-last window sum over a row of squares padded with zeros.
-       Reads q up to q[C + n + 6] and writes out up to out[C + 7]. */
-    static int lrn_window_row(const float *q, float *out, Py_ssize_t C, Py_ssize_t n,
-                              float mul, float add) {
+    /* out[c] = add + mul * (rows[0][c] + rows[1][c] + ... + rows[m - 1][c])
+       for c < C, summed in that order, eight at a time in registers; reads
+       and writes up to seven elements past C. */
+    static int lrn_sum_rows(const float **rows, int m, float *out, Py_ssize_t C,
+                            float mul, float add) {
         const __m256 vm = _mm256_set1_ps(mul), va = _mm256_set1_ps(add);
-        Py_ssize_t c, j;
+        Py_ssize_t c;
+        int j;
         for (c = 0; c < C; c += 8) {
-            __m256 acc = _mm256_loadu_ps(q + c);
-            for (j = 1; j < n; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(q + c + j));
+            __m256 acc = _mm256_loadu_ps(rows[0] + c);
+            for (j = 1; j < m; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(rows[j] + c));
             _mm256_storeu_ps(out + c, _mm256_fmadd_ps(vm, acc, va));
         }
         return 1;
@@ -147,8 +147,8 @@ cdef extern from *:
     #else
     static int lrn_pow_row_rsqrt(float *out, const float *x, const float *s,
                                  Py_ssize_t T, int three_quarters) { return 0; }
-    static int lrn_window_row(const float *q, float *out, Py_ssize_t C, Py_ssize_t n,
-                              float mul, float add) { return 0; }
+    static int lrn_sum_rows(const float **rows, int m, float *out, Py_ssize_t C,
+                            float mul, float add) { return 0; }
     #endif
 
     /* Rows of IEEE binary16 <-> binary32, rounding to nearest even, with
@@ -250,7 +250,7 @@ cdef extern from *:
     void *lrn_alloc64(size_t)
     void lrn_free64(void*)
     int lrn_pow_row_rsqrt(float*, const float*, const float*, Py_ssize_t, int) nogil
-    int lrn_window_row(const float*, float*, Py_ssize_t, Py_ssize_t, float, float) nogil
+    int lrn_sum_rows(const float**, int, float*, Py_ssize_t, float, float) nogil
     void lrn_h2f_row(const unsigned short*, float*, Py_ssize_t) nogil
     void lrn_f2h_row(const float*, unsigned short*, Py_ssize_t) nogil
     int lrn_cpu_has_avx2_fma()
@@ -395,9 +395,11 @@ cdef inline Py_ssize_t tile_buffer_size(Py_ssize_t C, Py_ssize_t T, Py_ssize_t n
     """Scratch elements per thread for tiles of at most T positions: for
     channels-first tiles, :func:`run_tile`'s B, the rows R and W, and for
     the backward pass A and D (C rows each); for channels-last, the four
-    rows of :func:`position_rows`; for half data, four float tiles first."""
+    rows of :func:`position_rows` and the levels of its windows; for half
+    data, four float tiles on top."""
     cdef Py_ssize_t L = padded(T)
-    cdef Py_ssize_t size = (4 * padded(C + n + 7) if channels_last else
+    cdef Py_ssize_t size = ((4 + window_levels(min(n, 2 * C - 1))) * position_row(C, n)
+                            if channels_last else
                             (suffix_rows(C, n) + 2 + (2 * C if backward else 0)) * L)
     return size + (4 * C * L if half else 0)
 
@@ -571,23 +573,78 @@ cdef void backward_rows(const floating* x, const floating* y, const floating* dy
                 dx[c * rs + t] = dr[t] - coef * x[c * rs + t] * W[t]
 
 
-cdef void direct_window(const floating* q, floating* out, Py_ssize_t C, Py_ssize_t n,
-                        floating mul, floating add) noexcept nogil:
-    """``out[c] = add + mul * (q[c] + q[c + 1] + ... + q[c + n - 1])`` for c < C,
-    summed in that order: the window sums of one channels-last position, over
-    its row of terms padded with zeros (``q`` has C + n + 7 elements, ``out``
-    padded(C))."""
-    cdef Py_ssize_t c, j
+cdef enum:
+    DIRECT_TERMS = 8  # channels-last windows of up to this many terms are summed directly
+
+
+cdef inline int window_levels(Py_ssize_t n) noexcept nogil:
+    """Levels of partial sums :func:`position_window` builds for n terms:
+    none for a direct sum, else floor(log2(n))."""
+    cdef int k = 0
+    if n <= DIRECT_TERMS:
+        return 0
+    while (<Py_ssize_t>2 << k) <= n:
+        k += 1
+    return k
+
+
+cdef inline Py_ssize_t position_row(Py_ssize_t C, Py_ssize_t n) noexcept nogil:
+    """Length of :func:`position_rows`' padded rows: C + n + 7 for the
+    window clipped to the channels (at most 2 C - 1 terms), padded."""
+    return padded(C + min(n, 2 * C - 1) + 7)
+
+
+cdef void sum_rows(const floating** rows, int m, floating* out, Py_ssize_t C,
+                   floating mul, floating add) noexcept nogil:
+    """``out[c] = add + mul * (rows[0][c] + ... + rows[m - 1][c])``, in that order."""
+    cdef Py_ssize_t c
+    cdef int j
     if floating is float:
-        if lrn_window_row(q, out, C, n, mul, add):
+        if lrn_sum_rows(rows, m, out, C, mul, add):
             return
     for c in range(C):
-        out[c] = q[c]
-    for j in range(1, n):
+        out[c] = rows[0][c]
+    for j in range(1, m):
         for c in range(C):
-            out[c] += q[c + j]
+            out[c] += rows[j][c]
     for c in range(C):
         out[c] = add + mul * out[c]
+
+
+cdef void position_window(const floating* q, floating* out, Py_ssize_t C, Py_ssize_t n,
+                          floating mul, floating add, floating* levels,
+                          Py_ssize_t M) noexcept nogil:
+    """``out[c] = add + mul * (q[c] + ... + q[c + n - 1])`` for c < C: the window
+    sums of one channels-last position, over its row ``q`` of M terms padded
+    with zeros.
+
+    Up to DIRECT_TERMS terms are added in order.  Longer windows take
+    partial sums of 2^k terms, ``levels[k - 1][i] = q[i] + ... + q[i + 2^k - 1]``
+    (M each, built by doubling), along the binary digits of n, largest first,
+    so the cost grows as log n; any order of adding terms >= 0 keeps the
+    (n - 1)-ulp bound of design §2."""
+    cdef const floating* rows[64]
+    cdef int m = 0, k, K = window_levels(n)
+    cdef Py_ssize_t i, h, pos = 0
+    cdef const floating* lo = q
+    cdef floating* hi
+    if K == 0:
+        for i in range(n):
+            rows[i] = q + i
+        sum_rows(rows, <int>n, out, C, mul, add)
+        return
+    for k in range(K):
+        h = <Py_ssize_t>1 << k
+        hi = levels + k * M
+        for i in range(M - h):
+            hi[i] = lo[i] + lo[i + h]
+        lo = hi
+    for k in range(K, -1, -1):
+        if n >> k & 1:
+            rows[m] = (q if k == 0 else levels + (k - 1) * M) + pos
+            m += 1
+            pos += <Py_ssize_t>1 << k
+    sum_rows(rows, m, out, C, mul, add)
 
 
 cdef void position_rows(bint backward, const floating* x, const floating* y,
@@ -598,25 +655,31 @@ cdef void position_rows(bint backward, const floating* x, const floating* y,
     """A channels-last tile of T positions, each a contiguous row of C channels,
     one at a time: no transposes; each position's rows stay in L1.
 
-    The window sums are direct (:func:`direct_window`) over rows padded with
-    zeros: Q holds x ** 2 at Q[pre + c], P the backward terms at P[post + c]
-    (the mirrored window), and their pads stay zero from tile to tile.
-    ``out`` may be any input."""
-    cdef Py_ssize_t p, c, off, post = n - 1 - pre, M = padded(C + n + 7)
+    The window, clipped to the channels, runs over rows padded with zeros
+    (:func:`position_window`): Q holds x ** 2 at Q[pre + c], P the backward
+    terms at P[post + c] (the mirrored window).  Only their pads are
+    zeroed, once per tile.  ``out`` may be any input."""
+    cdef Py_ssize_t p, c, off
+    cdef Py_ssize_t pre_c = min(pre, C - 1), post_c = min(n - 1 - pre, C - 1)
+    cdef Py_ssize_t n_c = pre_c + post_c + 1, M = position_row(C, n)
     cdef floating coef = 2 * alpha_n * beta
     cdef floating* Q = buf
     cdef floating* P = Q + M
     cdef floating* W = P + M
     cdef floating* E = W + M
+    cdef floating* levels = E + M
     cdef const floating* sr
-    for c in range(2 * M):
-        Q[c] = 0
+    for c in range(M):
+        if c < pre_c or c >= pre_c + C:
+            Q[c] = 0
+        if c < post_c or c >= post_c + C:
+            P[c] = 0
     for p in range(T):
         off = p * C
         if not backward or scale_in == NULL:
             for c in range(C):
-                Q[pre + c] = x[off + c] * x[off + c]
-            direct_window(Q, W, C, n, alpha_n, bias)
+                Q[pre_c + c] = x[off + c] * x[off + c]
+            position_window(Q, W, C, n_c, alpha_n, bias, levels, M)
         if not backward:
             if scale_out != NULL:
                 for c in range(C):
@@ -625,13 +688,12 @@ cdef void position_rows(bint backward, const floating* x, const floating* y,
             continue
         sr = W if scale_in == NULL else scale_in + off
         for c in range(C):
-            P[post + c] = dy[off + c] * y[off + c] / sr[c]
-        direct_window(P, E, C, n, 1, 0)
-        pow_row(P + post, dy + off, sr, C, beta, kind)
+            P[post_c + c] = dy[off + c] * y[off + c] / sr[c]
+        position_window(P, E, C, n_c, 1, 0, levels, M)
+        # dy * scale ** -beta goes where the terms were (rewritten per position).
+        pow_row(P + post_c, dy + off, sr, C, beta, kind)
         for c in range(C):
-            out[off + c] = P[post + c] - coef * x[off + c] * E[c]
-        for c in range(C):
-            P[post + c] = 0
+            out[off + c] = P[post_c + c] - coef * x[off + c] * E[c]
 
 
 cdef void run_tile(bint backward, const floating* x, const floating* y,
