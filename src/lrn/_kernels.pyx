@@ -508,26 +508,34 @@ cdef void window_sums(const floating* src, Py_ssize_t lds, bint square, floating
                        R, C, T, n, pre)
 
 
+cdef enum:
+    # Rows a scale row's ``** -beta`` waits after it is written: a misaligned
+    # row read back at once stalls on store forwarding.
+    POW_LAG = 8
+
+
 cdef void forward_rows(const floating* x, Py_ssize_t xs, floating* y, Py_ssize_t ys,
                        floating* scale, Py_ssize_t ss, Py_ssize_t C, Py_ssize_t T,
                        Py_ssize_t n, Py_ssize_t pre, floating alpha_n, floating beta,
                        floating bias, BetaKind kind, floating* B, Py_ssize_t ldb,
                        floating* R, floating* W) noexcept nogil:
     """scale = bias + alpha/n * window sum of x^2 and y = x * scale ** -beta on
-    C rows of T positions (row c of x at x + c * xs, ...); ``y`` may be ``x``;
-    ``scale`` may be NULL.  Each scale row goes to the aligned row W and is
-    raised to -beta there at once, while it and row c of x are in L1."""
-    cdef Py_ssize_t k, b, c, t
+    C rows of T positions (row c of x at x + c * xs, ...); ``y`` may be ``x``.
+    ``scale`` NULL keeps each scale row in the aligned row W only while it
+    is raised to -beta, in L1; given, each row is raised POW_LAG rows later."""
+    cdef Py_ssize_t k, b, c, post = n - 1 - pre
+    cdef floating* out = W if scale == NULL else scale
+    cdef Py_ssize_t ldo = 0 if scale == NULL else ss
+    cdef Py_ssize_t lag = 0 if scale == NULL else POW_LAG
     for k in range((C - 1) // n + 1):
         suffix_block(x, xs, True, B, ldb, k * n, min(k * n + n, C), T, n)
         for b in range(k * n, block_steps(k, C, n, pre)):
-            c = window_row(b, x, xs, True, W, alpha_n, bias, B, ldb, R, C, T, n, pre)
-            if c < 0:
-                continue
-            pow_row(y + c * ys, x + c * xs, W, T, beta, kind)
-            if scale != NULL:
-                for t in range(T):
-                    scale[c * ss + t] = W[t]
+            c = window_row(b, x, xs, True, out + max(b - post, 0) * ldo, alpha_n, bias, B,
+                           ldb, R, C, T, n, pre) - lag
+            if c >= 0:
+                pow_row(y + c * ys, x + c * xs, out + c * ldo, T, beta, kind)
+    for c in range(max(C - lag, 0), C):
+        pow_row(y + c * ys, x + c * xs, out + c * ldo, T, beta, kind)
 
 
 cdef void backward_rows(const floating* x, const floating* y, const floating* dy,
