@@ -363,19 +363,21 @@ cdef int team_size(Py_ssize_t elements, Py_ssize_t jobs, int num_threads) noexce
 
 
 cdef Py_ssize_t tile_positions(Py_ssize_t C, Py_ssize_t S, Py_ssize_t n,
-                               Py_ssize_t itemsize, bint whole) noexcept nogil:
-    """Positions per tile: a function of C, S, n, the dtype and the mode only
-    (never of the thread count).  ``whole`` tiles keep (C, T) buffers (the
-    backward pass's terms, widened half data, channels-last tiles, which are
-    also the unit of work); then T is what fits TILE_BYTES, and at least
-    one 8-lane vector even when that makes the tile outgrow the L2 for very
-    many channels.  The channels-first float forward pass keeps only
-    :func:`suffix_rows` + 2 rows of T, so its rows are longer, at most 2048."""
+                               Py_ssize_t itemsize, bint channels_last, bint backward,
+                               bint half) noexcept nogil:
+    """Positions per tile: a function of the shape, n, the dtype and the mode
+    only (never of the thread count).  Channels-last tiles, the unit of work
+    there, and half tiles, widened to (C, T) float buffers, take what fits
+    TILE_BYTES (at least one 8-lane vector, even when that outgrows the L2
+    for very many channels); channels-first float tiles keep a few rows of
+    T (:func:`backward_scratch`, or :func:`suffix_rows` + 2), so their rows
+    are longer, at most 2048."""
     cdef Py_ssize_t T
-    if whole:
+    if channels_last or half:
         T = TILE_BYTES // (C * itemsize)
     else:
-        T = min(<Py_ssize_t>2048, TILE_BYTES // ((suffix_rows(C, n) + 2) * itemsize))
+        T = min(<Py_ssize_t>2048, TILE_BYTES // (itemsize * (
+            backward_scratch(C, n) if backward else suffix_rows(C, n) + 2)))
     if T >= 16:
         T -= T % 16
     return min(S, max(8, T))
@@ -393,14 +395,15 @@ cdef inline Py_ssize_t tile_buffer_size(Py_ssize_t C, Py_ssize_t T, Py_ssize_t n
                                         bint channels_last, bint backward,
                                         bint half) noexcept nogil:
     """Scratch elements per thread for tiles of at most T positions: for
-    channels-first tiles, :func:`run_tile`'s B, the rows R and W, and for
-    the backward pass A and D (C rows each); for channels-last, the four
-    rows of :func:`position_rows` and the levels of its windows; for half
-    data, four float tiles on top."""
+    channels-last tiles, the rows of :func:`position_rows` and the levels of
+    its windows; for channels-first, rows of padded T: B, R and W forward,
+    :func:`backward_scratch` backward; for half data, four float tiles on top."""
     cdef Py_ssize_t L = padded(T)
-    cdef Py_ssize_t size = ((4 + window_levels(min(n, 2 * C - 1))) * position_row(C, n)
-                            if channels_last else
-                            (suffix_rows(C, n) + 2 + (2 * C if backward else 0)) * L)
+    cdef Py_ssize_t size
+    if channels_last:
+        size = (4 + window_levels(min(n, 2 * C - 1))) * position_row(C, n)
+    else:
+        size = (backward_scratch(C, n) if backward else suffix_rows(C, n) + 2) * L
     return size + (4 * C * L if half else 0)
 
 
@@ -418,7 +421,8 @@ cdef inline floating* suffix_row(floating* B, Py_ssize_t ldb, Py_ssize_t c,
 cdef inline void suffix_block(const floating* src, Py_ssize_t lds, bint square,
                               floating* B, Py_ssize_t ldb, Py_ssize_t c0, Py_ssize_t c1,
                               Py_ssize_t T, Py_ssize_t n) noexcept nogil:
-    """B[c] = sum of v[c'] for c <= c' < c1, for the block [c0, c1) of rows.
+    """B[c] = sum of v[c'] for c <= c' < c1, for the block [c0, c1) of rows
+    (row c of v at src + (c - c0) * lds).
 
     Each row read here is read again by the steps right after, while it is
     in L1; meanwhile the same row of the next tile is prefetched (for tile
@@ -428,7 +432,7 @@ cdef inline void suffix_block(const floating* src, Py_ssize_t lds, bint square,
     cdef floating* row
     cdef floating* nxt
     for c in range(c1 - 1, c0 - 1, -1):
-        sr = src + c * lds
+        sr = src + (c - c0) * lds
         row = suffix_row(B, ldb, c, n)
         lrn_prefetch(sr + T, T * sizeof(floating))
         if c == c1 - 1:
@@ -440,18 +444,16 @@ cdef inline void suffix_block(const floating* src, Py_ssize_t lds, bint square,
                 row[t] = (sr[t] * sr[t] if square else sr[t]) + nxt[t]
 
 
-cdef inline Py_ssize_t window_row(Py_ssize_t b, const floating* src, Py_ssize_t lds,
-                                  bint square, floating* out, floating mul, floating add,
-                                  floating* B, Py_ssize_t ldb, floating* R, Py_ssize_t C,
-                                  Py_ssize_t T, Py_ssize_t n, Py_ssize_t pre) noexcept nogil:
-    """Step b (0 <= b < C + post) of :func:`window_sums`: add row b of v to
-    the running block prefix R, then write row c = b - post of the result to
-    ``out``; returns c, or -1 if c < 0."""
+cdef inline Py_ssize_t window_row(Py_ssize_t b, const floating* sr, bint square,
+                                  floating* out, floating mul, floating add, floating* B,
+                                  Py_ssize_t ldb, floating* R, Py_ssize_t C, Py_ssize_t T,
+                                  Py_ssize_t n, Py_ssize_t pre) noexcept nogil:
+    """Step b (0 <= b < C + post) of :func:`window_sums`: add row b of v
+    (at ``sr``; none when b >= C) to the running block prefix R, then write
+    row c = b - post of the result to ``out``; returns c, or -1 if c < 0."""
     cdef Py_ssize_t t, a, c = b - (n - 1 - pre)
-    cdef const floating* sr
     cdef const floating* suf
     if b < C:
-        sr = src + b * lds
         if b % n == 0:
             for t in range(T):
                 R[t] = sr[t] * sr[t] if square else sr[t]
@@ -502,10 +504,10 @@ cdef void window_sums(const floating* src, Py_ssize_t lds, bint square, floating
     """
     cdef Py_ssize_t k, b, post = n - 1 - pre
     for k in range((C - 1) // n + 1):
-        suffix_block(src, lds, square, B, ldb, k * n, min(k * n + n, C), T, n)
+        suffix_block(src + k * n * lds, lds, square, B, ldb, k * n, min(k * n + n, C), T, n)
         for b in range(k * n, block_steps(k, C, n, pre)):  # step b writes row b - post
-            window_row(b, src, lds, square, out + max(b - post, 0) * ldo, mul, add, B, ldb,
-                       R, C, T, n, pre)
+            window_row(b, src + min(b, C - 1) * lds, square, out + max(b - post, 0) * ldo,
+                       mul, add, B, ldb, R, C, T, n, pre)
 
 
 cdef enum:
@@ -528,10 +530,10 @@ cdef void forward_rows(const floating* x, Py_ssize_t xs, floating* y, Py_ssize_t
     cdef Py_ssize_t ldo = 0 if scale == NULL else ss
     cdef Py_ssize_t lag = 0 if scale == NULL else POW_LAG
     for k in range((C - 1) // n + 1):
-        suffix_block(x, xs, True, B, ldb, k * n, min(k * n + n, C), T, n)
+        suffix_block(x + k * n * xs, xs, True, B, ldb, k * n, min(k * n + n, C), T, n)
         for b in range(k * n, block_steps(k, C, n, pre)):
-            c = window_row(b, x, xs, True, out + max(b - post, 0) * ldo, alpha_n, bias, B,
-                           ldb, R, C, T, n, pre) - lag
+            c = window_row(b, x + min(b, C - 1) * xs, True, out + max(b - post, 0) * ldo,
+                           alpha_n, bias, B, ldb, R, C, T, n, pre) - lag
             if c >= 0:
                 pow_row(y + c * ys, x + c * xs, out + c * ldo, T, beta, kind)
     for c in range(max(C - lag, 0), C):
@@ -542,43 +544,62 @@ cdef void backward_rows(const floating* x, const floating* y, const floating* dy
                         const floating* scale, floating* dx, Py_ssize_t rs,
                         Py_ssize_t C, Py_ssize_t T, Py_ssize_t n, Py_ssize_t pre,
                         floating alpha_n, floating beta, floating bias, BetaKind kind,
-                        floating* A, floating* D, floating* B, Py_ssize_t ldb,
-                        floating* R, floating* W) noexcept nogil:
-    """Input gradient on C rows of T positions, all arrays with row stride rs,
-    the scratch A, D (C rows), B with stride ldb, R and W (one row).
+                        floating* buf, Py_ssize_t L) noexcept nogil:
+    """Input gradient on C rows of T positions, all arrays with row stride rs;
+    ``buf`` is :func:`backward_scratch`, rows of stride L.
 
-    ``scale`` NULL recomputes it into A.  ``dx`` may be any of the inputs:
-    row c of every input is last read just before row c of dx is written.
+    dx = dy * scale ** -beta - coef * x * (sums of D = dy * y / scale over the
+    windows that contain each channel: [c - post, c + pre], the forward
+    window mirrored, so the steps run with pre and post swapped).  Block k
+    of D is computed as its suffix sums are, and row c of dx at the step
+    that completes its window.  ``scale`` NULL recomputes it: a forward
+    window pipeline runs ahead, keeping the last 2 n rows.  ``dx`` may be any
+    of the inputs: row c of every input is last read at row c of dx.
     """
-    cdef Py_ssize_t k, b, c, t
-    cdef Py_ssize_t post = n - 1 - pre
+    cdef Py_ssize_t k, b, c, c0, c1, t, bf = 0
+    cdef Py_ssize_t post = n - 1 - pre, ring = 2 * n, sr_rows = suffix_rows(C, n)
     cdef floating coef = 2 * alpha_n * beta
-    cdef Py_ssize_t ss = rs
-    cdef const floating* sr
+    cdef floating* B = buf
+    cdef floating* R = B + sr_rows * L
+    cdef floating* W = R + L
+    cdef floating* P = W + L
+    cdef floating* D = P + L
+    cdef floating* S = D + n * L
+    cdef floating* Bf = S + ring * L
+    cdef floating* Rf = Bf + sr_rows * L
+    cdef const floating* srow
     cdef floating* dr
-    if scale == NULL:
-        window_sums(x, rs, True, A, ldb, alpha_n, bias, B, ldb, R, C, T, n, pre)
-        scale = A
-        ss = ldb
-    # D = dy * y / scale, then its sums W over the windows that contain each
-    # channel, [c - post, c + pre] (the forward window mirrored: pre and post
-    # swap), and at once dx = dy * scale ** -beta - coef * x * W, the first
-    # term in D's row c, which no later step reads.
-    for c in range(C):
-        sr = scale + c * ss
-        dr = D + c * ldb
-        for t in range(T):
-            dr[t] = dy[c * rs + t] * y[c * rs + t] / sr[t]
     for k in range((C - 1) // n + 1):
-        suffix_block(D, ldb, False, B, ldb, k * n, min(k * n + n, C), T, n)
-        for b in range(k * n, block_steps(k, C, n, post)):
-            c = window_row(b, D, ldb, False, W, 1, 0, B, ldb, R, C, T, n, post)
+        c0 = k * n
+        c1 = min(c0 + n, C)
+        # Scale rows up to c1 - 1 (a forward step b writes row b - post).
+        while scale == NULL and bf < c1 + post:
+            if bf < C and bf % n == 0:
+                suffix_block(x + bf * rs, rs, True, Bf, L, bf, min(bf + n, C), T, n)
+            window_row(bf, x + min(bf, C - 1) * rs, True, S + (max(bf - post, 0) % ring) * L,
+                       alpha_n, bias, Bf, L, Rf, C, T, n, pre)
+            bf += 1
+        for c in range(c0, c1):
+            srow = scale + c * rs if scale != NULL else S + (c % ring) * L
+            dr = D + (c - c0) * L
+            for t in range(T):
+                dr[t] = dy[c * rs + t] * y[c * rs + t] / srow[t]
+        suffix_block(D, L, False, B, L, c0, c1, T, n)
+        for b in range(c0, block_steps(k, C, n, post)):
+            c = window_row(b, D + (min(b, C - 1) - c0) * L, False, W, 1, 0, B, L, R, C, T, n,
+                           post)
             if c < 0:
                 continue
-            dr = D + c * ldb
-            pow_row(dr, dy + c * rs, scale + c * ss, T, beta, kind)
+            srow = scale + c * rs if scale != NULL else S + (c % ring) * L
+            pow_row(P, dy + c * rs, srow, T, beta, kind)
             for t in range(T):
-                dx[c * rs + t] = dr[t] - coef * x[c * rs + t] * W[t]
+                dx[c * rs + t] = P[t] - coef * x[c * rs + t] * W[t]
+
+
+cdef inline Py_ssize_t backward_scratch(Py_ssize_t C, Py_ssize_t n) noexcept nogil:
+    """Rows of :func:`backward_rows`' scratch: B, R, W, P, one block of D,
+    2 n scale rows and the scale pipeline's own B and R."""
+    return 2 * suffix_rows(C, n) + 4 + 3 * n
 
 
 cdef enum:
@@ -713,20 +734,15 @@ cdef void run_tile(bint backward, const floating* x, const floating* y,
     scratch of :func:`tile_buffer_size`; channels-last positions go to
     :func:`position_rows`."""
     cdef Py_ssize_t L = padded(T)
-    cdef floating* B = buf
-    cdef floating* R = B + suffix_rows(C, n) * L
-    cdef floating* W = R + L
-    cdef floating* A = W + L
-    cdef floating* D = A + C * L
     if channels_last:
         position_rows(backward, x, y, dy, scale_in, out, scale_out, C, T, n, pre, alpha_n,
                       beta, bias, kind, buf)
     elif backward:
         backward_rows(x, y, dy, scale_in, out, S, C, T, n, pre, alpha_n, beta, bias, kind,
-                      A, D, B, L, R, W)
+                      buf, L)
     else:
         forward_rows(x, S, out, S, scale_out, S, C, T, n, pre, alpha_n, beta, bias, kind,
-                     B, L, R, W)
+                     buf, L, buf + suffix_rows(C, n) * L, buf + (suffix_rows(C, n) + 1) * L)
 
 
 cdef void load_half(const unsigned short* src, float* buf, Py_ssize_t C, Py_ssize_t T,
@@ -882,10 +898,8 @@ cdef _run(bint backward, const storage[:, :, ::1] x, const storage* y,
     if N == 0 or C == 0 or S == 0:
         return
     cdef size_t itemsize = sizeof(double) if storage is double else sizeof(float)
-    # Only the channels-first float forward pass runs without (C, T) buffers.
     cdef bint half = storage is half_bits
-    cdef Py_ssize_t T = tile_positions(C, S, size, itemsize,
-                                       backward or channels_last or half)
+    cdef Py_ssize_t T = tile_positions(C, S, size, itemsize, channels_last, backward, half)
     cdef Py_ssize_t per_thread = tile_buffer_size(C, T, size, channels_last, backward, half)
     num_threads = team_size(N * C * S, N * ((S + T - 1) // T), num_threads)
     cdef void* work = tile_buffers(per_thread, num_threads, itemsize)
@@ -906,7 +920,7 @@ def box_sums(floating[:, :, ::1] a, Py_ssize_t size, Py_ssize_t pre, int num_thr
     cdef Py_ssize_t O = a.shape[0], L = a.shape[1], I = a.shape[2]
     if O == 0 or L == 0 or I == 0:
         return
-    cdef Py_ssize_t T = tile_positions(L, I, size, sizeof(floating), False)
+    cdef Py_ssize_t T = tile_positions(L, I, size, sizeof(floating), False, False, False)
     cdef Py_ssize_t tiles = (I + T - 1) // T
     cdef Py_ssize_t per_thread = (suffix_rows(L, size) + 1) * padded(T)
     num_threads = team_size(O * L * I, O * tiles, num_threads)
