@@ -61,93 +61,156 @@ cdef extern from *:
         if (p != NULL) free((unsigned char *)p - ((unsigned char *)p)[-1]);
     }
 
-    /* s ** -0.75 and s ** -0.5 for float rows in the AVX2+FMA build: the
-       hardware reciprocal square root (12 bits) refined by one Newton step
-       is within 2.1e-7 relative, and s^-3/4 = u * (u * u^-1/2) with
-       u = s^-1/2 (no intermediate leaves the normal range) within 4.3e-7
-       (both checked on every float in [1, 4), which covers all exponents),
-       well inside design §2's 3e-6, where sqrt and division would take
-       several times longer (a second Newton step costs 40 %).  Lanes with s not
-       a normal positive float (0, subnormal, inf, NaN, < 0) are done with
-       the exact formulas, so IEEE special values come out as they would.
-       Returns 0 (nothing done) in builds without AVX2 and FMA. */
+    /* x * s ** -0.75 and x * s ** -0.5 for float rows in the AVX2+FMA build,
+       where sqrt and division would take several times longer: the
+       hardware reciprocal square root (12 bits) refined by one Newton step,
+       w = r * (3 - X * r * r) = 2 / sqrt(X), the step's halving left out;
+       with X = 4 s that is s^-1/2, and with X = k s, k = 2^(10/3),
+       w * (w * 2 / sqrt(w)) is s^-3/4 (no intermediate leaves the normal
+       range).  The factor k goes into the affine coefficients where a
+       window sum is at hand.  Max relative error 2.1e-7 and 4.3e-7
+       (checked on every float in [1, 4), which covers all exponents), well
+       inside design §2's 3e-6; a second Newton step would cost 40 %.  A lane
+       whose X is not a normal positive float (s = 0, tiny, huge, inf, NaN
+       or < 0) is redone with the exact formula, so IEEE special values come
+       out as they would.  The row functions return 0 (nothing
+       done) in builds without AVX2 and FMA. */
     #if defined(__AVX2__) && defined(__FMA__)
     #include <immintrin.h>
-    #include <float.h>
     #include <string.h>
-    static inline __m256 lrn_rsqrt8(__m256 v) {
-        const __m256 three_halves = _mm256_set1_ps(1.5f);
-        __m256 h = _mm256_mul_ps(_mm256_set1_ps(0.5f), v);
-        __m256 r = _mm256_rsqrt_ps(v);
-        return _mm256_mul_ps(r, _mm256_fnmadd_ps(_mm256_mul_ps(h, r), r, three_halves));
+    #define LRN_K075 10.0793683991589853f  /* 2^(10/3) */
+    static inline __m256 lrn_twice_rsqrt8(__m256 X) {
+        __m256 r = _mm256_rsqrt_ps(X);
+        return _mm256_mul_ps(r, _mm256_fnmadd_ps(X, _mm256_mul_ps(r, r), _mm256_set1_ps(3.0f)));
     }
     static inline float lrn_pow_exact(float s, int three_quarters) {
         float r = 1.0f / sqrtf(s);
         return three_quarters ? r * sqrtf(r) : r;
     }
-    /* Eight lanes; each lane's result depends only on its own x and s
-       (special lanes are patched one by one), so a value does not depend on
-       where it falls in a row: tiles, tails and dask blocks agree bitwise.
-       ``out`` may be ``x``: all reads happen before the store. */
-    static inline void lrn_pow8(float *out, const float *x, const float *s,
-                                int three_quarters) {
-        float tmp[8];
+    /* x * s ** -beta on eight lanes from X = 4 s or k s (see above); lanes
+       with X out of range are redone from s = add + mul * acc.  Each lane
+       depends only on its own x and s, so a value does not depend on where
+       it falls in a row: tiles, tails and dask blocks agree bitwise. */
+    static inline __m256 lrn_pow8(__m256 x, __m256 X, __m256 acc, float mul, float add,
+                                  int three_quarters) {
+        float xs[8], as[8], rs[8];
         int k, mask;
-        __m256 v = _mm256_loadu_ps(s);
-        __m256 ok = _mm256_and_ps(_mm256_cmp_ps(v, _mm256_set1_ps(FLT_MIN), _CMP_GE_OQ),
-                                  _mm256_cmp_ps(v, _mm256_set1_ps(FLT_MAX), _CMP_LE_OQ));
-        __m256 u = lrn_rsqrt8(v);
+        /* X is a normal positive float iff its bits + 0x7f800000 (mod 2^32),
+           as a signed int, fall below -2^24: one add and one compare. */
+        __m256i t = _mm256_add_epi32(_mm256_castps_si256(X), _mm256_set1_epi32(0x7f800000));
+        __m256 w = lrn_twice_rsqrt8(X), r;
         if (three_quarters)
-            u = _mm256_mul_ps(u, _mm256_mul_ps(u, lrn_rsqrt8(u)));
-        __m256 r = _mm256_mul_ps(_mm256_loadu_ps(x), u);
-        mask = _mm256_movemask_ps(ok);
-        if (mask == 0xff) {
-            _mm256_storeu_ps(out, r);
-            return;
-        }
-        _mm256_storeu_ps(tmp, r);
+            w = _mm256_mul_ps(w, _mm256_mul_ps(w, lrn_twice_rsqrt8(w)));
+        r = _mm256_mul_ps(x, w);
+        mask = ~_mm256_movemask_ps(_mm256_castsi256_ps(
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(-0x01000000), t))) & 0xff;
+        if (mask == 0)
+            return r;
+        _mm256_storeu_ps(xs, x);
+        _mm256_storeu_ps(as, acc);
+        _mm256_storeu_ps(rs, r);
         for (k = 0; k < 8; k++)
-            if (!(mask >> k & 1))
-                tmp[k] = x[k] * lrn_pow_exact(s[k], three_quarters);
-        memcpy(out, tmp, sizeof tmp);
+            if (mask >> k & 1)
+                rs[k] = xs[k] * lrn_pow_exact(fmaf(mul, as[k], add), three_quarters);
+        return _mm256_loadu_ps(rs);
     }
+    static inline float lrn_pow_factor(int three_quarters) {
+        return three_quarters ? LRN_K075 : 4.0f;
+    }
+    /* The first m < 8 elements at p, or of v, padded: a row's tail. */
+    static inline __m256 lrn_head8(const float *p, Py_ssize_t m, float pad) {
+        float t[8];
+        Py_ssize_t k;
+        for (k = 0; k < 8; k++) t[k] = k < m ? p[k] : pad;
+        return _mm256_loadu_ps(t);
+    }
+    static inline __m256 lrn_pad8(__m256 v, Py_ssize_t m, float pad) {
+        float t[8];
+        Py_ssize_t k;
+        _mm256_storeu_ps(t, v);
+        for (k = m; k < 8; k++) t[k] = pad;
+        return _mm256_loadu_ps(t);
+    }
+    static inline void lrn_store_head8(float *p, __m256 v, Py_ssize_t m) {
+        float t[8];
+        _mm256_storeu_ps(t, v);
+        memcpy(p, t, (size_t)m * sizeof(float));
+    }
+    /* out = x * s ** -beta on a row; ``out`` may be ``x``. */
     static int lrn_pow_row_rsqrt(float *out, const float *x, const float *s,
                                  Py_ssize_t T, int three_quarters) {
-        Py_ssize_t t = 0, m, k;
-        float xt[8], st[8];
-        for (; t + 8 <= T; t += 8)
-            lrn_pow8(out + t, x + t, s + t, three_quarters);
-        if (t < T) {                       /* the tail, padded to 8 lanes */
-            m = T - t;
-            for (k = 0; k < 8; k++) {
-                xt[k] = k < m ? x[t + k] : 0.0f;
-                st[k] = k < m ? s[t + k] : 1.0f;
-            }
-            lrn_pow8(xt, xt, st, three_quarters);
-            memcpy(out + t, xt, m * sizeof(float));
+        const __m256 k = _mm256_set1_ps(lrn_pow_factor(three_quarters));
+        Py_ssize_t t = 0;
+        __m256 v;
+        for (; t + 8 <= T; t += 8) {
+            v = _mm256_loadu_ps(s + t);
+            _mm256_storeu_ps(out + t, lrn_pow8(_mm256_loadu_ps(x + t), _mm256_mul_ps(k, v), v,
+                                               1.0f, 0.0f, three_quarters));
+        }
+        if (t < T) {
+            v = lrn_head8(s + t, T - t, 1.0f);
+            lrn_store_head8(out + t, lrn_pow8(lrn_head8(x + t, T - t, 0.0f), _mm256_mul_ps(k, v),
+                                              v, 1.0f, 0.0f, three_quarters), T - t);
         }
         return 1;
     }
-
-    /* out[c] = add + mul * (rows[0][c] + rows[1][c] + ... + rows[m - 1][c])
-       for c < C, summed in that order, eight at a time in registers; reads
-       and writes up to seven elements past C. */
-    static int lrn_sum_rows(const float **rows, int m, float *out, Py_ssize_t C,
+    /* scale = add + mul * (rows[0] + ... + rows[m - 1]) summed in that order
+       (stored unless ``scale`` is NULL) and y = x * scale ** -beta, on a row of
+       T: the window sums and the power in one pass, the factor of X folded
+       into the affine coefficients.  Reads the rows up to seven elements past
+       T; ``y`` may be ``x``. */
+    static int lrn_sum_pow_row(const float **rows, int m, const float *x, float *y,
+                               float *scale, Py_ssize_t T, float mul, float add,
+                               int three_quarters) {
+        const float k = lrn_pow_factor(three_quarters);
+        const __m256 vm = _mm256_set1_ps(mul), va = _mm256_set1_ps(add);
+        const __m256 vmk = _mm256_set1_ps(k * mul), vak = _mm256_set1_ps(k * add);
+        Py_ssize_t t;
+        int j;
+        for (t = 0; t < T; t += 8) {
+            __m256 acc = _mm256_loadu_ps(rows[0] + t), X, xv;
+            for (j = 1; j < m; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(rows[j] + t));
+            X = _mm256_fmadd_ps(vmk, acc, vak);
+            if (t + 8 <= T) {
+                if (scale != NULL) _mm256_storeu_ps(scale + t, _mm256_fmadd_ps(vm, acc, va));
+                xv = _mm256_loadu_ps(x + t);
+                _mm256_storeu_ps(y + t, lrn_pow8(xv, X, acc, mul, add, three_quarters));
+            } else {
+                if (scale != NULL)
+                    lrn_store_head8(scale + t, _mm256_fmadd_ps(vm, acc, va), T - t);
+                xv = lrn_head8(x + t, T - t, 0.0f);
+                lrn_store_head8(y + t, lrn_pow8(xv, lrn_pad8(X, T - t, 1.0f), acc, mul, add,
+                                                three_quarters), T - t);
+            }
+        }
+        return 1;
+    }
+    /* out = add + mul * (rows[0] + ... + rows[m - 1]) on a row of T, added in
+       that order, eight at a time in registers; reads the rows up to seven
+       elements past T. */
+    static int lrn_sum_rows(const float **rows, int m, float *out, Py_ssize_t T,
                             float mul, float add) {
         const __m256 vm = _mm256_set1_ps(mul), va = _mm256_set1_ps(add);
-        Py_ssize_t c;
+        Py_ssize_t t;
         int j;
-        for (c = 0; c < C; c += 8) {
-            __m256 acc = _mm256_loadu_ps(rows[0] + c);
-            for (j = 1; j < m; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(rows[j] + c));
-            _mm256_storeu_ps(out + c, _mm256_fmadd_ps(vm, acc, va));
+        for (t = 0; t < T; t += 8) {
+            __m256 acc = _mm256_loadu_ps(rows[0] + t);
+            for (j = 1; j < m; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(rows[j] + t));
+            acc = _mm256_fmadd_ps(vm, acc, va);
+            if (t + 8 <= T)
+                _mm256_storeu_ps(out + t, acc);
+            else
+                lrn_store_head8(out + t, acc, T - t);
         }
         return 1;
     }
     #else
     static int lrn_pow_row_rsqrt(float *out, const float *x, const float *s,
                                  Py_ssize_t T, int three_quarters) { return 0; }
-    static int lrn_sum_rows(const float **rows, int m, float *out, Py_ssize_t C,
+    static int lrn_sum_pow_row(const float **rows, int m, const float *x, float *y,
+                               float *scale, Py_ssize_t T, float mul, float add,
+                               int three_quarters) { return 0; }
+    static int lrn_sum_rows(const float **rows, int m, float *out, Py_ssize_t T,
                             float mul, float add) { return 0; }
     #endif
 
@@ -251,6 +314,8 @@ cdef extern from *:
     void lrn_free64(void*)
     int lrn_pow_row_rsqrt(float*, const float*, const float*, Py_ssize_t, int) nogil
     int lrn_sum_rows(const float**, int, float*, Py_ssize_t, float, float) nogil
+    int lrn_sum_pow_row(const float**, int, const float*, float*, float*, Py_ssize_t, float,
+                        float, int) nogil
     void lrn_h2f_row(const unsigned short*, float*, Py_ssize_t) nogil
     void lrn_f2h_row(const float*, unsigned short*, Py_ssize_t) nogil
     int lrn_cpu_has_avx2_fma()
@@ -444,15 +509,16 @@ cdef inline void suffix_block(const floating* src, Py_ssize_t lds, bint square,
                 row[t] = (sr[t] * sr[t] if square else sr[t]) + nxt[t]
 
 
-cdef inline Py_ssize_t window_row(Py_ssize_t b, const floating* sr, bint square,
-                                  floating* out, floating mul, floating add, floating* B,
-                                  Py_ssize_t ldb, floating* R, Py_ssize_t C, Py_ssize_t T,
-                                  Py_ssize_t n, Py_ssize_t pre) noexcept nogil:
+cdef inline Py_ssize_t window_step(Py_ssize_t b, const floating* sr, bint square,
+                                   floating* B, Py_ssize_t ldb, floating* R, Py_ssize_t C,
+                                   Py_ssize_t T, Py_ssize_t n, Py_ssize_t pre,
+                                   const floating** rows, int* m) noexcept nogil:
     """Step b (0 <= b < C + post) of :func:`window_sums`: add row b of v
-    (at ``sr``; none when b >= C) to the running block prefix R, then write
-    row c = b - post of the result to ``out``; returns c, or -1 if c < 0."""
+    (at ``sr``; none when b >= C) to the running block prefix R; then the
+    rows whose sum is the window of row c = b - post (R alone, B[a] alone,
+    or B[a] then R) go to ``rows`` and their count to ``m``; returns c, or
+    -1 if c < 0."""
     cdef Py_ssize_t t, a, c = b - (n - 1 - pre)
-    cdef const floating* suf
     if b < C:
         if b % n == 0:
             for t in range(T):
@@ -463,18 +529,51 @@ cdef inline Py_ssize_t window_row(Py_ssize_t b, const floating* sr, bint square,
     if c < 0:
         return -1
     a = c - pre
+    m[0] = 1
     if a <= 0 or a % n == 0:
-        for t in range(T):
-            out[t] = add + mul * R[t]
-    elif a // n == (C - 1) // n:
-        suf = suffix_row(B, ldb, a, n)
-        for t in range(T):
-            out[t] = add + mul * suf[t]
+        rows[0] = R
     else:
-        suf = suffix_row(B, ldb, a, n)
-        for t in range(T):
-            out[t] = add + mul * (suf[t] + R[t])
+        rows[0] = suffix_row(B, ldb, a, n)
+        if a // n != (C - 1) // n:
+            rows[1] = R
+            m[0] = 2
     return c
+
+
+cdef void sum_rows(const floating** rows, int m, floating* out, Py_ssize_t T,
+                   floating mul, floating add) noexcept nogil:
+    """``out = add + mul * (rows[0] + ... + rows[m - 1])`` on a row, added in
+    that order (the rows may be read up to seven elements past T)."""
+    cdef Py_ssize_t t
+    cdef int j
+    if floating is float:
+        if lrn_sum_rows(rows, m, out, T, mul, add):
+            return
+    for t in range(T):
+        out[t] = rows[0][t]
+    for j in range(1, m):
+        for t in range(T):
+            out[t] += rows[j][t]
+    for t in range(T):
+        out[t] = add + mul * out[t]
+
+
+cdef void sum_pow_row(const floating** rows, int m, const floating* x, floating* y,
+                      floating* scale, floating* W, Py_ssize_t T, floating mul,
+                      floating add, floating beta, BetaKind kind) noexcept nogil:
+    """scale = add + mul * (rows[0] + ... + rows[m - 1]) and y = x * scale ** -beta
+    on a row; ``scale`` NULL keeps it in the scratch row W only; ``y`` may be
+    ``x``.  In one pass for float and beta 0.75 or 0.5 in the AVX2 build."""
+    cdef Py_ssize_t t
+    if floating is float:
+        if (kind == BETA_075 or kind == BETA_05) and lrn_sum_pow_row(
+                rows, m, x, y, scale, T, mul, add, kind == BETA_075):
+            return
+    sum_rows(rows, m, W, T, mul, add)
+    if scale != NULL:
+        for t in range(T):
+            scale[t] = W[t]
+    pow_row(y, x, W, T, beta, kind)
 
 
 cdef inline Py_ssize_t block_steps(Py_ssize_t k, Py_ssize_t C, Py_ssize_t n,
@@ -502,18 +601,16 @@ cdef void window_sums(const floating* src, Py_ssize_t lds, bint square, floating
     and k.  Row c of src (c <= b) is no longer needed once row c of out is
     written, so out may overwrite it.
     """
-    cdef Py_ssize_t k, b, post = n - 1 - pre
+    cdef Py_ssize_t k, b, c
+    cdef const floating* rows[2]
+    cdef int m
     for k in range((C - 1) // n + 1):
         suffix_block(src + k * n * lds, lds, square, B, ldb, k * n, min(k * n + n, C), T, n)
-        for b in range(k * n, block_steps(k, C, n, pre)):  # step b writes row b - post
-            window_row(b, src + min(b, C - 1) * lds, square, out + max(b - post, 0) * ldo,
-                       mul, add, B, ldb, R, C, T, n, pre)
-
-
-cdef enum:
-    # Rows a scale row's ``** -beta`` waits after it is written: a misaligned
-    # row read back at once stalls on store forwarding.
-    POW_LAG = 8
+        for b in range(k * n, block_steps(k, C, n, pre)):
+            c = window_step(b, src + min(b, C - 1) * lds, square, B, ldb, R, C, T, n, pre,
+                            rows, &m)
+            if c >= 0:
+                sum_rows(rows, m, out + c * ldo, T, mul, add)
 
 
 cdef void forward_rows(const floating* x, Py_ssize_t xs, floating* y, Py_ssize_t ys,
@@ -522,22 +619,20 @@ cdef void forward_rows(const floating* x, Py_ssize_t xs, floating* y, Py_ssize_t
                        floating bias, BetaKind kind, floating* B, Py_ssize_t ldb,
                        floating* R, floating* W) noexcept nogil:
     """scale = bias + alpha/n * window sum of x^2 and y = x * scale ** -beta on
-    C rows of T positions (row c of x at x + c * xs, ...); ``y`` may be ``x``.
-    ``scale`` NULL keeps each scale row in the aligned row W only while it
-    is raised to -beta, in L1; given, each row is raised POW_LAG rows later."""
-    cdef Py_ssize_t k, b, c, post = n - 1 - pre
-    cdef floating* out = W if scale == NULL else scale
-    cdef Py_ssize_t ldo = 0 if scale == NULL else ss
-    cdef Py_ssize_t lag = 0 if scale == NULL else POW_LAG
+    C rows of T positions (row c of x at x + c * xs, ...); ``y`` may be ``x``;
+    ``scale`` may be NULL.  Each row of y as soon as its window is complete
+    (:func:`sum_pow_row`, with the scratch row W)."""
+    cdef Py_ssize_t k, b, c
+    cdef const floating* rows[2]
+    cdef int m
     for k in range((C - 1) // n + 1):
         suffix_block(x + k * n * xs, xs, True, B, ldb, k * n, min(k * n + n, C), T, n)
         for b in range(k * n, block_steps(k, C, n, pre)):
-            c = window_row(b, x + min(b, C - 1) * xs, True, out + max(b - post, 0) * ldo,
-                           alpha_n, bias, B, ldb, R, C, T, n, pre) - lag
+            c = window_step(b, x + min(b, C - 1) * xs, True, B, ldb, R, C, T, n, pre, rows, &m)
             if c >= 0:
-                pow_row(y + c * ys, x + c * xs, out + c * ldo, T, beta, kind)
-    for c in range(max(C - lag, 0), C):
-        pow_row(y + c * ys, x + c * xs, out + c * ldo, T, beta, kind)
+                sum_pow_row(rows, m, x + c * xs, y + c * ys,
+                            NULL if scale == NULL else scale + c * ss, W, T, alpha_n, bias,
+                            beta, kind)
 
 
 cdef void backward_rows(const floating* x, const floating* y, const floating* dy,
@@ -569,6 +664,8 @@ cdef void backward_rows(const floating* x, const floating* y, const floating* dy
     cdef floating* Rf = Bf + sr_rows * L
     cdef const floating* srow
     cdef floating* dr
+    cdef const floating* rows[2]
+    cdef int m
     for k in range((C - 1) // n + 1):
         c0 = k * n
         c1 = min(c0 + n, C)
@@ -576,8 +673,10 @@ cdef void backward_rows(const floating* x, const floating* y, const floating* dy
         while scale == NULL and bf < c1 + post:
             if bf < C and bf % n == 0:
                 suffix_block(x + bf * rs, rs, True, Bf, L, bf, min(bf + n, C), T, n)
-            window_row(bf, x + min(bf, C - 1) * rs, True, S + (max(bf - post, 0) % ring) * L,
-                       alpha_n, bias, Bf, L, Rf, C, T, n, pre)
+            c = window_step(bf, x + min(bf, C - 1) * rs, True, Bf, L, Rf, C, T, n, pre,
+                            rows, &m)
+            if c >= 0:
+                sum_rows(rows, m, S + (c % ring) * L, T, alpha_n, bias)
             bf += 1
         for c in range(c0, c1):
             srow = scale + c * rs if scale != NULL else S + (c % ring) * L
@@ -586,10 +685,11 @@ cdef void backward_rows(const floating* x, const floating* y, const floating* dy
                 dr[t] = dy[c * rs + t] * y[c * rs + t] / srow[t]
         suffix_block(D, L, False, B, L, c0, c1, T, n)
         for b in range(c0, block_steps(k, C, n, post)):
-            c = window_row(b, D + (min(b, C - 1) - c0) * L, False, W, 1, 0, B, L, R, C, T, n,
-                           post)
+            c = window_step(b, D + (min(b, C - 1) - c0) * L, False, B, L, R, C, T, n, post,
+                            rows, &m)
             if c < 0:
                 continue
+            sum_rows(rows, m, W, T, 1, 0)
             srow = scale + c * rs if scale != NULL else S + (c % ring) * L
             pow_row(P, dy + c * rs, srow, T, beta, kind)
             for t in range(T):
@@ -623,36 +723,17 @@ cdef inline Py_ssize_t position_row(Py_ssize_t C, Py_ssize_t n) noexcept nogil:
     return padded(C + min(n, 2 * C - 1) + 7)
 
 
-cdef void sum_rows(const floating** rows, int m, floating* out, Py_ssize_t C,
-                   floating mul, floating add) noexcept nogil:
-    """``out[c] = add + mul * (rows[0][c] + ... + rows[m - 1][c])``, in that order."""
-    cdef Py_ssize_t c
-    cdef int j
-    if floating is float:
-        if lrn_sum_rows(rows, m, out, C, mul, add):
-            return
-    for c in range(C):
-        out[c] = rows[0][c]
-    for j in range(1, m):
-        for c in range(C):
-            out[c] += rows[j][c]
-    for c in range(C):
-        out[c] = add + mul * out[c]
+cdef int window_terms(const floating* q, Py_ssize_t n, floating* levels, Py_ssize_t M,
+                      const floating** rows) noexcept nogil:
+    """The rows whose sum, element c, is q[c] + ... + q[c + n - 1]: the window
+    of a channels-last position over its row ``q`` of M terms padded with
+    zeros; they go to ``rows`` and their count is returned.
 
-
-cdef void position_window(const floating* q, floating* out, Py_ssize_t C, Py_ssize_t n,
-                          floating mul, floating add, floating* levels,
-                          Py_ssize_t M) noexcept nogil:
-    """``out[c] = add + mul * (q[c] + ... + q[c + n - 1])`` for c < C: the window
-    sums of one channels-last position, over its row ``q`` of M terms padded
-    with zeros.
-
-    Up to DIRECT_TERMS terms are added in order.  Longer windows take
-    partial sums of 2^k terms, ``levels[k - 1][i] = q[i] + ... + q[i + 2^k - 1]``
-    (M each, built by doubling), along the binary digits of n, largest first,
-    so the cost grows as log n; any order of adding terms >= 0 keeps the
-    (n - 1)-ulp bound of design §2."""
-    cdef const floating* rows[64]
+    Up to DIRECT_TERMS they are q shifted by 0, 1, ..., n - 1.  Longer
+    windows take partial sums of 2^k terms, ``levels[k - 1][i] = q[i] + ...
+    + q[i + 2^k - 1]`` (M each, built by doubling), along the binary digits
+    of n, largest first, so the cost grows as log n; any order of adding
+    terms >= 0 keeps the (n - 1)-ulp bound of design §2."""
     cdef int m = 0, k, K = window_levels(n)
     cdef Py_ssize_t i, h, pos = 0
     cdef const floating* lo = q
@@ -660,8 +741,7 @@ cdef void position_window(const floating* q, floating* out, Py_ssize_t C, Py_ssi
     if K == 0:
         for i in range(n):
             rows[i] = q + i
-        sum_rows(rows, <int>n, out, C, mul, add)
-        return
+        return <int>n
     for k in range(K):
         h = <Py_ssize_t>1 << k
         hi = levels + k * M
@@ -673,7 +753,7 @@ cdef void position_window(const floating* q, floating* out, Py_ssize_t C, Py_ssi
             rows[m] = (q if k == 0 else levels + (k - 1) * M) + pos
             m += 1
             pos += <Py_ssize_t>1 << k
-    sum_rows(rows, m, out, C, mul, add)
+    return m
 
 
 cdef void position_rows(bint backward, const floating* x, const floating* y,
@@ -685,7 +765,7 @@ cdef void position_rows(bint backward, const floating* x, const floating* y,
     one at a time: no transposes; each position's rows stay in L1.
 
     The window, clipped to the channels, runs over rows padded with zeros
-    (:func:`position_window`): Q holds x ** 2 at Q[pre + c], P the backward
+    (:func:`window_terms`): Q holds x ** 2 at Q[pre + c], P the backward
     terms at P[post + c] (the mirrored window).  Only their pads are
     zeroed, once per tile.  ``out`` may be any input."""
     cdef Py_ssize_t p, c, off
@@ -698,6 +778,8 @@ cdef void position_rows(bint backward, const floating* x, const floating* y,
     cdef floating* E = W + M
     cdef floating* levels = E + M
     cdef const floating* sr
+    cdef const floating* rows[64]
+    cdef int m
     for c in range(M):
         if c < pre_c or c >= pre_c + C:
             Q[c] = 0
@@ -708,17 +790,19 @@ cdef void position_rows(bint backward, const floating* x, const floating* y,
         if not backward or scale_in == NULL:
             for c in range(C):
                 Q[pre_c + c] = x[off + c] * x[off + c]
-            position_window(Q, W, C, n_c, alpha_n, bias, levels, M)
+            m = window_terms(Q, n_c, levels, M, rows)
         if not backward:
-            if scale_out != NULL:
-                for c in range(C):
-                    scale_out[off + c] = W[c]
-            pow_row(out + off, x + off, W, C, beta, kind)
+            sum_pow_row(rows, m, x + off, out + off,
+                        NULL if scale_out == NULL else scale_out + off, W, C, alpha_n, bias,
+                        beta, kind)
             continue
+        if scale_in == NULL:
+            sum_rows(rows, m, W, C, alpha_n, bias)
         sr = W if scale_in == NULL else scale_in + off
         for c in range(C):
             P[post_c + c] = dy[off + c] * y[off + c] / sr[c]
-        position_window(P, E, C, n_c, 1, 0, levels, M)
+        m = window_terms(P, n_c, levels, M, rows)
+        sum_rows(rows, m, E, C, 1, 0)
         # dy * scale ** -beta goes where the terms were (rewritten per position).
         pow_row(P + post_c, dy + off, sr, C, beta, kind)
         for c in range(C):
