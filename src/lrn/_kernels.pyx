@@ -39,11 +39,6 @@ cdef extern from *:
     static int lrn_num_procs(void) { return 1; }
     #endif
     static const char *lrn_cflags(void) { return LRN_CFLAGS; }
-    static inline void lrn_prefetch(const void *p, Py_ssize_t bytes) {
-        const char *c = (const char *)p;
-        Py_ssize_t i;
-        for (i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 2);
-    }
 
     /* Zeroed 64-byte aligned blocks from calloc (C11's aligned_alloc is
        missing from MSVC): the distance back to calloc's pointer, 1 to 64, is
@@ -309,7 +304,6 @@ cdef extern from *:
     int lrn_max_threads() nogil
     int lrn_num_procs() nogil
     const char *lrn_cflags()
-    void lrn_prefetch(const void*, Py_ssize_t) nogil
     void *lrn_alloc64(size_t)
     void lrn_free64(void*)
     int lrn_pow_row_rsqrt(float*, const float*, const float*, Py_ssize_t, int) nogil
@@ -490,8 +484,7 @@ cdef inline void suffix_block(const floating* src, Py_ssize_t lds, bint square,
     (row c of v at src + (c - c0) * lds).
 
     Each row read here is read again by the steps right after, while it is
-    in L1; meanwhile the same row of the next tile is prefetched (for tile
-    buffers it is already cached, and the hint costs little)."""
+    in L1."""
     cdef Py_ssize_t c, t
     cdef const floating* sr
     cdef floating* row
@@ -499,7 +492,6 @@ cdef inline void suffix_block(const floating* src, Py_ssize_t lds, bint square,
     for c in range(c1 - 1, c0 - 1, -1):
         sr = src + (c - c0) * lds
         row = suffix_row(B, ldb, c, n)
-        lrn_prefetch(sr + T, T * sizeof(floating))
         if c == c1 - 1:
             for t in range(T):
                 row[t] = sr[t] * sr[t] if square else sr[t]
