@@ -426,20 +426,28 @@ cdef Py_ssize_t tile_positions(Py_ssize_t C, Py_ssize_t S, Py_ssize_t n,
                                bint half) noexcept nogil:
     """Positions per tile: a function of the shape, n, the dtype and the mode
     only (never of the thread count).  Channels-last tiles, the unit of work
-    there, and half tiles, widened to (C, T) float buffers, take what fits
-    TILE_BYTES (at least one 8-lane vector, even when that outgrows the L2
-    for very many channels); channels-first float tiles keep a few rows of
-    T (:func:`backward_scratch`, or :func:`suffix_rows` + 2), so their rows
-    are longer, at most 2048."""
+    there, and half backward tiles, widened to (C, T) float buffers, take
+    what fits TILE_BYTES (at least one 8-lane vector, even when that outgrows
+    the L2 for very many channels); other channels-first tiles keep
+    :func:`row_scratch` rows of T, so their rows are longer, at most 2048."""
     cdef Py_ssize_t T
-    if channels_last or half:
+    if channels_last or (half and backward):
         T = TILE_BYTES // (C * itemsize)
     else:
-        T = min(<Py_ssize_t>2048, TILE_BYTES // (itemsize * (
-            backward_scratch(C, n) if backward else suffix_rows(C, n) + 2)))
+        T = min(<Py_ssize_t>2048, TILE_BYTES // (itemsize * row_scratch(C, n, backward, half)))
     if T >= 16:
         T -= T % 16
     return min(S, max(8, T))
+
+
+cdef inline Py_ssize_t row_scratch(Py_ssize_t C, Py_ssize_t n, bint backward,
+                                   bint half) noexcept nogil:
+    """Scratch rows of a channels-first tile: :func:`backward_scratch`
+    backward; forward B, R and W, and for half data two blocks of widened x
+    and the rows of y and scale before they are rounded."""
+    if backward:
+        return backward_scratch(C, n)
+    return 2 * suffix_rows(C, n) + 4 if half else suffix_rows(C, n) + 2
 
 
 cdef inline Py_ssize_t padded(Py_ssize_t T) noexcept nogil:
@@ -455,15 +463,15 @@ cdef inline Py_ssize_t tile_buffer_size(Py_ssize_t C, Py_ssize_t T, Py_ssize_t n
                                         bint half) noexcept nogil:
     """Scratch elements per thread for tiles of at most T positions: for
     channels-last tiles, the rows of :func:`position_rows` and the levels of
-    its windows; for channels-first, rows of padded T: B, R and W forward,
-    :func:`backward_scratch` backward; for half data, four float tiles on top."""
+    its windows; for channels-first, :func:`row_scratch` rows of padded T;
+    for half tiles widened whole, four (C, padded T) float buffers on top."""
     cdef Py_ssize_t L = padded(T)
     cdef Py_ssize_t size
     if channels_last:
         size = (4 + window_levels(min(n, 2 * C - 1))) * position_row(C, n)
     else:
-        size = (backward_scratch(C, n) if backward else suffix_rows(C, n) + 2) * L
-    return size + (4 * C * L if half else 0)
+        size = row_scratch(C, n, backward, half) * L
+    return size + (4 * C * L if half and (channels_last or backward) else 0)
 
 
 cdef inline Py_ssize_t suffix_rows(Py_ssize_t C, Py_ssize_t n) noexcept nogil:
@@ -625,6 +633,42 @@ cdef void forward_rows(const floating* x, Py_ssize_t xs, floating* y, Py_ssize_t
                 sum_pow_row(rows, m, x + c * xs, y + c * ys,
                             NULL if scale == NULL else scale + c * ss, W, T, alpha_n, bias,
                             beta, kind)
+
+
+cdef void forward_rows_half(const unsigned short* x, unsigned short* y,
+                            unsigned short* scale, Py_ssize_t S, Py_ssize_t C, Py_ssize_t T,
+                            Py_ssize_t n, Py_ssize_t pre, float alpha_n, float beta,
+                            float bias, BetaKind kind, float* buf, Py_ssize_t L) noexcept nogil:
+    """:func:`forward_rows` on half rows of stride S: each block of x is
+    widened into float just before its suffix sums (two blocks kept, as in
+    B), and each row of y (and scale) is rounded back as soon as it is
+    computed, so the tile never exists as float.  ``buf`` has
+    :func:`row_scratch` rows of stride L."""
+    cdef Py_ssize_t k, b, c, c0, c1, sr_rows = suffix_rows(C, n)
+    cdef float* B = buf
+    cdef float* X = B + sr_rows * L
+    cdef float* R = X + sr_rows * L
+    cdef float* W = R + L
+    cdef float* Y1 = W + L
+    cdef float* S1 = Y1 + L
+    cdef const float* rows[2]
+    cdef int m
+    for k in range((C - 1) // n + 1):
+        c0 = k * n
+        c1 = min(c0 + n, C)
+        for c in range(c0, c1):
+            lrn_h2f_row(x + c * S, suffix_row(X, L, c, n), T)
+        suffix_block(suffix_row(X, L, c0, n), L, True, B, L, c0, c1, T, n)
+        for b in range(c0, block_steps(k, C, n, pre)):
+            c = window_step(b, suffix_row(X, L, min(b, C - 1), n), True, B, L, R, C, T, n, pre,
+                            rows, &m)
+            if c < 0:
+                continue
+            sum_pow_row(rows, m, suffix_row(X, L, c, n), Y1, NULL if scale == NULL else S1,
+                        W, T, alpha_n, bias, beta, kind)
+            lrn_f2h_row(Y1, y + c * S, T)
+            if scale != NULL:
+                lrn_f2h_row(S1, scale + c * S, T)
 
 
 cdef void backward_rows(const floating* x, const floating* y, const floating* dy,
@@ -850,15 +894,21 @@ cdef void run_tile_half(bint backward, const unsigned short* x, const unsigned s
                         Py_ssize_t S, Py_ssize_t T, bint channels_last, Py_ssize_t n,
                         Py_ssize_t pre, float alpha_n, float beta, float bias,
                         BetaKind kind, float* buf) noexcept nogil:
-    """One tile of half data: widened into float buffers X, Y, G, Z laid out
-    as the channels-last tile or as C rows of stride L, computed in place as
-    float, rounded back; no array-sized temporaries."""
+    """One tile of half data, computed as float with no array-sized
+    temporaries: channels-first forward rows are widened and rounded a
+    block at a time (:func:`forward_rows_half`); otherwise the tile is
+    widened into float buffers X, Y, G, Z laid out as the channels-last tile
+    or as C rows of stride L, computed in place, and rounded back."""
     cdef Py_ssize_t L = padded(T), CL = C * L
     cdef float* X = buf
     cdef float* Y = X + CL
     cdef float* G = Y + CL
     cdef float* Z = G + CL
     cdef float* rest = Z + CL
+    if not channels_last and not backward:
+        forward_rows_half(x, out, scale_out, S, C, T, n, pre, alpha_n, beta, bias, kind, buf,
+                          L)
+        return
     load_half(x, X, C, T, L, S, channels_last)
     if backward:
         load_half(y, Y, C, T, L, S, channels_last)
