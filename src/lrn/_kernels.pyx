@@ -434,7 +434,7 @@ cdef Py_ssize_t tile_positions(Py_ssize_t C, Py_ssize_t S, Py_ssize_t n,
     if channels_last or (half and backward):
         T = TILE_BYTES // (C * itemsize)
     else:
-        T = min(<Py_ssize_t>2048, TILE_BYTES // (itemsize * row_scratch(C, n, backward, half)))
+        T = min(<Py_ssize_t>2048, TILE_BYTES // (itemsize * hot_rows(C, n, backward, half)))
     if T >= 16:
         T -= T % 16
     return min(S, max(8, T))
@@ -448,6 +448,14 @@ cdef inline Py_ssize_t row_scratch(Py_ssize_t C, Py_ssize_t n, bint backward,
     if backward:
         return backward_scratch(C, n)
     return 2 * suffix_rows(C, n) + 4 if half else suffix_rows(C, n) + 2
+
+
+cdef inline Py_ssize_t hot_rows(Py_ssize_t C, Py_ssize_t n, bint backward,
+                                bint half) noexcept nogil:
+    """The part of :func:`row_scratch` in use at a time, which sizes the rows:
+    a step touches two rows of B (its suffix row and R) wherever n puts them,
+    so long windows need not shorten the rows."""
+    return row_scratch(C, min(n, 5), backward, half)
 
 
 cdef inline Py_ssize_t padded(Py_ssize_t T) noexcept nogil:
