@@ -3,19 +3,27 @@
 """CPU kernels for Local Response Normalization (design.md §1, §2, §4).
 
 The kernels see C-contiguous 3-D views: channels-first ``(N, C, S)`` or
-channels-last ``(N, S, C)``.  Work is split into tiles of ``T`` spatial
-positions times all ``C`` channels; each tile is copied into small per-thread
-buffers laid out ``(C, T)`` (so the channel recurrences below run as
-contiguous vector loops for both layouts), processed, and written back.  The
-tile size depends only on ``C`` and the dtype, never on the thread count, and
-every element is computed by the same sequence of operations wherever it
-falls, so results are bitwise identical for any number of threads.
+channels-last ``(N, S, C)``, split into tiles of ``T`` spatial positions
+that run in parallel.
 
-Window sums never subtract (design §2): the channel axis is cut into blocks
-of ``n`` channels, and each window is a suffix of one block plus a prefix of
-the next.  That costs three additions per element for any ``n``, keeps the
-relative error of a sum of squares below ``(n - 1)`` ulp, and lets a NaN or
-inf reach only the windows that contain it.
+- Channels-first: the C rows of a tile (T positions each, vector loops along
+  the positions) are swept once, a block of ``n`` channels at a time; a row
+  of y (and of the backward pass's dx) is written as soon as its window is
+  complete, while its inputs are in L1.
+- Channels-last: a position is a contiguous row of C channels; each is done
+  on its own in L1, with no transposes.
+
+Window sums never subtract (design §2), which keeps the relative error of a
+sum of squares below ``(n - 1)`` ulp and lets a NaN or inf reach only the
+windows that contain it.  Channels-first windows are a suffix of one block
+of ``n`` channels plus a prefix of the next: three additions per element for
+any ``n``.  Channels-last windows are direct sums of up to 8 terms, or sums
+of power-of-two partial sums along the binary digits of ``n``.
+
+Tile sizes depend only on the shape, ``n`` and the dtype, never on the
+thread count, and every element is computed by the same sequence of
+operations wherever it falls, so results are bitwise identical for any
+number of threads.
 """
 
 from cython cimport floating
@@ -334,8 +342,9 @@ cdef enum BetaKind:
     BETA_1
     BETA_ANY
 
-# Bytes of one (C, T) tile buffer: three of them, plus the tile's share of the
-# inputs, stay well inside a 512 KiB L2.
+# Bytes of a tile's scratch rows (channels-first) or of one (C, T) buffer
+# (channels-last, half backward): with the tile's share of the inputs they
+# stay well inside a 512 KiB L2.
 cdef enum:
     TILE_BYTES = 32768
 
