@@ -1,6 +1,6 @@
 """The performance issue's targets, each measured side by side in one process.
 
-    python bench/targets.py [--repeats 15]
+    python bench/targets.py [--repeats 15] [--pause 0.01]
 
 Prints one line per target: the measured ratio (medians of interleaved repeats)
 and the target.  Peers are left to ``python -m lrn bench``.
@@ -11,9 +11,7 @@ import tracemalloc
 import numpy as np
 
 import lrn
-from lrn._bench import SHAPES, measure as _measure
-import os
-def measure(cases, r): return _measure(cases, r, pause=float(os.environ.get("PAUSE", "0.01")))
+from lrn._bench import SHAPES, measure
 
 P = dict(alpha=1e-4, beta=0.75, bias=2.0)
 
@@ -37,8 +35,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--pause", type=float, default=0.01,
+                    help="seconds before each timed call, as in the comparison (0: back to back, "
+                         "lrn's worker threads still awake)")
     args = ap.parse_args(argv)
     r, nt = args.repeats, args.threads
+    pause = args.pause
     rows = []
 
     for name in ("alexnet1", "alexnet2"):
@@ -53,7 +55,7 @@ def main(argv=None):
                 ("fwd+scale", lambda: lrn.lrn(x, 5, **P, out=(o1, o2), return_scale=True, **kw)),
                 ("bwd scale", lambda: lrn.lrn_backward(x, y, dy, 5, **P, scale=s, out=dx, **kw)),
                 ("bwd", lambda: lrn.lrn_backward(x, y, dy, 5, **P, out=dx, **kw)),
-            ], r)
+            ], r, pause)
             m = {k: v[0] for k, v in t.items()}
             tag = f"{name} {layout}"
             rows += [(f"{tag}: forward / copy", m["fwd"] / m["copy"], "<= 1.3"),
@@ -65,17 +67,17 @@ def main(argv=None):
 
     x, _ = data(SHAPES["alexnet2"])
     o = np.empty_like(x)
-    t = measure([(n, (lambda n=n: lrn.lrn(x, n, **P, out=o, num_threads=nt))) for n in (3, 21)], r)
+    t = measure([(n, (lambda n=n: lrn.lrn(x, n, **P, out=o, num_threads=nt))) for n in (3, 21)], r, pause)
     rows.append(("alexnet2 NCHW: forward size 21 / size 3", t[21][0] / t[3][0], "<= 1.25"))
 
     x, dy = data(SHAPES["alexnet1"], np.float64)
     o = np.empty_like(x)
     t = measure([(k, (lambda k=k: lrn.lrn(x, 5, 1e-4, 0.6, 2.0, out=o, num_threads=k)))
-                 for k in (1, 2)], r)
+                 for k in (1, 2)], r, pause)
     rows.append(("alexnet1 float64 beta 0.6: 2 threads speed-up", t[1][0] / t[2][0], ">= 1.6"))
     x, _ = data(SHAPES["batch1"])
     o = np.empty_like(x)
-    t = measure([(k, (lambda k=k: lrn.lrn(x, 5, **P, out=o, num_threads=k))) for k in (1, 2)], r)
+    t = measure([(k, (lambda k=k: lrn.lrn(x, 5, **P, out=o, num_threads=k))) for k in (1, 2)], r, pause)
     rows.append(("batch1 float32: 2 threads speed-up", t[1][0] / t[2][0], "> 1"))
 
     per_byte = {}
@@ -85,7 +87,7 @@ def main(argv=None):
         o = np.empty_like(x)
         cases.append((np.dtype(dt).name, (lambda x=x, o=o: lrn.lrn(x, 5, **P, out=o, num_threads=nt))))
         per_byte[np.dtype(dt).name] = x.nbytes
-    t = measure(cases, r)
+    t = measure(cases, r, pause)
     f32 = t["float32"][0] / per_byte["float32"]
     for name in ("float16", "float64"):
         rows.append((f"alexnet1 {name}: time per byte / float32's", t[name][0] / per_byte[name] / f32,
