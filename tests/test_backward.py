@@ -132,9 +132,12 @@ def test_backward_large_channel_count(size, convention, layout, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("convention", CONVENTIONS)
-def test_backward_size_much_larger_than_channels(convention, dtype):
-    check_backward("NCHW", dtype, 50, convention, (2, 3, (4, 2)), params=(30.0, 0.75, 1.0))
+@pytest.mark.parametrize("size", [50, 2**40, 2**40 + 1])
+def test_backward_size_much_larger_than_channels(size, convention, layout, dtype):
+    # a window far beyond the channels must not need scratch that grows with it
+    check_backward(layout, dtype, size, convention, (2, 3, (4, 2)), params=(30.0, 0.75, 1.0))
 
 
 def test_backward_pipeline_float32():

@@ -131,8 +131,9 @@ def test_large_channel_count(size, convention, layout, dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("convention", CONVENTIONS)
-def test_size_much_larger_than_channels(convention, layout, dtype):
-    check_forward(layout, dtype, 50, convention, (2, 3, (4, 2)), params=(30.0, 0.75, 1.0))
+@pytest.mark.parametrize("size", [50, 2**40, 2**40 + 1])
+def test_size_much_larger_than_channels(size, convention, layout, dtype):
+    check_forward(layout, dtype, size, convention, (2, 3, (4, 2)), params=(30.0, 0.75, 1.0))
 
 
 # --------------------------------------------------------------------------- inputs

@@ -430,6 +430,15 @@ cdef int team_size(Py_ssize_t elements, Py_ssize_t jobs, int num_threads) noexce
     return <int>max(1, min(<Py_ssize_t>num_threads, jobs, elements // 32768))
 
 
+cdef (Py_ssize_t, Py_ssize_t) clip_window(Py_ssize_t C, Py_ssize_t n,
+                                         Py_ssize_t pre) noexcept nogil:
+    """(n, pre) of the window clipped to the C channels: at most C - 1 on
+    either side.  The sums are the same (the channels beyond are zeros), and
+    no loop or buffer grows with a size far above C."""
+    cdef Py_ssize_t before = min(pre, C - 1), after = min(n - 1 - pre, C - 1)
+    return before + after + 1, before
+
+
 cdef Py_ssize_t tile_positions(Py_ssize_t C, Py_ssize_t S, Py_ssize_t n,
                                Py_ssize_t itemsize, bint channels_last, bint backward,
                                bint half) noexcept nogil:
@@ -485,7 +494,7 @@ cdef inline Py_ssize_t tile_buffer_size(Py_ssize_t C, Py_ssize_t T, Py_ssize_t n
     cdef Py_ssize_t L = padded(T)
     cdef Py_ssize_t size
     if channels_last:
-        size = (4 + window_levels(min(n, 2 * C - 1))) * position_row(C, n)
+        size = (4 + window_levels(n)) * position_row(C, n)
     else:
         size = row_scratch(C, n, backward, half) * L
     return size + (4 * C * L if half and (channels_last or backward) else 0)
@@ -701,18 +710,18 @@ cdef void backward_rows(const floating* x, const floating* y, const floating* dy
     window mirrored, so the steps run with pre and post swapped).  Block k
     of D is computed as its suffix sums are, and row c of dx at the step
     that completes its window.  ``scale`` NULL recomputes it: a forward
-    window pipeline runs ahead, keeping the last 2 n rows.  ``dx`` may be any
+    window pipeline runs ahead, keeping the last min(2 n, C) rows.  ``dx`` may be any
     of the inputs: row c of every input is last read at row c of dx.
     """
     cdef Py_ssize_t k, b, c, c0, c1, t, bf = 0
-    cdef Py_ssize_t post = n - 1 - pre, ring = 2 * n, sr_rows = suffix_rows(C, n)
+    cdef Py_ssize_t post = n - 1 - pre, sr_rows = suffix_rows(C, n), ring = sr_rows
     cdef floating coef = 2 * alpha_n * beta
     cdef floating* B = buf
     cdef floating* R = B + sr_rows * L
     cdef floating* W = R + L
     cdef floating* P = W + L
     cdef floating* D = P + L
-    cdef floating* S = D + n * L
+    cdef floating* S = D + min(n, C) * L
     cdef floating* Bf = S + ring * L
     cdef floating* Rf = Bf + sr_rows * L
     cdef const floating* srow
@@ -751,8 +760,9 @@ cdef void backward_rows(const floating* x, const floating* y, const floating* dy
 
 cdef inline Py_ssize_t backward_scratch(Py_ssize_t C, Py_ssize_t n) noexcept nogil:
     """Rows of :func:`backward_rows`' scratch: B, R, W, P, one block of D,
-    2 n scale rows and the scale pipeline's own B and R."""
-    return 2 * suffix_rows(C, n) + 4 + 3 * n
+    the ring of scale rows and the scale pipeline's own B and R (each at
+    most C rows, whatever n)."""
+    return 3 * suffix_rows(C, n) + 4 + min(n, C)
 
 
 cdef enum:
@@ -771,9 +781,8 @@ cdef inline int window_levels(Py_ssize_t n) noexcept nogil:
 
 
 cdef inline Py_ssize_t position_row(Py_ssize_t C, Py_ssize_t n) noexcept nogil:
-    """Length of :func:`position_rows`' padded rows: C + n + 7 for the
-    window clipped to the channels (at most 2 C - 1 terms), padded."""
-    return padded(C + min(n, 2 * C - 1) + 7)
+    """Length of :func:`position_rows`' padded rows: C + n + 7, padded."""
+    return padded(C + n + 7)
 
 
 cdef int window_terms(const floating* q, Py_ssize_t n, floating* levels, Py_ssize_t M,
@@ -817,13 +826,10 @@ cdef void position_rows(bint backward, const floating* x, const floating* y,
     """A channels-last tile of T positions, each a contiguous row of C channels,
     one at a time: no transposes; each position's rows stay in L1.
 
-    The window, clipped to the channels, runs over rows padded with zeros
-    (:func:`window_terms`): Q holds x ** 2 at Q[pre + c], P the backward
+    The window runs over rows padded with zeros (:func:`window_terms`): Q holds x ** 2 at Q[pre + c], P the backward
     terms at P[post + c] (the mirrored window).  Only their pads are
     zeroed, once per tile.  ``out`` may be any input."""
-    cdef Py_ssize_t p, c, off
-    cdef Py_ssize_t pre_c = min(pre, C - 1), post_c = min(n - 1 - pre, C - 1)
-    cdef Py_ssize_t n_c = pre_c + post_c + 1, M = position_row(C, n)
+    cdef Py_ssize_t p, c, off, post = n - 1 - pre, M = position_row(C, n)
     cdef floating coef = 2 * alpha_n * beta
     cdef floating* Q = buf
     cdef floating* P = Q + M
@@ -834,16 +840,16 @@ cdef void position_rows(bint backward, const floating* x, const floating* y,
     cdef const floating* rows[64]
     cdef int m
     for c in range(M):
-        if c < pre_c or c >= pre_c + C:
+        if c < pre or c >= pre + C:
             Q[c] = 0
-        if c < post_c or c >= post_c + C:
+        if c < post or c >= post + C:
             P[c] = 0
     for p in range(T):
         off = p * C
         if not backward or scale_in == NULL:
             for c in range(C):
-                Q[pre_c + c] = x[off + c] * x[off + c]
-            m = window_terms(Q, n_c, levels, M, rows)
+                Q[pre + c] = x[off + c] * x[off + c]
+            m = window_terms(Q, n, levels, M, rows)
         if not backward:
             sum_pow_row(rows, m, x + off, out + off,
                         NULL if scale_out == NULL else scale_out + off, W, C, alpha_n, bias,
@@ -853,13 +859,13 @@ cdef void position_rows(bint backward, const floating* x, const floating* y,
             sum_rows(rows, m, W, C, alpha_n, bias)
         sr = W if scale_in == NULL else scale_in + off
         for c in range(C):
-            P[post_c + c] = dy[off + c] * y[off + c] / sr[c]
-        m = window_terms(P, n_c, levels, M, rows)
+            P[post + c] = dy[off + c] * y[off + c] / sr[c]
+        m = window_terms(P, n, levels, M, rows)
         sum_rows(rows, m, E, C, 1, 0)
         # dy * scale ** -beta goes where the terms were (rewritten per position).
-        pow_row(P + post_c, dy + off, sr, C, beta, kind)
+        pow_row(P + post, dy + off, sr, C, beta, kind)
         for c in range(C):
-            out[off + c] = P[post_c + c] - coef * x[off + c] * E[c]
+            out[off + c] = P[post + c] - coef * x[off + c] * E[c]
 
 
 cdef void run_tile(bint backward, const floating* x, const floating* y,
@@ -948,13 +954,12 @@ cdef void run_tile_half(bint backward, const unsigned short* x, const unsigned s
 cdef void launch(bint backward, const storage* x, const storage* y, const storage* dy,
                  const storage* scale_in, storage* out, storage* scale_out,
                  Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, bint channels_last,
-                 Py_ssize_t n, Py_ssize_t pre, double alpha, double beta, double bias,
+                 Py_ssize_t n, Py_ssize_t pre, double alpha_n, double beta, double bias,
                  int num_threads, void* work, Py_ssize_t per_thread,
                  Py_ssize_t T) noexcept nogil:
     """Split N x S into tiles of T positions and run them on a static schedule,
     each thread with its ``per_thread`` elements of ``work``."""
     cdef Py_ssize_t tiles = (S + T - 1) // T
-    cdef double alpha_n = alpha / n
     cdef BetaKind kind = beta_kind(beta)
     cdef Py_ssize_t job, s0, off, Tj
     cdef int tid
@@ -1042,13 +1047,15 @@ cdef _run(bint backward, const storage[:, :, ::1] x, const storage* y,
         return
     cdef size_t itemsize = sizeof(double) if storage is double else sizeof(float)
     cdef bint half = storage is half_bits
+    cdef double alpha_n = alpha / size
+    size, pre = clip_window(C, size, pre)
     cdef Py_ssize_t T = tile_positions(C, S, size, itemsize, channels_last, backward, half)
     cdef Py_ssize_t per_thread = tile_buffer_size(C, T, size, channels_last, backward, half)
     num_threads = team_size(N * C * S, N * ((S + T - 1) // T), num_threads)
     cdef void* work = tile_buffers(per_thread, num_threads, itemsize)
     with nogil:
         launch(backward, &x[0, 0, 0], y, dy, scale_in, &out[0, 0, 0], scale_out,
-               N, C, S, channels_last, size, pre, alpha, beta, bias, num_threads, work,
+               N, C, S, channels_last, size, pre, alpha_n, beta, bias, num_threads, work,
                per_thread, T)
     lrn_free64(work)
 
@@ -1063,6 +1070,7 @@ def box_sums(floating[:, :, ::1] a, Py_ssize_t size, Py_ssize_t pre, int num_thr
     cdef Py_ssize_t O = a.shape[0], L = a.shape[1], I = a.shape[2]
     if O == 0 or L == 0 or I == 0:
         return
+    size, pre = clip_window(L, size, pre)
     cdef Py_ssize_t T = tile_positions(L, I, size, sizeof(floating), False, False, False)
     cdef Py_ssize_t tiles = (I + T - 1) // T
     cdef Py_ssize_t per_thread = (suffix_rows(L, size) + 1) * padded(T)
