@@ -188,6 +188,38 @@ cdef extern from *:
         }
         return 1;
     }
+    /* dx = dy * s ** -beta - coef * x * (rows[0] + ... + rows[m - 1]) on a row
+       of T: the backward pass's last step in one pass (rows read up to seven
+       elements past T; ``dx`` may be any of dy, s, x). */
+    static int lrn_grad_row(const float **rows, int m, const float *dy, const float *s,
+                            const float *x, float *dx, Py_ssize_t T, float coef,
+                            int three_quarters) {
+        const __m256 k = _mm256_set1_ps(lrn_pow_factor(three_quarters));
+        const __m256 vc = _mm256_set1_ps(coef);
+        Py_ssize_t t;
+        int j;
+        for (t = 0; t < T; t += 8) {
+            __m256 acc = _mm256_loadu_ps(rows[0] + t), sv, g, xv, r;
+            for (j = 1; j < m; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(rows[j] + t));
+            if (t + 8 <= T) {
+                sv = _mm256_loadu_ps(s + t);
+                g = _mm256_loadu_ps(dy + t);
+                xv = _mm256_loadu_ps(x + t);
+            } else {
+                sv = lrn_head8(s + t, T - t, 1.0f);
+                g = lrn_head8(dy + t, T - t, 0.0f);
+                xv = lrn_head8(x + t, T - t, 0.0f);
+            }
+            r = _mm256_fnmadd_ps(_mm256_mul_ps(vc, xv), acc,
+                                 lrn_pow8(g, _mm256_mul_ps(k, sv), sv, 1.0f, 0.0f,
+                                          three_quarters));
+            if (t + 8 <= T)
+                _mm256_storeu_ps(dx + t, r);
+            else
+                lrn_store_head8(dx + t, r, T - t);
+        }
+        return 1;
+    }
     /* out = add + mul * (rows[0] + ... + rows[m - 1]) on a row of T, added in
        that order, eight at a time in registers; reads the rows up to seven
        elements past T. */
@@ -213,6 +245,9 @@ cdef extern from *:
     static int lrn_sum_pow_row(const float **rows, int m, const float *x, float *y,
                                float *scale, Py_ssize_t T, float mul, float add,
                                int three_quarters) { return 0; }
+    static int lrn_grad_row(const float **rows, int m, const float *dy, const float *s,
+                            const float *x, float *dx, Py_ssize_t T, float coef,
+                            int three_quarters) { return 0; }
     static int lrn_sum_rows(const float **rows, int m, float *out, Py_ssize_t T,
                             float mul, float add) { return 0; }
     #endif
@@ -318,6 +353,8 @@ cdef extern from *:
     int lrn_sum_rows(const float**, int, float*, Py_ssize_t, float, float) nogil
     int lrn_sum_pow_row(const float**, int, const float*, float*, float*, Py_ssize_t, float,
                         float, int) nogil
+    int lrn_grad_row(const float**, int, const float*, const float*, const float*, float*,
+                     Py_ssize_t, float, int) nogil
     void lrn_h2f_row(const unsigned short*, float*, Py_ssize_t) nogil
     void lrn_f2h_row(const float*, unsigned short*, Py_ssize_t) nogil
     int lrn_cpu_has_avx2_fma()
@@ -602,6 +639,23 @@ cdef void sum_pow_row(const floating** rows, int m, const floating* x, floating*
     pow_row(y, x, W, T, beta, kind)
 
 
+cdef void grad_row(const floating** rows, int m, const floating* dy, const floating* s,
+                   const floating* x, floating* dx, floating* W, floating* P, Py_ssize_t T,
+                   floating coef, floating beta, BetaKind kind) noexcept nogil:
+    """dx = dy * s ** -beta - coef * x * (rows[0] + ... + rows[m - 1]) on a row,
+    with the scratch rows W and P; ``dx`` may be any of dy, s, x.  In one
+    pass for float and beta 0.75 or 0.5 in the AVX2 build."""
+    cdef Py_ssize_t t
+    if floating is float:
+        if (kind == BETA_075 or kind == BETA_05) and lrn_grad_row(
+                rows, m, dy, s, x, dx, T, coef, kind == BETA_075):
+            return
+    sum_rows(rows, m, W, T, 1, 0)
+    pow_row(P, dy, s, T, beta, kind)
+    for t in range(T):
+        dx[t] = P[t] - coef * x[t] * W[t]
+
+
 cdef inline Py_ssize_t block_steps(Py_ssize_t k, Py_ssize_t C, Py_ssize_t n,
                                    Py_ssize_t pre) noexcept nogil:
     """One past the last step b of :func:`window_row` done with block k:
@@ -751,11 +805,9 @@ cdef void backward_rows(const floating* x, const floating* y, const floating* dy
                             rows, &m)
             if c < 0:
                 continue
-            sum_rows(rows, m, W, T, 1, 0)
             srow = scale + c * rs if scale != NULL else S + (c % ring) * L
-            pow_row(P, dy + c * rs, srow, T, beta, kind)
-            for t in range(T):
-                dx[c * rs + t] = P[t] - coef * x[c * rs + t] * W[t]
+            grad_row(rows, m, dy + c * rs, srow, x + c * rs, dx + c * rs, W, P, T, coef, beta,
+                     kind)
 
 
 cdef inline Py_ssize_t backward_scratch(Py_ssize_t C, Py_ssize_t n) noexcept nogil:
@@ -861,11 +913,8 @@ cdef void position_rows(bint backward, const floating* x, const floating* y,
         for c in range(C):
             P[post + c] = dy[off + c] * y[off + c] / sr[c]
         m = window_terms(P, n, levels, M, rows)
-        sum_rows(rows, m, E, C, 1, 0)
-        # dy * scale ** -beta goes where the terms were (rewritten per position).
-        pow_row(P + post, dy + off, sr, C, beta, kind)
-        for c in range(C):
-            out[off + c] = P[post + c] - coef * x[off + c] * E[c]
+        # dy * scale ** -beta may go where the terms were, once they are summed.
+        grad_row(rows, m, dy + off, sr, x + off, out + off, E, P + post, C, coef, beta, kind)
 
 
 cdef void run_tile(bint backward, const floating* x, const floating* y,
