@@ -174,6 +174,13 @@ def test_targets_script_help():
     assert "--repeats" in proc.stdout
 
 
+def test_incache_script_runs():
+    proc = subprocess.run([sys.executable, os.path.join(BENCH, "incache.py"), "--repeats", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("NCHW") == 2 and proc.stdout.count("NHWC") == 2, proc.stdout
+
+
 def test_asv_config():
     import json
     import re
