@@ -47,6 +47,13 @@ cdef extern from *:
     static int lrn_num_procs(void) { return 1; }
     #endif
     static const char *lrn_cflags(void) { return LRN_CFLAGS; }
+    /* Asks for a row ahead of use: the strided rows of a channels-first tile
+       are too many short streams for the hardware prefetcher. */
+    static inline void lrn_prefetch(const void *p, Py_ssize_t bytes) {
+        const char *c = (const char *)p;
+        Py_ssize_t i;
+        for (i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 3);
+    }
 
     /* Zeroed 64-byte aligned blocks from calloc (C11's aligned_alloc is
        missing from MSVC): the distance back to calloc's pointer, 1 to 64, is
@@ -347,6 +354,7 @@ cdef extern from *:
     int lrn_max_threads() nogil
     int lrn_num_procs() nogil
     const char *lrn_cflags()
+    void lrn_prefetch(const void*, Py_ssize_t) nogil
     void *lrn_alloc64(size_t)
     void lrn_free64(void*)
     int lrn_pow_row_rsqrt(float*, const float*, const float*, Py_ssize_t, int) nogil
@@ -712,6 +720,8 @@ cdef void forward_rows(const floating* x, Py_ssize_t xs, floating* y, Py_ssize_t
     cdef int m
     for k in range((C - 1) // n + 1):
         suffix_block(x + k * n * xs, xs, True, B, ldb, k * n, min(k * n + n, C), T, n)
+        for c in range(k * n + n, min(k * n + 2 * n, C)):  # the next block, meanwhile
+            lrn_prefetch(x + c * xs, T * sizeof(floating))
         for b in range(k * n, block_steps(k, C, n, pre)):
             c = window_step(b, x + min(b, C - 1) * xs, True, B, ldb, R, C, T, n, pre, rows, &m)
             if c >= 0:
