@@ -164,11 +164,26 @@ cdef extern from *:
         }
         return 1;
     }
+    /* rows[0] + ... + rows[m - 1] at t, added in that order: eight elements,
+       or the ``left`` < 8 of a row's tail padded with zeros, so nothing past
+       a row's end is read. */
+    static inline __m256 lrn_sum8(const float **rows, int m, Py_ssize_t t) {
+        __m256 acc = _mm256_loadu_ps(rows[0] + t);
+        int j;
+        for (j = 1; j < m; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(rows[j] + t));
+        return acc;
+    }
+    static inline __m256 lrn_sum8_head(const float **rows, int m, Py_ssize_t t,
+                                       Py_ssize_t left) {
+        __m256 acc = lrn_head8(rows[0] + t, left, 0.0f);
+        int j;
+        for (j = 1; j < m; j++) acc = _mm256_add_ps(acc, lrn_head8(rows[j] + t, left, 0.0f));
+        return acc;
+    }
     /* scale = add + mul * (rows[0] + ... + rows[m - 1]) summed in that order
        (stored unless ``scale`` is NULL) and y = x * scale ** -beta, on a row of
        T: the window sums and the power in one pass, the factor of X folded
-       into the affine coefficients.  Reads the rows up to seven elements past
-       T; ``y`` may be ``x``. */
+       into the affine coefficients.  ``y`` may be ``x``. */
     static int lrn_sum_pow_row(const float **rows, int m, const float *x, float *y,
                                float *scale, Py_ssize_t T, float mul, float add,
                                int three_quarters) {
@@ -176,74 +191,60 @@ cdef extern from *:
         const __m256 vm = _mm256_set1_ps(mul), va = _mm256_set1_ps(add);
         const __m256 vmk = _mm256_set1_ps(k * mul), vak = _mm256_set1_ps(k * add);
         Py_ssize_t t;
-        int j;
-        for (t = 0; t < T; t += 8) {
-            __m256 acc = _mm256_loadu_ps(rows[0] + t), X, xv;
-            for (j = 1; j < m; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(rows[j] + t));
-            X = _mm256_fmadd_ps(vmk, acc, vak);
-            if (t + 8 <= T) {
-                if (scale != NULL) _mm256_storeu_ps(scale + t, _mm256_fmadd_ps(vm, acc, va));
-                xv = _mm256_loadu_ps(x + t);
-                _mm256_storeu_ps(y + t, lrn_pow8(xv, X, acc, mul, add, three_quarters));
-            } else {
-                if (scale != NULL)
-                    lrn_store_head8(scale + t, _mm256_fmadd_ps(vm, acc, va), T - t);
-                xv = lrn_head8(x + t, T - t, 0.0f);
-                lrn_store_head8(y + t, lrn_pow8(xv, lrn_pad8(X, T - t, 1.0f), acc, mul, add,
-                                                three_quarters), T - t);
-            }
+        __m256 acc;
+        for (t = 0; t + 8 <= T; t += 8) {
+            acc = lrn_sum8(rows, m, t);
+            if (scale != NULL) _mm256_storeu_ps(scale + t, _mm256_fmadd_ps(vm, acc, va));
+            _mm256_storeu_ps(y + t, lrn_pow8(_mm256_loadu_ps(x + t),
+                                             _mm256_fmadd_ps(vmk, acc, vak), acc, mul, add,
+                                             three_quarters));
+        }
+        if (t < T) {
+            acc = lrn_sum8_head(rows, m, t, T - t);
+            if (scale != NULL) lrn_store_head8(scale + t, _mm256_fmadd_ps(vm, acc, va), T - t);
+            lrn_store_head8(y + t, lrn_pow8(lrn_head8(x + t, T - t, 0.0f),
+                                            lrn_pad8(_mm256_fmadd_ps(vmk, acc, vak), T - t, 1.0f),
+                                            acc, mul, add, three_quarters), T - t);
         }
         return 1;
     }
     /* dx = dy * s ** -beta - coef * x * (rows[0] + ... + rows[m - 1]) on a row
-       of T: the backward pass's last step in one pass (rows read up to seven
-       elements past T; ``dx`` may be any of dy, s, x). */
+       of T: the backward pass's last step in one pass (``dx`` may be any of
+       the inputs). */
+    static inline __m256 lrn_grad8(__m256 acc, __m256 g, __m256 sv, __m256 xv, float coef,
+                                   int three_quarters) {
+        return _mm256_fnmadd_ps(_mm256_mul_ps(_mm256_set1_ps(coef), xv), acc,
+                                lrn_pow8(g, _mm256_mul_ps(_mm256_set1_ps(
+                                    lrn_pow_factor(three_quarters)), sv), sv, 1.0f, 0.0f,
+                                    three_quarters));
+    }
     static int lrn_grad_row(const float **rows, int m, const float *dy, const float *s,
                             const float *x, float *dx, Py_ssize_t T, float coef,
                             int three_quarters) {
-        const __m256 k = _mm256_set1_ps(lrn_pow_factor(three_quarters));
-        const __m256 vc = _mm256_set1_ps(coef);
         Py_ssize_t t;
-        int j;
-        for (t = 0; t < T; t += 8) {
-            __m256 acc = _mm256_loadu_ps(rows[0] + t), sv, g, xv, r;
-            for (j = 1; j < m; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(rows[j] + t));
-            if (t + 8 <= T) {
-                sv = _mm256_loadu_ps(s + t);
-                g = _mm256_loadu_ps(dy + t);
-                xv = _mm256_loadu_ps(x + t);
-            } else {
-                sv = lrn_head8(s + t, T - t, 1.0f);
-                g = lrn_head8(dy + t, T - t, 0.0f);
-                xv = lrn_head8(x + t, T - t, 0.0f);
-            }
-            r = _mm256_fnmadd_ps(_mm256_mul_ps(vc, xv), acc,
-                                 lrn_pow8(g, _mm256_mul_ps(k, sv), sv, 1.0f, 0.0f,
-                                          three_quarters));
-            if (t + 8 <= T)
-                _mm256_storeu_ps(dx + t, r);
-            else
-                lrn_store_head8(dx + t, r, T - t);
-        }
+        for (t = 0; t + 8 <= T; t += 8)
+            _mm256_storeu_ps(dx + t, lrn_grad8(lrn_sum8(rows, m, t), _mm256_loadu_ps(dy + t),
+                                               _mm256_loadu_ps(s + t), _mm256_loadu_ps(x + t),
+                                               coef, three_quarters));
+        if (t < T)
+            lrn_store_head8(dx + t, lrn_grad8(lrn_sum8_head(rows, m, t, T - t),
+                                              lrn_head8(dy + t, T - t, 0.0f),
+                                              lrn_head8(s + t, T - t, 1.0f),
+                                              lrn_head8(x + t, T - t, 0.0f), coef,
+                                              three_quarters), T - t);
         return 1;
     }
     /* out = add + mul * (rows[0] + ... + rows[m - 1]) on a row of T, added in
-       that order, eight at a time in registers; reads the rows up to seven
-       elements past T. */
+       that order, eight at a time in registers. */
     static int lrn_sum_rows(const float **rows, int m, float *out, Py_ssize_t T,
                             float mul, float add) {
         const __m256 vm = _mm256_set1_ps(mul), va = _mm256_set1_ps(add);
         Py_ssize_t t;
-        int j;
-        for (t = 0; t < T; t += 8) {
-            __m256 acc = _mm256_loadu_ps(rows[0] + t);
-            for (j = 1; j < m; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(rows[j] + t));
-            acc = _mm256_fmadd_ps(vm, acc, va);
-            if (t + 8 <= T)
-                _mm256_storeu_ps(out + t, acc);
-            else
-                lrn_store_head8(out + t, acc, T - t);
-        }
+        for (t = 0; t + 8 <= T; t += 8)
+            _mm256_storeu_ps(out + t, _mm256_fmadd_ps(vm, lrn_sum8(rows, m, t), va));
+        if (t < T)
+            lrn_store_head8(out + t, _mm256_fmadd_ps(vm, lrn_sum8_head(rows, m, t, T - t), va),
+                            T - t);
         return 1;
     }
     #else
@@ -619,7 +620,7 @@ cdef inline Py_ssize_t window_step(Py_ssize_t b, const floating* sr, bint square
 cdef void sum_rows(const floating** rows, int m, floating* out, Py_ssize_t T,
                    floating mul, floating add) noexcept nogil:
     """``out = add + mul * (rows[0] + ... + rows[m - 1])`` on a row, added in
-    that order (the rows may be read up to seven elements past T)."""
+    that order."""
     cdef Py_ssize_t t
     cdef int j
     if floating is float:
@@ -848,8 +849,9 @@ cdef inline int window_levels(Py_ssize_t n) noexcept nogil:
 
 
 cdef inline Py_ssize_t position_row(Py_ssize_t C, Py_ssize_t n) noexcept nogil:
-    """Length of :func:`position_rows`' padded rows: C + n + 7, padded."""
-    return padded(C + n + 7)
+    """Length of :func:`position_rows`' rows: the C channels with the n - 1
+    zeros of the window's pads, rounded up to 16 elements."""
+    return padded(C + n - 1)
 
 
 cdef int window_terms(const floating* q, Py_ssize_t n, floating* levels, Py_ssize_t M,
@@ -1169,32 +1171,28 @@ def square(const floating[::1] x, floating[::1] out, int num_threads):
 def within_finish(const floating[::1] x, const floating[::1] acc, floating[::1] y, scale,
                   double alpha_n, double beta, double bias, int num_threads):
     """s = bias + alpha_n * acc; y = x * s ** -beta; scale = s unless None.
-    ``acc`` may be the buffer of ``y`` or ``scale``: each chunk of it is read
-    into a private buffer before that chunk is written."""
+    ``acc`` may be the buffer of ``y`` or ``scale``: each element of it is
+    read before that element is written (:func:`sum_pow_row`)."""
     cdef floating[::1] sv
     cdef floating* sp = NULL
     if scale is not None:
         sv = scale
         sp = &sv[0]
     cdef Py_ssize_t n = x.shape[0], chunks = (n + CHUNK - 1) // CHUNK
-    cdef Py_ssize_t k, i, i0, m
+    cdef Py_ssize_t k, i0
     cdef BetaKind kind = beta_kind(beta)
-    cdef floating* tmp
+    cdef const floating* row  # private to each thread: assigned in the loop
     if n == 0:
         return
     num_threads = team_size(n, chunks, num_threads)
     cdef floating* work = <floating*>tile_buffers(CHUNK, num_threads, sizeof(floating))
     with nogil, parallel(num_threads=num_threads):
-        tmp = work + threadid() * CHUNK
         for k in prange(chunks, schedule="static"):
             i0 = k * CHUNK
-            m = min(<Py_ssize_t>CHUNK, n - i0)
-            for i in range(m):
-                tmp[i] = bias + alpha_n * acc[i0 + i]
-            if sp != NULL:
-                for i in range(m):
-                    sp[i0 + i] = tmp[i]
-            pow_row(&y[i0], &x[i0], tmp, m, <floating>beta, kind)
+            row = &acc[i0]
+            sum_pow_row(&row, 1, &x[i0], &y[i0], NULL if sp == NULL else sp + i0,
+                        work + threadid() * CHUNK, min(<Py_ssize_t>CHUNK, n - i0),
+                        <floating>alpha_n, <floating>bias, <floating>beta, kind)
     lrn_free64(work)
 
 
@@ -1219,19 +1217,19 @@ def grad_finish(const floating[::1] x, const floating[::1] dy, const floating[::
                 floating[::1] t, double coef, double beta, int num_threads):
     """In place, t = dy * s ** -beta - coef * x * t (t: mirrored window sums)."""
     cdef Py_ssize_t n = x.shape[0], chunks = (n + CHUNK - 1) // CHUNK
-    cdef Py_ssize_t k, i, i0, m
+    cdef Py_ssize_t k, i0
     cdef BetaKind kind = beta_kind(beta)
+    cdef const floating* row  # private to each thread: assigned in the loop
     cdef floating* tmp
     if n == 0:
         return
     num_threads = team_size(n, chunks, num_threads)
-    cdef floating* work = <floating*>tile_buffers(CHUNK, num_threads, sizeof(floating))
+    cdef floating* work = <floating*>tile_buffers(2 * CHUNK, num_threads, sizeof(floating))
     with nogil, parallel(num_threads=num_threads):
-        tmp = work + threadid() * CHUNK
+        tmp = work + threadid() * 2 * CHUNK
         for k in prange(chunks, schedule="static"):
             i0 = k * CHUNK
-            m = min(<Py_ssize_t>CHUNK, n - i0)
-            pow_row(tmp, &dy[i0], &s[i0], m, <floating>beta, kind)
-            for i in range(m):
-                t[i0 + i] = tmp[i] - coef * x[i0 + i] * t[i0 + i]
+            row = &t[i0]
+            grad_row(&row, 1, &dy[i0], &s[i0], &x[i0], &t[i0], tmp, tmp + CHUNK,
+                     min(<Py_ssize_t>CHUNK, n - i0), <floating>coef, <floating>beta, kind)
     lrn_free64(work)
