@@ -7,7 +7,7 @@ for tiny shapes and run the whole suite in seconds.
 import numpy as np
 
 import lrn
-from lrn._bench import SHAPES as _NAMED_SHAPES
+from lrn.benchmark import SHAPES as _NAMED_SHAPES
 
 # name -> channels-first (N, C, H, W): AlexNet LRN1/LRN2, GoogLeNet-like, batch 1
 SHAPES = dict(_NAMED_SHAPES)

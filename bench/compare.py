@@ -1,6 +1,6 @@
 """Side-by-side comparison of lrn, the memory-copy floor, NumPy and every installed peer.
 
-A thin wrapper: the comparison lives in ``lrn._bench`` (also ``python -m lrn bench``).
+A thin wrapper: the comparison lives in ``lrn.benchmark`` (also ``python -m lrn bench``).
 
     python bench/compare.py --help
     python bench/compare.py --shapes alexnet1 --layouts NCHW --repeats 5
@@ -9,7 +9,7 @@ import sys
 
 
 def main(argv=None):
-    from lrn._bench import main as bench_main
+    from lrn.benchmark import main as bench_main
 
     return bench_main(sys.argv[1:] if argv is None else argv)
 

@@ -5,7 +5,7 @@
 One thread, float32, size 5, an array small enough to stay in L2 and called
 back to back, so memory bandwidth is out of the picture: what remains is the
 arithmetic and the passes over the rows.  The kernels are called directly
-(``lrn._api.kernels``, the build in use), without the operator layer's
+(``lrn._cpu.kernels``, the build in use), without the operator layer's
 checks, which cost about 20 microseconds a call.  A copy of the same array
 is the yardstick.  When lrn's ratio here is well above 1, the kernel is
 compute-bound, and on large arrays it cannot reach the copy floor with the
@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from lrn._api import kernels
+from lrn._cpu import kernels
 
 ARGS = (5, 2, 1e-4, 0.75, 2.0)  # size, channels before, alpha, beta, bias
 

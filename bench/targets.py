@@ -11,7 +11,7 @@ import tracemalloc
 import numpy as np
 
 import lrn
-from lrn._bench import SHAPES, measure
+from lrn.benchmark import SHAPES, measure
 
 P = dict(alpha=1e-4, beta=0.75, bias=2.0)
 

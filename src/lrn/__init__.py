@@ -1,13 +1,13 @@
 """Local Response Normalization: exact, fast CPU and GPU kernels, forward and backward."""
-__version__ = "0.1.0"
+__version__ = "0.1.0"   # the one place: pyproject.toml reads it from here
 
-from . import onnx
+from . import dask, onnx
 from ._api import lrn, lrn_backward
-from ._caffe import caffe_lrn
 from ._config import show_config
-from ._tf import tf_lrn, tf_lrn_grad
+from .interop.caffe import caffe_lrn
+from .interop.tf import tf_lrn, tf_lrn_grad
 
-__all__ = ["lrn", "lrn_backward", "caffe_lrn", "tf_lrn", "tf_lrn_grad", "onnx",
+__all__ = ["lrn", "lrn_backward", "caffe_lrn", "tf_lrn", "tf_lrn_grad", "onnx", "dask",
            "show_config", "__version__"]
 
 

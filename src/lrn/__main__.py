@@ -24,9 +24,9 @@ def _fail(prog, message):
 
 
 def _demo(args):
-    from . import _bench
+    from . import benchmark
 
-    _bench.demo(shape=tuple(args.shape), size=args.size, repeats=args.repeats)
+    benchmark.demo(shape=tuple(args.shape), size=args.size, repeats=args.repeats)
     return 0
 
 
@@ -224,7 +224,7 @@ def _parser():
                         "terminal. The result is identical to the whole-file call")
     a.set_defaults(func=_apply)
 
-    # `bench` has its own parser (lrn._bench.main); main() hands it the rest of argv.
+    # `bench` has its own parser (lrn.benchmark.main); main() hands it the rest of argv.
     sub.add_parser("bench", add_help=False,
                    help="side-by-side comparison with every installed peer "
                         "(see `python -m lrn bench --help`)")
@@ -238,8 +238,8 @@ def main(argv=None):
     """Entry point of ``python -m lrn`` and the ``lrn`` script."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:
-        from . import _bench
-        return _bench.main(argv[1:])
+        from . import benchmark
+        return benchmark.main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -1,169 +1,70 @@
-"""The operator layer: validation, layout and dtype handling, dispatch.
+"""The public functions: check everything, pick the backend, run, finish.
 
-Every check runs before anything is written.  The cross-channel kernels
-then see C-contiguous 3-D views: channels-first ``(N, C, S)`` or
-channels-last ``(1, N * S, C)`` (see ``_kernel_shape``).
+``lrn`` and ``lrn_backward`` read the same way: the parameters
+(:mod:`lrn._params`), then the arrays, the output buffers and whatever
+depends on the data's dtype and ndim, all before anything is allocated at
+input size or written; then the backend (:mod:`lrn._cpu` for host arrays,
+:mod:`lrn._gpu` for CUDA arrays) runs on C-contiguous arrays in its work
+dtype, and the result is copied to ``out`` or to the input's dtype where the
+two differ.
+
+Array types that are computed lazily (dask) register a handler with
+:func:`register_lazy`; this module imports none of them.
 """
-import math
-import numbers
-import operator
-import os
-
 import numpy as np
 
-from . import _cuda, _dask, _kernels, _within
+from . import _cpu, _gpu, _params
 
-LAYOUTS = ("NCHW", "NHWC")
-CONVENTIONS = ("onnx", "torch")
-REGIONS = ("across", "within")
-_NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
-_HALF = np.dtype(np.float16)
+_LAZY = []
 
 
-def _narrow(dtype):
-    """float16, or ml_dtypes' bfloat16: stored narrow, computed in float32."""
-    return dtype == _HALF or dtype.type.__name__ == "bfloat16"  # dtype.name is slow
+def register_lazy(claims, forward, backward):
+    """Send calls in which ``claims(array)`` holds for any array argument to
+    ``forward`` (for :func:`lrn`) and ``backward`` (for :func:`lrn_backward`),
+    which take the same arguments."""
+    _LAZY.append((claims, forward, backward))
 
 
-def _select_kernels():
-    """The AVX2+FMA build when the CPU has it (LRN_ISA=baseline forces the
-    portable one); both give results within the accuracy contract."""
-    if os.environ.get("LRN_ISA", "").lower() != "baseline" and _kernels.cpu_has_avx2_fma():
-        try:
-            from . import _kernels_avx2
-            return _kernels_avx2
-        except ImportError:
-            pass
-    return _kernels
+def _lazy(index, arrays):
+    for entry in _LAZY:
+        if any(a is not None and entry[0](a) for a in arrays):
+            return entry[index]
+    return None
 
 
-kernels = _select_kernels()
-
-
-# -- argument checks ---------------------------------------------------------
-
-def _check_size(size, name="size"):
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral):
-        raise TypeError(f"`{name}` must be a positive integer, got {size!r} "
-                        f"of type {type(size).__name__}")
-    size = operator.index(size)
-    if size < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {size}")
-    return size
-
-
-def _check_real(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a real number, got {value!r} "
-                        f"of type {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"`{name}` must be finite, got {value}")
-    return value
-
-
-def _check_choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        options = " or ".join(repr(c) for c in choices)
-        raise ValueError(f"`{name}` must be {options}, got {value!r}")
-    return value
-
-
-
-
-def _check_flag(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be True or False, got {value!r}")
-    return bool(value)
-
-
-def _resolve_threads(num_threads):
-    """None -> OpenMP default; n > 0 -> n; n < 0 -> all processors + 1 + n."""
-    if num_threads is None:
-        return kernels.max_threads()
-    if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral):
-        raise TypeError(f"`num_threads` must be None or a nonzero integer, "
-                        f"got {num_threads!r}")
-    num_threads = operator.index(num_threads)
-    if num_threads == 0:
-        raise ValueError("`num_threads` must be None or a nonzero integer, got 0")
-    if num_threads < 0:
-        return max(1, kernels.num_procs() + 1 + num_threads)
-    return num_threads
-
-
-def _is_gpu_array(obj):
-    if hasattr(obj, "__cuda_array_interface__"):
-        return True
-    device = getattr(obj, "__dlpack_device__", None)
-    if device is None:
-        return False
-    try:
-        kind = int(device()[0])
-    except Exception:
-        return False
-    return kind in (2, 3, 13)  # kDLCUDA, kDLCUDAHost, kDLCUDAManaged
-
-
-def _array_module(named):
-    """NumPy, or CuPy when the arrays are on the GPU; all must be on one side."""
-    gpu = [name for name, a in named if a is not None and _is_gpu_array(a)]
+def _backend(named):
+    """The CPU or the GPU backend; all arrays must be on one side."""
+    gpu = [name for name, a in named if a is not None and _gpu.holds(a)]
     if not gpu:
-        return np
-    host = [name for name, a in named if a is not None and not _is_gpu_array(a)]
+        return _cpu
+    host = [name for name, a in named if a is not None and not _gpu.holds(a)]
     if host:
         raise TypeError(f"`{host[0]}` is a host array but `{gpu[0]}` is a GPU array; "
                         f"pass all arrays on the same device")
-    try:
-        import cupy
-    except ImportError:
-        raise TypeError(f"`{gpu[0]}` is a GPU array but CuPy is not installed "
-                        f"(pip install 'lrn[gpu]')") from None
-    return cupy
+    _gpu.array_module(gpu[0])
+    return _gpu
 
 
-def _as_array(obj, name, xp):
-    """An ndarray of ``xp`` viewing ``obj`` (no copy), or TypeError naming ``name``."""
-    if xp is not np:
-        if not isinstance(obj, xp.ndarray):
-            obj = (xp.asarray(obj) if hasattr(obj, "__cuda_array_interface__")
-                   else xp.from_dlpack(obj))
-    elif not isinstance(obj, np.ndarray):
-        if not hasattr(obj, "__array_interface__"):
-            try:
-                memoryview(obj)
-            except TypeError:
-                raise TypeError(f"`{name}` must be an array (an ndarray or an object "
-                                f"with the buffer protocol), got "
-                                f"{type(obj).__name__}") from None
-        obj = np.asarray(obj)
-    if obj.dtype not in _NATIVE and not (_narrow(obj.dtype) and xp is np):
-        raise TypeError(f"`{name}` must have dtype float16, float32 or float64 "
-                        f"(or bfloat16 on the CPU), got {obj.dtype}")
-    return obj
-
-
-def _check_like(arr, name, x, xp):
-    """``arr`` (y, dy, scale) must match ``x`` in shape and dtype."""
-    arr = _as_array(arr, name, xp)
-    if arr.dtype != x.dtype:
-        raise TypeError(f"`{name}` must have the dtype of `x` ({x.dtype}), "
-                        f"got {arr.dtype}")
-    if arr.shape != x.shape:
-        raise ValueError(f"`{name}` must have the shape of `x` {x.shape}, "
-                         f"got {arr.shape}")
+def _as_array(backend, obj, name):
+    arr = backend.as_array(obj, name)
+    _params.check_dtype(arr.dtype, name, backend is _gpu)
     return arr
 
 
-def _same_view(a, b):
-    def ptr(v):
-        return (getattr(v, "__cuda_array_interface__", None) or v.__array_interface__)["data"][0]
-    return ptr(a) == ptr(b) and a.shape == b.shape and a.strides == b.strides
+def _check_like(backend, arr, name, x):
+    """``arr`` (y, dy, scale) must match ``x`` in shape and dtype."""
+    arr = _as_array(backend, arr, name)
+    if arr.dtype != x.dtype:
+        raise TypeError(f"`{name}` must have the dtype of `x` ({x.dtype}), got {arr.dtype}")
+    if arr.shape != x.shape:
+        raise ValueError(f"`{name}` must have the shape of `x` {x.shape}, got {arr.shape}")
+    return arr
 
 
-def _check_out(out, name, x, inputs, may_alias, xp):
+def _check_out(backend, out, name, x, inputs, may_alias):
     """A writable array matching ``x``; it may be exactly one of ``may_alias``
     but must not otherwise overlap any of ``inputs``."""
+    xp = backend.array_module()
     if not isinstance(out, xp.ndarray):
         raise TypeError(f"`{name}` must be a {xp.__name__} array, got {type(out).__name__}")
     if out.dtype != x.dtype:
@@ -181,74 +82,45 @@ def _check_out(out, name, x, inputs, may_alias, xp):
     return out
 
 
-def _check_ndim(x, region):
-    if x.ndim < 2:
-        raise ValueError(f"`x` must have at least 2 dimensions (N, C, ...), "
-                         f"got shape {x.shape}")
-    if region == "within" and x.ndim < 3:
-        raise ValueError(f"`x` must have a spatial axis for region='within', "
-                         f"got shape {x.shape}")
+def _same_view(a, b):
+    return (a.data.ptr if hasattr(a.data, "ptr") else a.ctypes.data) == \
+        (b.data.ptr if hasattr(b.data, "ptr") else b.ctypes.data) and \
+        a.shape == b.shape and a.strides == b.strides
 
 
-# -- layout and dtype plumbing ----------------------------------------------
-# The cross-channel kernels read and write float16 themselves (the CPU ones
-# as uint16 bits); bfloat16, and float16 within channels, go through float32.
-
-def _work_dtype(dtype, xp, within=False):
-    if xp is not np or (dtype == _HALF and not within):
-        return dtype
-    return np.dtype(np.float32) if _narrow(dtype) else dtype
+def _work(backend, a, within):
+    """``a`` C-contiguous in the backend's work dtype (a copy only if needed)."""
+    xp = backend.array_module()
+    return xp.ascontiguousarray(a, dtype=backend.work_dtype(a.dtype, within))
 
 
-def _contiguous(a, xp, within=False):
-    """C-contiguous in the kernel's dtype (a copy only if needed)."""
-    return xp.ascontiguousarray(a, dtype=_work_dtype(a.dtype, xp, within))
-
-
-def _kernel_shape(shape, channels_last):
-    """The cross-channel kernels' 3-D view of an array, and whether it is
-    channels-last: (N, C, S), or (1, N * S, C) -- the positions of every
-    sample in one axis, so that tiles span samples.  A channels-first array
-    with one position per sample is the same memory as a channels-last one."""
-    N = shape[0]
-    C = shape[-1] if channels_last else shape[1]
-    S = math.prod(shape[1:-1] if channels_last else shape[2:])
-    if channels_last or S == 1:
-        return (1, N * S, C), True
-    return (N, C, S), False
-
-
-def _view3(a, shape3, xp):
-    """C-contiguous view of ``a`` with the kernels' 3-D shape and dtype."""
-    a = _contiguous(a, xp)
-    if a.dtype == _HALF and xp is np:
-        a = a.view(np.uint16)
-    return a.reshape(shape3)
-
-
-def _result(out, x, xp, within):
-    """(final array, C-contiguous kernel target, needs copy back) for one output."""
-    work = _work_dtype(x.dtype, xp, within)
+def _target(backend, out, x, within):
+    """(result, C-contiguous buffer the backend writes, whether to copy it over)."""
+    work = backend.work_dtype(x.dtype, within)
     if out is not None and out.flags.c_contiguous and out.dtype == work:
         return out, out, False
-    target = xp.empty(x.shape, dtype=work)
-    return (target if out is None else out), target, out is not None or work != x.dtype
+    buf = backend.array_module().empty(x.shape, dtype=work)
+    return (buf if out is None else out), buf, out is not None or work != x.dtype
 
 
-def _finish(final, target, copy_back, dtype, xp):
-    """The result in ``dtype``: ``target`` itself, or copied into ``final``."""
-    if copy_back:
-        if final is target:  # a narrow result without `out`
-            return target.astype(dtype)
-        xp.copyto(final, target, casting="unsafe")
-    return final
+def _finish(backend, result, buf, copy, dtype):
+    """The result in ``dtype``: ``buf`` itself, or copied into ``result``."""
+    if not copy:
+        return result
+    if result is buf:   # a narrow result without `out`
+        return buf.astype(dtype)
+    backend.array_module().copyto(result, buf, casting="unsafe")
+    return result
 
 
-def _pre(size, convention):
-    return (size - 1) // 2 if convention == "onnx" else size // 2
+def _split_out(out, return_scale):
+    if return_scale and isinstance(out, tuple):
+        if len(out) != 2:
+            raise ValueError(f"`out` must be one array or a (y, scale) pair, "
+                             f"got a tuple of {len(out)}")
+        return out
+    return out, None
 
-
-# -- public functions --------------------------------------------------------
 
 def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="onnx",
         region="across", out=None, return_scale=False, num_threads=None):
@@ -260,18 +132,21 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
 
     Parameters
     ----------
-    x : array_like
+    x : array
         Input of shape ``(N, C, *spatial)`` (``layout="NCHW"``) or
         ``(N, *spatial, C)`` (``"NHWC"``), any number of spatial axes
         (2-D ``(N, C)`` included).  float16, float32 or float64; float16 is
         computed in float32, as is ml_dtypes' bfloat16.  Any buffer-protocol
         object is read without copying; a CuPy (or other CUDA) array runs on
-        the GPU; a ``dask.array.Array`` gives a lazy dask array.
+        the GPU; a ``dask.array.Array`` gives a lazy dask array
+        (:mod:`lrn.dask`).
     size : int
         Window length in channels, >= 1, odd or even, may exceed C.
     alpha, beta, bias : float
         Parameters of the formula above (ONNX/Caffe2 defaults); alpha is
-        divided by ``size``.
+        divided by ``size``.  For data computed in float32 (float16, bfloat16,
+        float32), ``alpha / size`` and ``bias`` must be 0 or normal float32
+        numbers (a ``ValueError`` otherwise); ``beta`` is used as given.
     layout : {"NCHW", "NHWC"}
         Channels-first or channels-last.
     convention : {"onnx", "torch"}
@@ -283,8 +158,9 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
         same ``pre`` rule on every spatial axis, and alpha is divided by
         ``size ** (number of spatial axes)`` (Caffe ``WITHIN_CHANNEL``, oneDNN).
     out : ndarray or (ndarray, ndarray), optional
-        Where to write ``y`` (may be ``x`` itself, across channels), or ``(y, scale)`` with
-        ``return_scale``.  Must have the shape and dtype of ``x``.
+        Where to write ``y`` (may be ``x`` itself, across channels), or
+        ``(y, scale)`` with ``return_scale``.  Must have the shape and dtype
+        of ``x``.
     return_scale : bool
         Also return ``scale`` (Caffe2's second output).
     num_threads : int, optional
@@ -303,55 +179,33 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
     >>> y[0, :, 0, 0]   # scale = 1 + 3/3 * (number of channels in the window)
     array([0.33333334, 0.25      , 0.33333334], dtype=float32)
     """
-    if _dask.is_dask(x):
-        return _dask.lrn(x, size, alpha, beta, bias, layout=layout, convention=convention,
-                         region=region, out=out, return_scale=return_scale,
-                         num_threads=num_threads)
-    size, alpha, beta, bias, channels_last, pre, within, nt = _check_params(
-        size, alpha, beta, bias, layout, convention, region, num_threads)
-    return_scale = _check_flag(return_scale, "return_scale")
-    y_out = s_out = None
-    if return_scale and isinstance(out, tuple):
-        if len(out) != 2:
-            raise ValueError(f"`out` must be one array or a (y, scale) pair, "
-                             f"got a tuple of {len(out)}")
-        y_out, s_out = out
-    elif out is not None:
-        y_out = out
-    xp = _array_module([("x", x), ("out", y_out), ("out[1]", s_out)])
-    x = _as_array(x, "x", xp)
-    _check_ndim(x, region)
+    lazy = _lazy(1, (x,))
+    if lazy is not None:
+        return lazy(x, size, alpha, beta, bias, layout=layout, convention=convention,
+                    region=region, out=out, return_scale=return_scale,
+                    num_threads=num_threads)
+    params = _params.make(size, alpha, beta, bias, layout, convention, region, num_threads)
+    return_scale = _params.check_flag(return_scale, "return_scale")
+    y_out, s_out = _split_out(out, return_scale)
+    backend = _backend([("x", x), ("out", y_out), ("out[1]", s_out)])
+    x = _as_array(backend, x, "x")
+    _params.check_ndim(x.shape, params.within)
+    problem = params.resolve(x.dtype, x.ndim)
     inputs = [("x", x)]
     if y_out is not None:
-        y_out = _check_out(y_out, "out", x, inputs, () if within else ("x",), xp)
+        y_out = _check_out(backend, y_out, "out", x, inputs, () if params.within else ("x",))
         inputs.append(("out[0]", y_out))
     if s_out is not None:
-        s_out = _check_out(s_out, "out[1]", x, inputs, (), xp)
+        s_out = _check_out(backend, s_out, "out[1]", x, inputs, ())
 
-    y, y_target, y_copy = _result(y_out, x, xp, within)
-    s_target = None
+    y, y_buf, y_copy = _target(backend, y_out, x, params.within)
+    s_buf = None
     if return_scale:
-        s, s_target, s_copy = _result(s_out, x, xp, within)
-    if within and xp is np:
-        _within.forward(kernels, _contiguous(x, xp, within), y_target, s_target, size, pre, alpha,
-                        beta, bias, channels_last, nt)
-    elif within:
-        with x.device:
-            _within.forward_array(xp, x, y_target, s_target, size, pre, alpha, beta, bias,
-                                  channels_last)
-    else:
-        shape3, cl = _kernel_shape(x.shape, channels_last)
-        args = (_view3(x, shape3, xp), _view3(y_target, shape3, xp),
-                None if s_target is None else _view3(s_target, shape3, xp),
-                size, pre, alpha, beta, bias, cl)
-        if xp is np:
-            kernels.forward(*args, nt)
-        else:
-            with x.device:  # the kernels are compiled and cached per device
-                _cuda.forward(*args)
-    y = _finish(y, y_target, y_copy, x.dtype, xp)
+        s, s_buf, s_copy = _target(backend, s_out, x, params.within)
+    backend.forward(_work(backend, x, params.within), y_buf, s_buf, problem)
+    y = _finish(backend, y, y_buf, y_copy, x.dtype)
     if return_scale:
-        return y, _finish(s, s_target, s_copy, x.dtype, xp)
+        return y, _finish(backend, s, s_buf, s_copy, x.dtype)
     return y
 
 
@@ -369,12 +223,13 @@ def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
 
     Parameters
     ----------
-    x, y, dy : array_like
+    x, y, dy : array
         Forward input, forward output and gradient of the loss with respect
         to ``y``; same shape and dtype.
     size, alpha, beta, bias, layout, convention, region, num_threads
-        As in :func:`lrn`.
-    scale : array_like, optional
+        As in :func:`lrn`; ``2 * alpha * beta / size`` must fit the compute
+        precision too.
+    scale : array, optional
         The ``scale`` that ``lrn(..., return_scale=True)`` returned; when
         absent it is recomputed from ``x``.
     out : ndarray, optional
@@ -394,64 +249,28 @@ def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
     >>> dx.shape
     (2, 3, 2)
     """
-    if _dask.any_dask(x, y, dy, scale):
-        return _dask.lrn_backward(x, y, dy, size, alpha, beta, bias, scale=scale,
-                                  layout=layout, convention=convention, region=region,
-                                  out=out, num_threads=num_threads)
-    size, alpha, beta, bias, channels_last, pre, within, nt = _check_params(
-        size, alpha, beta, bias, layout, convention, region, num_threads)
-    xp = _array_module([("x", x), ("y", y), ("dy", dy), ("scale", scale), ("out", out)])
-    x = _as_array(x, "x", xp)
-    _check_ndim(x, region)
-    y = _check_like(y, "y", x, xp)
-    dy = _check_like(dy, "dy", x, xp)
+    lazy = _lazy(2, (x, y, dy, scale))
+    if lazy is not None:
+        return lazy(x, y, dy, size, alpha, beta, bias, scale=scale, layout=layout,
+                    convention=convention, region=region, out=out, num_threads=num_threads)
+    params = _params.make(size, alpha, beta, bias, layout, convention, region, num_threads)
+    backend = _backend([("x", x), ("y", y), ("dy", dy), ("scale", scale), ("out", out)])
+    x = _as_array(backend, x, "x")
+    _params.check_ndim(x.shape, params.within)
+    problem = params.resolve(x.dtype, x.ndim, backward=True)
+    y = _check_like(backend, y, "y", x)
+    dy = _check_like(backend, dy, "dy", x)
     inputs = [("x", x), ("y", y), ("dy", dy)]
     if scale is not None:
-        scale = _check_like(scale, "scale", x, xp)
+        scale = _check_like(backend, scale, "scale", x)
         inputs.append(("scale", scale))
     if out is not None:
-        out = _check_out(out, "out", x, inputs, () if within else ("x", "y", "dy", "scale"),
-                         xp)
+        out = _check_out(backend, out, "out", x, inputs,
+                         () if params.within else ("x", "y", "dy", "scale"))
 
-    dx, target, copy = _result(out, x, xp, within)
-    if within and xp is np:
-        def c(a):
-            return _contiguous(a, xp, within)
-        _within.backward(kernels, c(x), c(y), c(dy),
-                         None if scale is None else c(scale), target, size, pre,
-                         alpha, beta, bias, channels_last, nt)
-    elif within:
-        with x.device:
-            _within.backward_array(xp, x, y, dy, scale, target, size, pre, alpha, beta, bias,
-                                   channels_last)
-    else:
-        shape3, cl = _kernel_shape(x.shape, channels_last)
+    dx, buf, copy = _target(backend, out, x, params.within)
 
-        def v(a):
-            return _view3(a, shape3, xp)
-        args = (v(x), v(y), v(dy), None if scale is None else v(scale), v(target),
-                size, pre, alpha, beta, bias, cl)
-        if xp is np:
-            kernels.backward(*args, nt)
-        else:
-            with x.device:
-                _cuda.backward(*args)
-    return _finish(dx, target, copy, x.dtype, xp)
-
-
-def _check_params(size, alpha, beta, bias, layout, convention, region, num_threads):
-    size = _check_size(size)
-    alpha = _check_real(alpha, "alpha")
-    beta = _check_real(beta, "beta")
-    bias = _check_real(bias, "bias")
-    layout = _check_choice(layout, "layout", LAYOUTS)
-    convention = _check_choice(convention, "convention", CONVENTIONS)
-    region = _check_choice(region, "region", REGIONS)
-    nt = _resolve_threads(num_threads)
-    return (size, alpha, beta, bias, layout == "NHWC", _pre(size, convention),
-            region == "within", nt)
-
-
-def _gpu_info():
-    """One line describing the GPU backend, or None when there is none."""
-    return _cuda.device_info()
+    def work(a):
+        return None if a is None else _work(backend, a, params.within)
+    backend.backward(work(x), work(y), work(dy), work(scale), buf, problem)
+    return _finish(backend, dx, buf, copy, x.dtype)

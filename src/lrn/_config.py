@@ -4,7 +4,7 @@ import sys
 
 import numpy as np
 
-from . import _api
+from . import _cpu, _gpu
 
 
 def config():
@@ -15,12 +15,8 @@ def config():
         "python": sys.version.split()[0],
         "numpy": np.__version__,
         "platform": f"{platform.system()} {platform.machine()}",
-        "kernels": _api.kernels.__name__.rpartition(".")[2],
-        "openmp": _api.kernels.openmp_enabled(),
-        "max_threads": _api.kernels.max_threads(),
-        "processors": _api.kernels.num_procs(),
-        "compile_flags": _api.kernels.compile_flags(),
-        "gpu": _api._gpu_info(),
+        **_cpu.info(),
+        "gpu": _gpu.info(),
     }
 
 

@@ -1063,7 +1063,7 @@ cdef void* tile_buffers(Py_ssize_t count, int num_threads, size_t itemsize) exce
 
 
 def forward(const storage[:, :, ::1] x, storage[:, :, ::1] y, scale,
-            Py_ssize_t size, Py_ssize_t pre, double alpha, double beta, double bias,
+            Py_ssize_t size, Py_ssize_t pre, double alpha_n, double beta, double bias,
             bint channels_last, int num_threads):
     """LRN forward on 3-D views; writes ``y`` and, unless None, ``scale``.
 
@@ -1079,12 +1079,12 @@ def forward(const storage[:, :, ::1] x, storage[:, :, ::1] y, scale,
         sv = scale
         sp = &sv[0, 0, 0]
     _run(False, x, <const storage*>NULL, <const storage*>NULL, <const storage*>NULL, y, sp,
-         size, pre, alpha, beta, bias, channels_last, num_threads)
+         size, pre, alpha_n, beta, bias, channels_last, num_threads)
 
 
 def backward(const storage[:, :, ::1] x, const storage[:, :, ::1] y,
              const storage[:, :, ::1] dy, scale, storage[:, :, ::1] dx,
-             Py_ssize_t size, Py_ssize_t pre, double alpha, double beta, double bias,
+             Py_ssize_t size, Py_ssize_t pre, double alpha_n, double beta, double bias,
              bint channels_last, int num_threads):
     """LRN input gradient on 3-D views; writes ``dx``.
 
@@ -1097,13 +1097,13 @@ def backward(const storage[:, :, ::1] x, const storage[:, :, ::1] y,
     if scale is not None:
         sv = scale
         sp = &sv[0, 0, 0]
-    _run(True, x, &y[0, 0, 0], &dy[0, 0, 0], sp, dx, <storage*>NULL, size, pre, alpha,
+    _run(True, x, &y[0, 0, 0], &dy[0, 0, 0], sp, dx, <storage*>NULL, size, pre, alpha_n,
          beta, bias, channels_last, num_threads)
 
 
 cdef _run(bint backward, const storage[:, :, ::1] x, const storage* y,
           const storage* dy, const storage* scale_in, storage[:, :, ::1] out,
-          storage* scale_out, Py_ssize_t size, Py_ssize_t pre, double alpha, double beta,
+          storage* scale_out, Py_ssize_t size, Py_ssize_t pre, double alpha_n, double beta,
           double bias, bint channels_last, int num_threads):
     """Allocate the per-thread tile buffers and run ``launch`` without the GIL."""
     cdef Py_ssize_t N = x.shape[0]
@@ -1113,7 +1113,6 @@ cdef _run(bint backward, const storage[:, :, ::1] x, const storage* y,
         return
     cdef size_t itemsize = sizeof(double) if storage is double else sizeof(float)
     cdef bint half = storage is half_bits
-    cdef double alpha_n = alpha / size
     size, pre = clip_window(C, size, pre)
     cdef Py_ssize_t T = tile_positions(C, S, size, itemsize, channels_last, backward, half)
     cdef Py_ssize_t per_thread = tile_buffer_size(C, T, size, channels_last, backward, half)

@@ -8,8 +8,11 @@ The operator layer validates everything and hands over C-contiguous CuPy arrays 
 (float16, float32 or float64; float16 is stored as half and computed in float32).
 """
 import functools
+import math
 
 import numpy as np
+
+from . import _arrays
 
 # Channels-first ("stream") kernel: one thread per (n, s) walks down the channels; adjacent
 # threads read adjacent addresses.  Its running windows keep `m` slots per thread in shared
@@ -392,16 +395,20 @@ def _function(device_id, direction, kind, dtype, index):
     return module.get_function(f"lrn_{direction}")
 
 
-def _launch(direction, arrays, n_in, size, pre, alpha, beta, bias, channels_last):
-    """Launch one kernel; ``arrays``: the kernel's array arguments, the first ``n_in`` read."""
+def _launch(direction, arrays, n_in, p):
+    """Launch one kernel on N-D arrays; ``arrays``: the kernel's array arguments, the first
+    ``n_in`` read."""
     import cupy
 
+    channels_last = p.channels_last
+    shape3 = _shape3(arrays[0].shape, channels_last)
+    arrays = tuple(None if a is None else a.reshape(shape3) for a in arrays)
     x = arrays[0]
     if x.size == 0:
         return
     n, c, s = (x.shape[0], x.shape[2], x.shape[1]) if channels_last else x.shape
-    pre, post = min(pre, c - 1), min(size - 1 - pre, c - 1)   # same window inside [0, C)
-    m = pre + post + 1
+    m, pre = p.window(c)
+    post = m - 1 - pre
     dtype = x.dtype.name
     acc = np.float64 if dtype == "float64" else np.float32
     if (channels_last or s == 1) and c <= _TILE:
@@ -431,38 +438,115 @@ def _launch(direction, arrays, n_in, size, pre, alpha, beta, bias, channels_last
                   0 if work is None else work.size)
     index = "int32" if largest < 2**31 else "int64"
     itype = np.int32 if index == "int32" else np.int64
-    scalars = [acc(alpha / size), acc(beta), acc(bias)]
+    scalars = [acc(p.alpha_n), acc(p.beta), acc(p.bias)]
     if direction == "backward":
-        scalars.append(acc(2.0 * alpha * beta / size))
+        scalars.append(acc(p.grad_coef))
     args = (*arrays, *(() if kind == "tile" else (work,)),
             *(itype(v) for v in (*dims, pre, post)), *scalars)
     kernel = _function(cupy.cuda.Device().id, direction, kind, dtype, index)
     kernel((grid,), (block,), args, shared_mem=shared)
 
 
-def forward(x, y, scale, size, pre, alpha, beta, bias, channels_last):
+def _shape3(shape, channels_last):
+    """(N, C, S) or, channels-last, (N, S, C)."""
+    N = shape[0]
+    if channels_last:
+        return (N, math.prod(shape[1:-1]), shape[-1])
+    return (N, shape[1], math.prod(shape[2:]))
+
+
+def forward(x, y, scale, p):
     """LRN forward on the GPU: write ``y`` (and ``scale`` unless it is None).
 
-    ``x``, ``y``, ``scale``: C-contiguous 3-D CuPy arrays of one dtype (float16, float32,
-    float64), ``(N, C, S)`` or, with ``channels_last``, ``(N, S, C)``.  ``pre`` channels
-    before ``c`` are in its window, ``size - 1 - pre`` after.  ``y`` may be ``x``.
-    Launches on CuPy's current stream and returns without synchronising.
+    ``x``, ``y``, ``scale``: C-contiguous CuPy arrays of one dtype (float16, float32,
+    float64) on one device, in their N-D shape, for the :class:`lrn._params.Problem`
+    ``p``.  ``y`` may be ``x`` (across channels).  Launches on CuPy's current stream
+    and returns without synchronising.
     """
-    _launch("forward", (x, y, scale), 1, size, pre, alpha, beta, bias, channels_last)
+    with x.device:   # the kernels are compiled and cached per device
+        if p.within:
+            _within_forward(x, y, scale, p)
+        else:
+            _launch("forward", (x, y, scale), 1, p)
 
 
-def backward(x, y, dy, scale, dx, size, pre, alpha, beta, bias, channels_last):
+def backward(x, y, dy, scale, dx, p):
     """LRN input gradient on the GPU: write ``dx``.
 
     Arrays as in :func:`forward`; ``scale`` is the forward's scale, or None to recompute
     it.  The window sum of ``dy * y / scale`` runs over the mirrored window
     ``[c - post, c + pre]`` (the true gradient for even sizes).  ``dx`` may be exactly one
-    of the inputs.  Launches on CuPy's current stream.
+    of the inputs (across channels).  Launches on CuPy's current stream.
     """
-    _launch("backward", (x, y, dy, scale, dx), 4, size, pre, alpha, beta, bias, channels_last)
+    with x.device:
+        if p.within:
+            _within_backward(x, y, dy, scale, dx, p)
+        else:
+            _launch("backward", (x, y, dy, scale, dx), 4, p)
 
 
-def device_info():
+def _wide(a):
+    """float16 is computed in float32 by the array operations."""
+    return a.astype("float32") if a.dtype.itemsize == 2 else a
+
+
+def _within_forward(x, y, scale, p):
+    cupy = array_module()
+    y_w, s_w = _arrays.forward(cupy, _wide(x), p)
+    y[...] = y_w
+    if scale is not None:
+        scale[...] = s_w
+
+
+def _within_backward(x, y, dy, scale, dx, p):
+    cupy = array_module()
+    dx[...] = _arrays.backward(cupy, _wide(x), _wide(y), _wide(dy),
+                               None if scale is None else _wide(scale), p)
+
+
+# -- arrays ----------------------------------------------------------------------
+
+def holds(obj):
+    """Whether ``obj`` is a CUDA array (``__cuda_array_interface__`` or a CUDA DLPack
+    device), without importing CuPy."""
+    if hasattr(obj, "__cuda_array_interface__"):
+        return True
+    device = getattr(obj, "__dlpack_device__", None)
+    if device is None:
+        return False
+    try:
+        kind = int(device()[0])
+    except Exception:
+        return False
+    return kind in (2, 3, 13)  # kDLCUDA, kDLCUDAHost, kDLCUDAManaged
+
+
+def array_module(name="x"):
+    """CuPy, or a TypeError naming the argument ``name`` that is a GPU array."""
+    try:
+        import cupy
+    except ImportError:
+        raise TypeError(f"`{name}` is a GPU array but CuPy is not installed "
+                        f"(pip install 'lrn[gpu]')") from None
+    return cupy
+
+
+def as_array(obj, name):
+    """A CuPy array viewing the CUDA array ``obj`` (no copy)."""
+    cupy = array_module(name)
+    if isinstance(obj, cupy.ndarray):
+        return obj
+    if hasattr(obj, "__cuda_array_interface__"):
+        return cupy.asarray(obj)
+    return cupy.from_dlpack(obj)
+
+
+def work_dtype(dtype, within):
+    """The kernels read and write float16 (as half), float32 and float64 as they are."""
+    return dtype
+
+
+def info():
     """One line describing the current CUDA device for CuPy, or None if there is none."""
     try:
         import cupy

@@ -12,34 +12,19 @@ which is :func:`lrn.lrn` with ``size = 2r + 1``, ``alpha = alpha_tf * size`` and
 return NumPy arrays (a ``tf.Tensor`` argument is read with ``.numpy()`` and the
 result is then returned as a ``tf.Tensor``).
 """
-import numbers
-
-import numpy as np
-
-from ._api import _check_real
-from ._api import lrn as _lrn
-from ._api import lrn_backward as _lrn_backward
+from .. import _params
+from .._api import lrn as _lrn
+from .._api import lrn_backward as _lrn_backward
 
 __all__ = ["tf_lrn", "tf_lrn_grad"]
 
 
-def _check_radius(depth_radius):
-    if isinstance(depth_radius, (bool, np.bool_)) or not isinstance(depth_radius,
-                                                                    numbers.Integral):
-        raise TypeError(f"`depth_radius` must be a non-negative integer, got "
-                        f"{depth_radius!r} of type {type(depth_radius).__name__}")
-    depth_radius = int(depth_radius)
-    if depth_radius < 0:
-        raise ValueError(f"`depth_radius` must be a non-negative integer, got {depth_radius}")
-    return depth_radius
-
-
 def _params(depth_radius, bias, alpha, beta):
     """lrn.lrn parameters for TensorFlow's (depth_radius, bias, alpha, beta)."""
-    r = _check_radius(depth_radius)
+    r = _params.check_size(depth_radius, "depth_radius", minimum=0)
     size = 2 * r + 1
-    return dict(size=size, alpha=_check_real(alpha, "alpha") * size,
-                beta=_check_real(beta, "beta"), bias=_check_real(bias, "bias"))
+    return dict(size=size, alpha=_params.check_real(alpha, "alpha") * size,
+                beta=_params.check_real(beta, "beta"), bias=_params.check_real(bias, "bias"))
 
 
 def _is_tf(obj):

@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
-from . import _api, lrn, lrn_backward
-from ._numpy import lrn_backward_numpy, lrn_numpy
+from . import _arrays, _cpu, _params
+from ._api import lrn, lrn_backward
 
 ALEXNET = dict(size=5, alpha=1e-4, beta=0.75, bias=2.0)  # Krizhevsky et al. 2012
 SHAPES = {"alexnet1": (8, 96, 55, 55), "alexnet2": (8, 256, 27, 27),
@@ -187,6 +187,12 @@ def _rows(cases, stats):
     return rows
 
 
+def _problem(p, x, layout):
+    """The checked problem of the parameters ``p`` on ``x`` (for the NumPy peer)."""
+    params = _params.make(p["size"], p["alpha"], p["beta"], p["bias"], layout)
+    return params.resolve(x.dtype, x.ndim, backward=True)
+
+
 def compare(shape, layout="NCHW", dtype=np.float32, p=ALEXNET, threads=None,
             repeats=15, peers=True, seed=0):
     """Time lrn, its floors, NumPy and the peers on one input.
@@ -194,17 +200,15 @@ def compare(shape, layout="NCHW", dtype=np.float32, p=ALEXNET, threads=None,
     Returns (rows, absent): the table rows (see :func:`format_table`) and a
     line for each peer that is not installed.
     """
-    threads = _api._resolve_threads(threads)
+    threads = _cpu.resolve_threads(_params.check_threads(threads))
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape).astype(dtype)
     dy = rng.standard_normal(shape).astype(dtype)
     cases, (y, scale) = _lrn_cases(np, x, dy, p, dict(layout=layout, num_threads=threads))
-    axis = 1 if layout == "NCHW" else -1
-    _add_peer(cases, "numpy forward",
-              lambda: lrn_numpy(x, p["size"], p["alpha"], p["beta"], p["bias"], axis), x.nbytes)
+    problem = _problem(p, x, layout)
+    _add_peer(cases, "numpy forward", lambda: _arrays.forward(np, x, problem), x.nbytes)
     cases["numpy backward"] = (
-        lambda: lrn_backward_numpy(x, y, dy, scale, p["size"], p["alpha"], p["beta"], axis),
-        5 * x.nbytes, COPY4)
+        lambda: _arrays.backward(np, x, y, dy, scale, problem), 5 * x.nbytes, COPY4)
     absent = []
     if peers:
         for make in PEERS:
@@ -302,8 +306,9 @@ def demo(shape=SHAPES["alexnet1"], size=5, repeats=15):
     y, scale = lrn(x, **p, return_scale=True)
     dx = lrn_backward(x, y, dy, **p, scale=scale)
     x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
-    y64, s64 = lrn_numpy(x64, size, p["alpha"], p["beta"], p["bias"])
-    dx64 = lrn_backward_numpy(x64, y64, dy64, s64, size, p["alpha"], p["beta"])
+    problem = _problem(p, x64, "NCHW")
+    y64, s64 = _arrays.forward(np, x64, problem)
+    dx64 = _arrays.backward(np, x64, y64, dy64, s64, problem)
     tiny = np.finfo(np.float64).tiny
     err_y = np.max(np.abs(y - y64) / np.maximum(np.abs(y64), tiny))
     err_s = np.max(np.abs(scale - s64) / s64)
@@ -376,7 +381,7 @@ GPU_SHAPES = {"alexnet1": (64, 96, 55, 55), "googlenet": (32, 64, 112, 112)}
 
 
 def _main_gpu(args):
-    from ._cuda import device_info
+    from ._gpu import info as device_info
 
     device = device_info()
     if device is None:

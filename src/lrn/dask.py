@@ -28,11 +28,13 @@ import sys
 
 import numpy as np
 
-from . import _api
+from . import _params
+from ._api import lrn as _lrn
+from ._api import lrn_backward as _lrn_backward
+from ._api import register_lazy
 
-__all__ = ["is_dask", "any_dask", "lrn", "lrn_backward"]
+__all__ = ["is_dask", "lrn", "lrn_backward", "METHODS"]
 
-_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 METHODS = ("auto", "overlap", "rechunk")
 
 
@@ -42,45 +44,30 @@ def is_dask(obj):
     Examples
     --------
     >>> import numpy as np
-    >>> from lrn import _dask
-    >>> _dask.is_dask(np.zeros(3))
+    >>> from lrn import dask as lrn_dask
+    >>> lrn_dask.is_dask(np.zeros(3))
     False
     """
     mod = sys.modules.get("dask.array")
     return mod is not None and isinstance(obj, getattr(mod, "Array", ()))
 
 
-def any_dask(*objs):
-    """Whether any of ``objs`` is a dask array (``None`` entries are ignored)."""
-    return any(is_dask(o) for o in objs if o is not None)
-
-
 # -- checks ------------------------------------------------------------------
 
 def _check_params(size, alpha, beta, bias, layout, convention, region, num_threads):
-    """Validated parameters (the same checks and messages as the in-memory call)."""
-    size = _api._check_size(size)
-    alpha = _api._check_real(alpha, "alpha")
-    beta = _api._check_real(beta, "beta")
-    bias = _api._check_real(bias, "bias")
-    layout = _api._check_choice(layout, "layout", _api.LAYOUTS)
-    convention = _api._check_choice(convention, "convention", _api.CONVENTIONS)
-    region = _api._check_choice(region, "region", _api.REGIONS)
-    _api._resolve_threads(num_threads)          # type/value check only
-    pre = (size - 1) // 2 if convention == "onnx" else size // 2
-    return dict(size=size, alpha=alpha, beta=beta, bias=bias, layout=layout,
+    """The in-memory call's checked parameters, as keyword arguments for the
+    blocks (``num_threads`` None means 1 here), and the parameter object."""
+    p = _params.make(size, alpha, beta, bias, layout, convention, region, num_threads)
+    return dict(size=p.size, alpha=p.alpha, beta=p.beta, bias=p.bias, layout=layout,
                 convention=convention, region=region,
-                num_threads=1 if num_threads is None else num_threads), pre
+                num_threads=1 if num_threads is None else num_threads), p
 
 
-def _float_dtype(dtype):
-    return dtype in _FLOATS or dtype.name == "bfloat16"
-
-
-def _check_x(x):
-    if not _float_dtype(x.dtype):
-        raise TypeError(f"`x` must have dtype float16, float32 or float64 "
-                        f"(or bfloat16), got {x.dtype}")
+def _check_x(x, p, backward):
+    """The dtype, ndim and data-dependent checks of the in-memory call."""
+    _params.check_dtype(x.dtype, "x", gpu=False)
+    _params.check_ndim(x.shape, p.within)
+    p.resolve(x.dtype, x.ndim, backward)
     return x
 
 
@@ -128,27 +115,15 @@ def _check_method(method):
 
 # -- planning ----------------------------------------------------------------
 
-def _window_axes(ndim, layout, region):
-    """Axes the window runs along: the channel axis, or the spatial axes."""
-    channels_last = layout == "NHWC"
-    if region == "within":
-        return tuple(range(1, ndim - 1)) if channels_last else tuple(range(2, ndim))
-    return (ndim - 1,) if channels_last else (1,)
-
-
-def _halo(size, pre, direction, with_scale):
-    """(left, right): how many neighbours before/after a block its outputs read.
-
-    Forward reads the window [c - pre, c + post].  Backward reads the mirrored
-    window [c - post, c + pre] of ``dy * y / scale``; without ``scale`` it is
-    recomputed, which reads the forward window around each of those.
-    """
-    post = size - 1 - pre
-    if direction == "forward":
-        return pre, post
+def _backward_halo(p, with_scale):
+    """(left, right): how many neighbours before/after a block the backward
+    pass's outputs read: the mirrored window [c - post, c + pre] of
+    ``dy * y / scale``; without ``scale`` it is recomputed, which reads the
+    forward window around each of those.  (Forward reads ``p.reach()``.)"""
+    before, after = p.reach()
     if with_scale:
-        return post, pre
-    return pre + post, pre + post
+        return after, before
+    return before + after, before + after
 
 
 def _depth(size, left, right):
@@ -250,16 +225,16 @@ def _forward_block(xb, *, info, params, left, right, return_scale, block_info=No
     take, keep = _slices(xb.ndim, info, params["size"], left, right, block_info)
     xs = xb[take]
     if not return_scale:
-        return _api.lrn(xs, **params)[keep]
+        return _lrn(xs, **params)[keep]
     both = np.empty_like(xs, shape=(2,) + xs.shape)
-    _api.lrn(xs, **params, out=(both[0], both[1]), return_scale=True)
+    _lrn(xs, **params, out=(both[0], both[1]), return_scale=True)
     return both[(slice(None),) + keep]
 
 
 def _backward_block(xb, yb, dyb, *sb, info, params, left, right, block_info=None):
     take, keep = _slices(xb.ndim, info, params["size"], left, right, block_info)
     scale = sb[0][take] if sb else None
-    return _api.lrn_backward(xb[take], yb[take], dyb[take], scale=scale, **params)[keep]
+    return _lrn_backward(xb[take], yb[take], dyb[take], scale=scale, **params)[keep]
 
 
 # -- public functions --------------------------------------------------------
@@ -304,9 +279,9 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
     Examples
     --------
     >>> import dask.array as da, numpy as np
-    >>> from lrn import _dask          # what lrn.lrn calls for a dask array
+    >>> from lrn import dask as lrn_dask   # what lrn.lrn calls for a dask array
     >>> x = da.ones((4, 6, 8, 8), dtype=np.float32, chunks=(2, 3, 4, 4))
-    >>> y = _dask.lrn(x, size=3, alpha=3.0, beta=1.0)     # lazy
+    >>> y = lrn_dask.lrn(x, size=3, alpha=3.0, beta=1.0)     # lazy
     >>> y.compute()[0, :, 0, 0]
     array([0.33333334, 0.25      , 0.25      , 0.25      , 0.25      ,
            0.33333334], dtype=float32)
@@ -314,16 +289,15 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
     import dask.array as da
     from dask.array.utils import meta_from_array
 
-    params, pre = _check_params(size, alpha, beta, bias, layout, convention, region,
-                                num_threads)
-    return_scale = _api._check_flag(return_scale, "return_scale")
+    params, p = _check_params(size, alpha, beta, bias, layout, convention, region,
+                              num_threads)
+    return_scale = _params.check_flag(return_scale, "return_scale")
     _check_method(method)
     _check_out(out)
-    x = _check_x(x)
-    _api._check_ndim(x, params["region"])
-    size = params["size"]
-    left, right = _halo(size, pre, "forward", True)
-    axes = _window_axes(x.ndim, params["layout"], params["region"])
+    x = _check_x(x, p, False)
+    size = p.size
+    left, right = p.reach()
+    axes = p.window_axes(x.ndim)
     x, depths = _plan(x, axes, _depth(size, left, right), method)
     (xo,), info = _prepare([x], axes, depths)
     kwargs = dict(info=info, params=params, left=left, right=right,
@@ -361,7 +335,7 @@ def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
     out : None
         Must be None.
     num_threads, method
-        As in :func:`lrn._dask.lrn`.
+        As in :func:`lrn.dask.lrn`.
 
     Returns
     -------
@@ -370,13 +344,13 @@ def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
     Examples
     --------
     >>> import dask.array as da, numpy as np
-    >>> from lrn import _dask          # what lrn.lrn_backward calls for dask arrays
+    >>> from lrn import dask as lrn_dask   # what lrn.lrn_backward calls for dask arrays
     >>> x = da.linspace(-1, 1, 48, chunks=12).reshape(2, 6, 4).rechunk((1, 3, 4))
-    >>> y, scale = _dask.lrn(x, size=3, alpha=0.5, return_scale=True)
-    >>> dx = _dask.lrn_backward(x, y, da.ones_like(x), size=3, alpha=0.5, scale=scale)
+    >>> y, scale = lrn_dask.lrn(x, size=3, alpha=0.5, return_scale=True)
+    >>> dx = lrn_dask.lrn_backward(x, y, da.ones_like(x), size=3, alpha=0.5, scale=scale)
     >>> dx.shape, dx.chunks            # channels merged into one block ("auto")
     ((2, 6, 4), ((1, 1), (6,), (4,)))
-    >>> dx = _dask.lrn_backward(x, y, da.ones_like(x), size=3, alpha=0.5, scale=scale,
+    >>> dx = lrn_dask.lrn_backward(x, y, da.ones_like(x), size=3, alpha=0.5, scale=scale,
     ...                         method="overlap")
     >>> dx.chunks                      # the chunks of x; blocks read neighbours' edges
     ((1, 1), (3, 3), (4,))
@@ -384,22 +358,21 @@ def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
     import dask.array as da
     from dask.array.utils import meta_from_array
 
-    params, pre = _check_params(size, alpha, beta, bias, layout, convention, region,
-                                num_threads)
+    params, p = _check_params(size, alpha, beta, bias, layout, convention, region,
+                              num_threads)
     _check_method(method)
     _check_out(out)
     if not is_dask(x):
         ref = next(a for a in (y, dy, scale) if is_dask(a))
         x = da.from_array(_to_numpy(x, "x"), chunks=ref.chunks if
                           np.shape(x) == ref.shape else "auto")
-    x = _check_x(x)
-    _api._check_ndim(x, params["region"])
+    x = _check_x(x, p, True)
     others = [_as_dask_like(y, "y", x), _as_dask_like(dy, "dy", x)]
     if scale is not None:
         others.append(_as_dask_like(scale, "scale", x))
-    size = params["size"]
-    left, right = _halo(size, pre, "backward", scale is not None)
-    axes = _window_axes(x.ndim, params["layout"], params["region"])
+    size = p.size
+    left, right = _backward_halo(p, scale is not None)
+    axes = p.window_axes(x.ndim)
     x, depths = _plan(x, axes, _depth(size, left, right), method)
     arrays = [x] + [a.rechunk(x.chunks) for a in others]
     arrays, info = _prepare(arrays, axes, depths)
@@ -414,3 +387,5 @@ def _token(*args):
 
     return tokenize(*args)
 
+
+register_lazy(is_dask, lrn, lrn_backward)

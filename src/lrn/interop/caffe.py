@@ -1,5 +1,6 @@
 """Caffe's LRN layer (``LRNParameter``) on lrn's kernels."""
-from ._api import _check_size, lrn
+from .. import _params
+from .._api import lrn
 
 _REGIONS = {"ACROSS_CHANNELS": "across", "WITHIN_CHANNEL": "within"}
 
@@ -36,12 +37,9 @@ def caffe_lrn(x, local_size=5, alpha=1.0, beta=0.75, norm_region="ACROSS_CHANNEL
     >>> round(float(y[0, 0, 1, 1]), 6)   # centre: 1 / (1 + 9/9 * 9 ones)
     0.1
     """
-    local_size = _check_size(local_size, "local_size")
+    local_size = _params.check_size(local_size, "local_size")
     if local_size % 2 == 0:
         raise ValueError(f"`local_size` must be odd (Caffe supports only odd sizes), "
                          f"got {local_size}")
-    if norm_region not in _REGIONS:
-        raise ValueError(f"`norm_region` must be 'ACROSS_CHANNELS' or 'WITHIN_CHANNEL', "
-                         f"got {norm_region!r}")
-    region = _REGIONS[norm_region]
+    region = _REGIONS[_params.check_choice(norm_region, "norm_region", tuple(_REGIONS))]
     return lrn(x, local_size, alpha, beta, 1.0 if region == "within" else k, region=region)

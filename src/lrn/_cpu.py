@@ -1,0 +1,147 @@
+"""The CPU backend: the Cython/OpenMP kernels on NumPy arrays.
+
+It picks the kernel build for this processor, resolves the thread count and
+runs a :class:`lrn._params.Problem` on C-contiguous arrays in
+:func:`work_dtype`, in their full N-D shape:
+
+- across channels, the kernels see 3-D views, channels-first ``(N, C, S)`` or
+  channels-last ``(1, N * S, C)`` (the positions of every sample in one axis,
+  so that tiles span samples; a channels-first array with one position per
+  sample is the same memory as a channels-last one);
+- within channels, the box sum is one window sum per spatial axis, in place
+  (:func:`box_sums`), then one element-wise pass.
+"""
+import math
+import os
+
+import numpy as np
+
+from . import _kernels
+from ._params import is_narrow
+
+
+
+def _select_kernels():
+    """The AVX2+FMA build when the CPU has it (LRN_ISA=baseline forces the
+    portable one); both give results within the accuracy contract."""
+    if os.environ.get("LRN_ISA", "").lower() != "baseline" and _kernels.cpu_has_avx2_fma():
+        try:
+            from . import _kernels_avx2
+            return _kernels_avx2
+        except ImportError:
+            pass
+    return _kernels
+
+
+kernels = _select_kernels()
+_HALF = np.dtype(np.float16)
+
+
+def array_module(name="x"):
+    return np
+
+
+def as_array(obj, name):
+    """An ndarray viewing ``obj`` (no copy), or a TypeError naming ``name``."""
+    if isinstance(obj, np.ndarray):
+        return obj
+    if not hasattr(obj, "__array_interface__"):
+        try:
+            memoryview(obj)
+        except TypeError:
+            raise TypeError(f"`{name}` must be an array (an ndarray or an object with the "
+                            f"buffer protocol), got {type(obj).__name__}") from None
+    return np.asarray(obj)
+
+
+def work_dtype(dtype, within):
+    """What the kernels read and write: float32/float64 as they are, float16
+    across channels as its bits (computed in float32), the rest in float32."""
+    if dtype == _HALF and not within:
+        return dtype
+    return np.dtype(np.float32) if is_narrow(dtype) else dtype
+
+
+def resolve_threads(num_threads):
+    """None -> OpenMP's default; n > 0 -> n; n < 0 -> all processors + 1 + n."""
+    if num_threads is None:
+        return kernels.max_threads()
+    if num_threads < 0:
+        return max(1, kernels.num_procs() + 1 + num_threads)
+    return num_threads
+
+
+def info():
+    """Facts of the kernel build for ``lrn.show_config()``."""
+    return {
+        "kernels": kernels.__name__.rpartition(".")[2],
+        "openmp": kernels.openmp_enabled(),
+        "max_threads": kernels.max_threads(),
+        "processors": kernels.num_procs(),
+        "compile_flags": kernels.compile_flags(),
+    }
+
+
+def _view3(a, shape3):
+    return (a.view(np.uint16) if a.dtype == _HALF else a).reshape(shape3)
+
+
+def _shape3(shape, channels_last):
+    """The kernels' 3-D shape of an array and whether it is channels-last."""
+    N = shape[0]
+    C = shape[-1] if channels_last else shape[1]
+    S = math.prod(shape[1:-1] if channels_last else shape[2:])
+    if channels_last or S == 1:
+        return (1, N * S, C), True
+    return (N, C, S), False
+
+
+def forward(x, y, scale, p):
+    """Write ``y`` (and ``scale`` unless None) for the problem ``p``."""
+    threads = resolve_threads(p.num_threads)
+    if p.within:
+        acc = y if scale is None else scale
+        kernels.square(x.ravel(), acc.ravel(), threads)
+        _box_sums(acc, p, False, threads)
+        kernels.within_finish(x.ravel(), acc.ravel(), y.ravel(),
+                              None if scale is None else scale.ravel(),
+                              p.alpha_n, p.beta, p.bias, threads)
+        return
+    shape3, cl = _shape3(x.shape, p.channels_last)
+    n, pre = p.window(shape3[2] if cl else shape3[1])
+    kernels.forward(_view3(x, shape3), _view3(y, shape3),
+                    None if scale is None else _view3(scale, shape3),
+                    n, pre, p.alpha_n, p.beta, p.bias, cl, threads)
+
+
+def backward(x, y, dy, scale, dx, p):
+    """Write ``dx``; ``scale`` None recomputes it."""
+    threads = resolve_threads(p.num_threads)
+    if p.within:
+        if scale is None:
+            scale = np.empty_like(x)
+            kernels.square(x.ravel(), scale.ravel(), threads)
+            _box_sums(scale, p, False, threads)
+            kernels.affine(scale.ravel(), p.alpha_n, p.bias, threads)
+        kernels.grad_terms(dy.ravel(), y.ravel(), scale.ravel(), dx.ravel(), threads)
+        _box_sums(dx, p, True, threads)
+        kernels.grad_finish(x.ravel(), dy.ravel(), scale.ravel(), dx.ravel(),
+                            p.grad_coef, p.beta, threads)
+        return
+    shape3, cl = _shape3(x.shape, p.channels_last)
+    n, pre = p.window(shape3[2] if cl else shape3[1])
+
+    def v(a):
+        return _view3(a, shape3)
+    kernels.backward(v(x), v(y), v(dy), None if scale is None else v(scale), v(dx),
+                     n, pre, p.alpha_n, p.beta, p.bias, cl, threads)
+
+
+def _box_sums(a, p, mirrored, threads):
+    """In place, the window sums of ``a`` along every spatial axis (the
+    mirrored window for the backward pass's sums)."""
+    for ax in p.window_axes(a.ndim):
+        shape = a.shape
+        n, pre = p.window(shape[ax], mirrored)
+        view = a.reshape(math.prod(shape[:ax]), shape[ax], math.prod(shape[ax + 1:]))
+        kernels.box_sums(view, n, pre, threads)

@@ -1,0 +1,479 @@
+"""PyTorch interop: ``local_response_norm`` and ``LocalResponseNorm`` on the lrn kernels.
+
+Drop-in replacements for :func:`torch.nn.functional.local_response_norm` and
+:class:`torch.nn.LocalResponseNorm`: same signatures, defaults, window
+(``pre = size // 2``, the ``"torch"`` convention: for even sizes the extra
+channel is *before* ``c``), alpha divided by ``size`` (PyTorch averages over a
+zero-padded window of ``size`` channels, also at the edges) and ``extra_repr``.
+Differences: the backward pass is the lrn kernel (the exact mirrored-window
+gradient, from the ``scale`` saved by the forward pass, one pass instead of
+PyTorch's chain of elementwise and pooling ops), and float16/bfloat16 are
+computed in float32.
+
+How tensors reach the kernels:
+
+* CPU, contiguous (``torch.contiguous_format``): the NCHW kernels read the
+  tensor's memory through ``Tensor.numpy()`` and write the result tensor's
+  memory (no copies);
+* CPU, channels-last (``torch.channels_last``, ``torch.channels_last_3d``, or
+  any tensor whose channel axis has stride 1 and the rest are packed, 3-D
+  included): the NHWC kernels, result in the same memory format (no copies);
+* other strides are made contiguous once; float16/bfloat16 go through a
+  float32 copy;
+* CUDA tensors: the lrn GPU kernels when the GPU backend is available
+  (``lrn.show_config()``), otherwise an equivalent computation in PyTorch
+  operations on the tensor's device (also used for every other device).
+
+Both passes are ``torch.library`` custom operators (``torch.ops.lrn.forward``
+returning ``(y, scale)`` and ``torch.ops.lrn.backward``) with fake
+(meta) implementations, so ``torch.compile(fullgraph=True)`` traces them as
+single nodes.  Autograd goes through :class:`LocalResponseNormFunction`; the
+forward operator also has the same gradient registered, so calling
+``torch.ops.lrn.forward`` directly is differentiable too.  Double backward is
+not supported.
+
+The kernels use ``torch.get_num_threads()`` threads (results do not depend on it).
+"""
+import functools
+
+import numpy as np
+
+try:
+    import torch
+except ImportError as e:
+    raise ImportError("lrn.torch needs PyTorch: pip install 'lrn[torch]' "
+                      "(torch==2.13.0)") from e
+
+from .. import _arrays, _gpu, _params
+from .._api import lrn as _lrn
+from .._api import lrn_backward as _lrn_backward
+
+__all__ = ["local_response_norm", "LocalResponseNorm", "LocalResponseNormFunction",
+           "replace_modules"]
+
+_LOW = (torch.float16, torch.bfloat16)
+_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _work_dtype(dtype):
+    """The dtype the kernels compute (and ``scale`` is kept) in."""
+    return torch.float32 if dtype in _LOW else dtype
+
+
+def _to_last(ndim):
+    """Permutation (N, C, *S) -> (N, *S, C)."""
+    return (0, *range(2, ndim), 1)
+
+
+def _to_first(ndim):
+    """Permutation (N, *S, C) -> (N, C, *S)."""
+    return (0, ndim - 1, *range(1, ndim - 1))
+
+
+def _layout_of(t):
+    """"NCHW" if ``t`` is contiguous, "NHWC" if channels-last packed, else None."""
+    if t.is_contiguous():
+        return "NCHW"
+    if t.permute(_to_last(t.dim())).is_contiguous():
+        return "NHWC"
+    return None
+
+
+def _in_layout(t, layout, dtype):
+    """``t`` (detached) in ``dtype``, packed in ``layout``; copies only when needed."""
+    t = t.detach()
+    if t.dtype != dtype:
+        t = t.to(dtype)
+    if layout == "NCHW":
+        return t.contiguous()
+    return t.permute(_to_last(t.dim())).contiguous().permute(_to_first(t.dim()))
+
+
+def _host(t, layout):
+    """Zero-copy NumPy view of a packed CPU tensor, channels last for "NHWC"."""
+    if layout == "NHWC":
+        t = t.permute(_to_last(t.dim()))
+    return t.detach().numpy()
+
+
+@functools.lru_cache(maxsize=None)
+def _gpu_available():
+    """Whether lrn's GPU backend (CuPy and a device) is usable; asked once."""
+    try:
+        return _gpu.info() is not None
+    except Exception:  # noqa: BLE001 - any failure means "no GPU backend"
+        return False
+
+
+# -- the computation on each kind of device ----------------------------------
+
+def _forward_cpu(x, size, alpha, beta, k):
+    work = _work_dtype(x.dtype)
+    y = torch.empty_like(x)                   # x's memory format, as in the fake impl
+    scale = torch.empty_like(x, dtype=work)   # same strides as y
+    layout = _layout_of(y)
+    if layout is None:                        # dense with other strides: rare
+        layout = "NCHW"
+        y_w, s_w = torch.empty(x.shape, dtype=work), torch.empty(x.shape, dtype=work)
+    else:
+        y_w = y if y.dtype == work else torch.empty_like(y, dtype=work)
+        s_w = scale
+    x_w = _in_layout(x, layout, work)
+    _lrn(_host(x_w, layout), size, alpha, beta, k, layout=layout, convention="torch",
+         out=(_host(y_w, layout), _host(s_w, layout)), return_scale=True,
+         num_threads=torch.get_num_threads())
+    if y_w is not y:
+        y.copy_(y_w)
+    if s_w is not scale:
+        scale.copy_(s_w)
+    return y, scale
+
+
+def _backward_cpu(x, y, dy, scale, size, alpha, beta, k):
+    work = scale.dtype
+    dx = torch.empty_like(x)
+    layout = _layout_of(dx)
+    if layout is None:
+        layout = "NCHW"
+        dx_w = torch.empty(x.shape, dtype=work)
+    else:
+        dx_w = dx if dx.dtype == work else torch.empty_like(dx, dtype=work)
+    xs, ys, dys, ss = (_host(_in_layout(t, layout, work), layout) for t in (x, y, dy, scale))
+    _lrn_backward(xs, ys, dys, size, alpha, beta, k, scale=ss, layout=layout,
+                  convention="torch", out=_host(dx_w, layout),
+                  num_threads=torch.get_num_threads())
+    if dx_w is not dx:
+        dx.copy_(dx_w)
+    return dx
+
+
+def _problem(x, size, alpha, beta, k):
+    """The checked problem for ``x`` in its compute dtype (float32 or float64)."""
+    dtype = np.dtype(np.float64 if x.dtype == torch.float64 else np.float32)
+    params = _params.make(size, alpha, beta, k, convention="torch")
+    return params.resolve(dtype, x.dim(), backward=True)
+
+
+def _forward_torch(x, size, alpha, beta, k):
+    """The lrn formulas in PyTorch operations (any device)."""
+    work = _work_dtype(x.dtype)
+    xw = x.detach().to(work)
+    y, scale = _arrays.forward(torch, xw, _problem(xw, size, alpha, beta, k))
+    return y.to(x.dtype), scale
+
+
+def _backward_torch(x, y, dy, scale, size, alpha, beta, k):
+    work = scale.dtype
+    xw, yw, dyw = (t.detach().to(work) for t in (x, y, dy))
+    dx = _arrays.backward(torch, xw, yw, dyw, scale, _problem(xw, size, alpha, beta, k))
+    return dx.to(x.dtype)
+
+
+class _on_torch_stream:
+    """Run CuPy work on the tensor's device and PyTorch's current stream."""
+
+    def __init__(self, device):
+        self.device = device
+        self.stack = []
+
+    def __enter__(self):
+        try:
+            import cupy
+        except ImportError:
+            return self
+        index = self.device.index if self.device.index is not None else \
+            torch.cuda.current_device()
+        stream = torch.cuda.current_stream(self.device)
+        for ctx in (cupy.cuda.Device(index), cupy.cuda.ExternalStream(stream.cuda_stream)):
+            ctx.__enter__()
+            self.stack.append(ctx)
+        return self
+
+    def __exit__(self, *exc):
+        while self.stack:
+            self.stack.pop().__exit__(*exc)
+        return False
+
+
+def _from_gpu(result, x, layout, dtype):
+    """A CuPy result (packed in ``layout``) as a tensor with the strides of
+    ``torch.empty_like(x, dtype=dtype)``; copies only when those differ."""
+    t = torch.as_tensor(result, device=x.device)
+    if layout == "NHWC":
+        t = t.permute(_to_first(x.dim()))
+    if t.dtype == dtype and t.stride() == x.stride():   # x dense: empty_like keeps strides
+        return t
+    out = torch.empty_like(x, dtype=dtype)
+    out.copy_(t)
+    return out
+
+
+def _forward_gpu(x, size, alpha, beta, k):
+    """The lrn GPU kernels (CuPy), reading the CUDA tensor in place."""
+    work = _work_dtype(x.dtype)
+    layout = _layout_of(x) or "NCHW"
+    x_w = _in_layout(x, layout, work)
+    view = x_w.permute(_to_last(x.dim())) if layout == "NHWC" else x_w
+    with _on_torch_stream(x.device):
+        y, scale = _lrn(view, size, alpha, beta, k, layout=layout, convention="torch",
+                        return_scale=True)
+    return _from_gpu(y, x, layout, x.dtype), _from_gpu(scale, x, layout, work)
+
+
+def _backward_gpu(x, y, dy, scale, size, alpha, beta, k):
+    work = scale.dtype
+    layout = _layout_of(x) or "NCHW"
+    views = []
+    for t in (x, y, dy, scale):
+        t = _in_layout(t, layout, work)
+        views.append(t.permute(_to_last(x.dim())) if layout == "NHWC" else t)
+    with _on_torch_stream(x.device):
+        dx = _lrn_backward(views[0], views[1], views[2], size, alpha, beta, k,
+                           scale=views[3], layout=layout, convention="torch")
+    return _from_gpu(dx, x, layout, x.dtype)
+
+
+# -- the custom operators ------------------------------------------------------
+
+def _check_float(x):
+    if x.dtype not in _FLOATS:
+        raise TypeError(f"`input` must be a floating-point tensor (float16, bfloat16, "
+                        f"float32 or float64), got {x.dtype}")
+
+
+# Defined with the low-level torch.library API (not @custom_op, whose wrapper imports
+# torch._dynamo on the first eager call: seconds).  One Python kernel serves every
+# backend; meta/fake tensors use the fake implementations.
+_LIB = torch.library.Library("lrn", "DEF")
+_LIB.define("forward(Tensor x, int size, float alpha, float beta, float k) "
+            "-> (Tensor, Tensor)")
+_LIB.define("backward(Tensor x, Tensor y, Tensor dy, Tensor scale, int size, float alpha, "
+            "float beta, float k) -> Tensor")
+
+
+def _forward_impl(x, size, alpha, beta, k):
+    """(y, scale) of LRN across dim 1 with PyTorch's window (pre = size // 2)."""
+    _check_float(x)
+    if x.numel() == 0:
+        return torch.empty_like(x), torch.empty_like(x, dtype=_work_dtype(x.dtype))
+    if x.device.type == "cpu":
+        return _forward_cpu(x, size, alpha, beta, k)
+    if x.device.type == "cuda" and _gpu_available():
+        return _forward_gpu(x, size, alpha, beta, k)
+    y, scale = _forward_torch(x, size, alpha, beta, k)
+    out_y, out_s = torch.empty_like(x), torch.empty_like(x, dtype=scale.dtype)
+    out_y.copy_(y)
+    out_s.copy_(scale)
+    return out_y, out_s
+
+
+def _backward_impl(x, y, dy, scale, size, alpha, beta, k):
+    """dx of ``lrn::forward`` (the mirrored-window true gradient)."""
+    if x.numel() == 0:
+        return torch.empty_like(x)
+    if x.device.type == "cpu":
+        return _backward_cpu(x, y, dy, scale, size, alpha, beta, k)
+    if x.device.type == "cuda" and _gpu_available():
+        return _backward_gpu(x, y, dy, scale, size, alpha, beta, k)
+    dx = _backward_torch(x, y, dy, scale, size, alpha, beta, k)
+    out = torch.empty_like(x)
+    out.copy_(dx)
+    return out
+
+
+def _forward_fake(x, size, alpha, beta, k):
+    return torch.empty_like(x), torch.empty_like(x, dtype=_work_dtype(x.dtype))
+
+
+def _backward_fake(x, y, dy, scale, size, alpha, beta, k):
+    return torch.empty_like(x)
+
+
+_LIB.impl("forward", _forward_impl, "CompositeExplicitAutograd")
+_LIB.impl("backward", _backward_impl, "CompositeExplicitAutograd")
+torch.library.register_fake("lrn::forward", _forward_fake, lib=_LIB)
+torch.library.register_fake("lrn::backward", _backward_fake, lib=_LIB)
+_forward_op = torch.ops.lrn.forward.default
+_backward_op = torch.ops.lrn.backward.default
+
+
+def _op_setup_context(ctx, inputs, output):
+    x, size, alpha, beta, k = inputs
+    y, scale = output
+    ctx.save_for_backward(x, y, scale)
+    ctx.params = (size, alpha, beta, k)
+
+
+def _op_backward(ctx, dy, dscale):
+    x, y, scale = ctx.saved_tensors
+    dx = None
+    if ctx.needs_input_grad[0]:
+        dx = _backward_op(x, y, dy, scale, *ctx.params)
+    return dx, None, None, None, None
+
+
+torch.library.register_autograd("lrn::forward", _op_backward,
+                                setup_context=_op_setup_context, lib=_LIB)
+
+
+class LocalResponseNormFunction(torch.autograd.Function):
+    """Autograd function of :func:`local_response_norm`.
+
+    ``apply(input, size, alpha, beta, k)`` returns ``(y, scale)`` (``scale``
+    is not differentiable).  The forward pass runs ``torch.ops.lrn.forward``
+    and saves ``input``, ``y`` and ``scale``; the backward pass is one
+    ``torch.ops.lrn.backward`` call (the lrn backward kernel on the saved
+    ``scale``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lrn.torch import LocalResponseNormFunction
+    >>> x = torch.ones(1, 3, 2, requires_grad=True)
+    >>> y, scale = LocalResponseNormFunction.apply(x, 3, 3.0, 1.0, 1.0)
+    >>> y[0, :, 0]
+    tensor([0.3333, 0.2500, 0.3333], grad_fn=<SelectBackward0>)
+    """
+
+    @staticmethod
+    def forward(input, size, alpha, beta, k):
+        y, scale = _forward_op(input, size, alpha, beta, k)
+        return y, scale
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        input, size, alpha, beta, k = inputs
+        y, scale = output
+        ctx.mark_non_differentiable(scale)
+        ctx.save_for_backward(input, y, scale)
+        ctx.params = (size, alpha, beta, k)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, dy, dscale):
+        input, y, scale = ctx.saved_tensors
+        return _backward_op(input, y, dy, scale, *ctx.params), None, None, None, None
+
+
+# -- the public functions --------------------------------------------------------
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Local response normalization across channels, as
+    :func:`torch.nn.functional.local_response_norm`, on the lrn kernels.
+
+    ``b[c] = a[c] * (k + alpha / size * sum(a[c']**2 for c' in
+    [c - size // 2, c + (size - 1) // 2])) ** -beta``, zero padded at the
+    channel edges (alpha is divided by ``size`` there too).
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        ``(N, C, *)`` with at least one spatial axis (3-D or more); float16,
+        bfloat16 (computed in float32), float32 or float64; any device, any
+        memory format (``channels_last`` input gives ``channels_last`` output).
+    size : int
+        Number of neighbouring channels in the window (>= 1, may exceed C).
+    alpha, beta, k : float
+        Multiplicative factor (divided by ``size``), exponent, additive factor.
+
+    Returns
+    -------
+    torch.Tensor
+        Same shape, dtype, device and memory format as ``input``;
+        differentiable with respect to ``input``.
+
+    Raises
+    ------
+    ValueError
+        For fewer than 3 dimensions (as PyTorch) or a bad parameter.
+    TypeError
+        For a non-floating-point tensor.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lrn.torch import local_response_norm
+    >>> x = torch.randn(2, 8, 5, 5)
+    >>> y = local_response_norm(x, 5, alpha=1e-3)
+    >>> ref = torch.nn.functional.local_response_norm(x, 5, alpha=1e-3)
+    >>> torch.allclose(y, ref, rtol=1e-5, atol=1e-6)
+    True
+    """
+    dim = input.dim()
+    if dim < 3:
+        raise ValueError(f"Expected 3D or higher dimensionality input (got {dim} dimensions)")
+    if input.numel() == 0:
+        return input
+    size, alpha, beta, k = _check_params(size, alpha, beta, k)
+    return LocalResponseNormFunction.apply(input, size, alpha, beta, k)[0]
+
+
+def _check_params(size, alpha, beta, k):
+    if torch.compiler.is_compiling():
+        # traced values may be symbolic; the operator checks the concrete ones
+        return size, alpha, beta, k
+    return (_params.check_size(size), _params.check_real(alpha, "alpha"),
+            _params.check_real(beta, "beta"), _params.check_real(k, "k"))
+
+
+class LocalResponseNorm(torch.nn.LocalResponseNorm):
+    """:class:`torch.nn.LocalResponseNorm` computed by :func:`local_response_norm`.
+
+    A subclass of PyTorch's module with the same constructor
+    ``(size, alpha=1e-4, beta=0.75, k=1.0)``, attributes, ``extra_repr`` and
+    (empty) state dict, so it can replace it in any model; see
+    :func:`replace_modules`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lrn.torch import LocalResponseNorm
+    >>> m = LocalResponseNorm(5, alpha=1e-3)
+    >>> m
+    LocalResponseNorm(5, alpha=0.001, beta=0.75, k=1.0)
+    >>> m(torch.randn(2, 8, 4, 4)).shape
+    torch.Size([2, 8, 4, 4])
+    """
+
+    def forward(self, input):
+        return local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+
+def replace_modules(module):
+    """Replace every :class:`torch.nn.LocalResponseNorm` in ``module`` (in place).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A model; its ``nn.LocalResponseNorm`` submodules (not already
+        :class:`LocalResponseNorm`) become :class:`LocalResponseNorm` with the
+        same parameters.  A bare ``nn.LocalResponseNorm`` is returned converted.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``module`` (or its replacement when ``module`` itself was one).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lrn.torch import LocalResponseNorm, replace_modules
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.LocalResponseNorm(5))
+    >>> type(replace_modules(net)[1]) is LocalResponseNorm
+    True
+    """
+    def convert(m):
+        new = LocalResponseNorm(m.size, m.alpha, m.beta, m.k)
+        new.train(m.training)
+        return new
+
+    def is_plain(m):
+        return isinstance(m, torch.nn.LocalResponseNorm) and not isinstance(m, LocalResponseNorm)
+
+    if is_plain(module):
+        return convert(module)
+    for parent in module.modules():
+        for name, child in list(parent.named_children()):
+            if is_plain(child):
+                setattr(parent, name, convert(child))
+    return module
