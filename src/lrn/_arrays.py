@@ -36,7 +36,7 @@ def box_sum(xp, v, problem, mirrored=False):
 
 
 def inv_pow(xp, s, beta):
-    """``s ** -beta``, with the exact cheap forms of design section 2."""
+    """``s ** -beta``, with the exact cheap forms of design §2."""
     if beta == 0.75:
         r = 1 / xp.sqrt(s)
         return r * xp.sqrt(r)   # not 1/sqrt(s*sqrt(s)): s*sqrt(s) overflows

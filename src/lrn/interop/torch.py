@@ -27,9 +27,9 @@ How tensors reach the kernels:
 Both passes are ``torch.library`` custom operators (``torch.ops.lrn.forward``
 returning ``(y, scale)`` and ``torch.ops.lrn.backward``) with fake
 (meta) implementations, so ``torch.compile(fullgraph=True)`` traces them as
-single nodes.  Autograd goes through :class:`LocalResponseNormFunction`; the
-forward operator also has the same gradient registered, so calling
-``torch.ops.lrn.forward`` directly is differentiable too.  Double backward is
+single nodes.  Autograd is wired once, on the forward operator
+(``torch.library.register_autograd``): its backward is one
+``torch.ops.lrn.backward`` call on the saved ``scale``.  Double backward is
 not supported.
 
 The kernels use ``torch.get_num_threads()`` threads (results do not depend on it).
@@ -48,8 +48,7 @@ from .. import _arrays, _gpu, _params
 from .._api import lrn as _lrn
 from .._api import lrn_backward as _lrn_backward
 
-__all__ = ["local_response_norm", "LocalResponseNorm", "LocalResponseNormFunction",
-           "replace_modules"]
+__all__ = ["local_response_norm", "LocalResponseNorm", "replace_modules"]
 
 _LOW = (torch.float16, torch.bfloat16)
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -316,45 +315,6 @@ torch.library.register_autograd("lrn::forward", _op_backward,
                                 setup_context=_op_setup_context, lib=_LIB)
 
 
-class LocalResponseNormFunction(torch.autograd.Function):
-    """Autograd function of :func:`local_response_norm`.
-
-    ``apply(input, size, alpha, beta, k)`` returns ``(y, scale)`` (``scale``
-    is not differentiable).  The forward pass runs ``torch.ops.lrn.forward``
-    and saves ``input``, ``y`` and ``scale``; the backward pass is one
-    ``torch.ops.lrn.backward`` call (the lrn backward kernel on the saved
-    ``scale``).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from lrn.torch import LocalResponseNormFunction
-    >>> x = torch.ones(1, 3, 2, requires_grad=True)
-    >>> y, scale = LocalResponseNormFunction.apply(x, 3, 3.0, 1.0, 1.0)
-    >>> y[0, :, 0]
-    tensor([0.3333, 0.2500, 0.3333], grad_fn=<SelectBackward0>)
-    """
-
-    @staticmethod
-    def forward(input, size, alpha, beta, k):
-        y, scale = _forward_op(input, size, alpha, beta, k)
-        return y, scale
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        input, size, alpha, beta, k = inputs
-        y, scale = output
-        ctx.mark_non_differentiable(scale)
-        ctx.save_for_backward(input, y, scale)
-        ctx.params = (size, alpha, beta, k)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, dy, dscale):
-        input, y, scale = ctx.saved_tensors
-        return _backward_op(input, y, dy, scale, *ctx.params), None, None, None, None
-
-
 # -- the public functions --------------------------------------------------------
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
@@ -405,7 +365,7 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     if input.numel() == 0:
         return input
     size, alpha, beta, k = _check_params(size, alpha, beta, k)
-    return LocalResponseNormFunction.apply(input, size, alpha, beta, k)[0]
+    return _forward_op(input, size, alpha, beta, k)[0]
 
 
 def _check_params(size, alpha, beta, k):
