@@ -1,9 +1,8 @@
 """Local Response Normalization: exact, fast CPU and GPU kernels, forward and backward."""
-__version__ = "0.1.0"   # the one place: pyproject.toml reads it from here
-
 from . import dask, onnx
 from ._api import lrn, lrn_backward
 from ._config import show_config
+from ._version import __version__
 from .interop.caffe import caffe_lrn
 from .interop.tf import tf_lrn, tf_lrn_grad
 

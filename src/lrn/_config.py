@@ -5,11 +5,11 @@ import sys
 import numpy as np
 
 from . import _cpu, _gpu
+from ._version import __version__
 
 
 def config():
     """A dict of what this build of lrn can do (see :func:`show_config`)."""
-    from . import __version__
     return {
         "lrn": __version__,
         "python": sys.version.split()[0],
