@@ -26,6 +26,7 @@ CONVENTIONS = ("onnx", "torch")
 REGIONS = ("across", "within")
 
 _INT_MAX = 2**31 - 1      # a C int (OpenMP's thread count)
+INT64_MAX = 2**63 - 1     # where frameworks store integer attributes
 
 # The dtype table.  Name of the scalar type (``dtype.name`` costs ~1 us a call)
 # -> the dtype the kernels compute in, and whether the GPU backend takes it.
@@ -61,8 +62,9 @@ def check_dtype(dtype, name, gpu):
 
 # -- scalar arguments --------------------------------------------------------
 
-def check_size(value, name="size", minimum=1):
-    """A Python int >= ``minimum`` (any size: windows are clipped to the axis)."""
+def check_size(value, name="size", minimum=1, maximum=None):
+    """A Python int >= ``minimum`` (any size: windows are clipped to the axis),
+    and <= ``maximum`` where a framework stores it in fixed width."""
     what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"`{name}` must be {what}, got {value!r} "
@@ -70,6 +72,8 @@ def check_size(value, name="size", minimum=1):
     value = operator.index(value)
     if value < minimum:
         raise ValueError(f"`{name}` must be {what}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}` must be at most {maximum}, got {value}")
     return value
 
 

@@ -1,7 +1,9 @@
 """Side-by-side timing of lrn, the memory-copy floor and every installed peer.
 
-Used by ``python -m lrn`` (the demo), ``python -m lrn bench`` and
-``bench/compare.py``.  All cases of one comparison run in one process with
+A public module, so that an installed wheel can measure itself: it is
+``python -m lrn`` (the demo, :func:`demo`), ``python -m lrn bench``
+(:func:`main`) and ``bench/compare.py``; :func:`compare` and :func:`measure`
+serve the scripts under ``bench/``.  All cases of one comparison run in one process with
 interleaved repeats, so a noisy machine slows them alike; medians and ratios
 measured together are what to quote.
 """

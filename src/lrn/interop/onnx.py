@@ -32,7 +32,6 @@ _FLOAT_ATTRS = ("alpha", "beta", "bias")
 _DOMAINS = ("", "ai.onnx")
 # onnx.AttributeProto.AttributeType values (kept here so reading a node needs no import).
 _ATTR_FLOAT = 1
-_INT64_MAX = 2**63 - 1
 _ATTR_INT = 2
 _ATTR_NAMES = {0: "UNDEFINED", 1: "FLOAT", 2: "INT", 3: "STRING", 4: "TENSOR", 5: "GRAPH",
                6: "FLOATS", 7: "INTS", 8: "STRINGS", 9: "TENSORS", 10: "GRAPHS",
@@ -166,9 +165,7 @@ def make_node(size, alpha=1e-4, beta=0.75, bias=1.0, inputs=("X",), outputs=("Y"
     """
     import onnx.helper
 
-    size = _params.check_size(size)
-    if size > _INT64_MAX:
-        raise ValueError(f"`size` must fit an ONNX INT (int64), got {size}")
+    size = _params.check_size(size, maximum=_params.INT64_MAX)   # an ONNX INT
     attrs = {key: _params.check_real(value, key)
              for key, value in (("alpha", alpha), ("beta", beta), ("bias", bias))}
     inputs, outputs = list(inputs), list(outputs)

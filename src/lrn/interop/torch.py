@@ -372,7 +372,8 @@ def _check_params(size, alpha, beta, k):
     if torch.compiler.is_compiling():
         # traced values may be symbolic; the operator checks the concrete ones
         return size, alpha, beta, k
-    return (_params.check_size(size), _params.check_real(alpha, "alpha"),
+    return (_params.check_size(size, maximum=_params.INT64_MAX),   # the operator's int
+            _params.check_real(alpha, "alpha"),
             _params.check_real(beta, "beta"), _params.check_real(k, "k"))
 
 
