@@ -32,6 +32,7 @@ INT64_MAX = 2**63 - 1     # where frameworks store integer attributes
 # -> the dtype the kernels compute in, and whether the GPU backend takes it.
 # float16 and bfloat16 are stored narrow and computed in float32.
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_LIMITS = {t: (float(np.finfo(t).tiny), float(np.finfo(t).max)) for t in (_F32, _F64)}
 DTYPES = {
     "float16": (_F32, True),
     "bfloat16": (_F32, False),   # ml_dtypes' type: NumPy arrays only
@@ -160,19 +161,7 @@ class Params:
         numbers, or this raises rather than let them round to inf or 0.
         ``beta`` reaches the kernels as given (a double), for every dtype.
         """
-        axes = ndim - 2 if self.within else 1
-        denominator = self.size ** axes
-        where = "size" if axes == 1 else f"size**{axes}"
-        work = compute_dtype(dtype)
-        alpha_n = _divide(self.alpha, denominator)
-        _check_fits(alpha_n, f"alpha/{where}", self.alpha != 0, dtype, work)
-        _check_fits(self.bias, "bias", self.bias != 0, dtype, work)
-        grad = 2.0 * alpha_n * self.beta
-        if backward:
-            _check_fits(grad, f"2*alpha*beta/{where}", alpha_n != 0 and self.beta != 0,
-                        dtype, work)
-        return Problem(self.size, self.pre, alpha_n, self.beta, self.bias, grad,
-                       self.channels_last, self.within, self.num_threads)
+        return _problem(self, dtype, ndim, backward)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +205,22 @@ class Problem:
         return tuple(range(1, ndim - 1)) if self.channels_last else tuple(range(2, ndim))
 
 
+@functools.lru_cache(maxsize=256)   # the same parameters on the same kind of data
+def _problem(params, dtype, ndim, backward):
+    p = params
+    axes = ndim - 2 if p.within else 1
+    where = "size" if axes == 1 else f"size**{axes}"
+    work = compute_dtype(dtype)
+    alpha_n = _divide(p.alpha, p.size ** axes)
+    _check_fits(alpha_n, f"alpha/{where}", p.alpha != 0, dtype, work)
+    _check_fits(p.bias, "bias", p.bias != 0, dtype, work)
+    grad = 2.0 * alpha_n * p.beta
+    if backward:
+        _check_fits(grad, f"2*alpha*beta/{where}", alpha_n != 0 and p.beta != 0, dtype, work)
+    return Problem(p.size, p.pre, alpha_n, p.beta, p.bias, grad, p.channels_last, p.within,
+                   p.num_threads)
+
+
 def _divide(alpha, denominator):
     try:
         return alpha / denominator
@@ -226,8 +231,7 @@ def _divide(alpha, denominator):
 def _check_fits(value, name, nonzero, dtype, work):
     """``value`` must survive the cast to ``work``: 0 (unless ``nonzero``), or
     a normal number (no overflow to inf, no underflow to 0 or a subnormal)."""
-    info = np.finfo(work)
-    tiny, huge = float(info.tiny), float(info.max)
+    tiny, huge = _LIMITS[work]
     if (value == 0 and not nonzero) or tiny <= abs(value) <= huge:
         return
     raise ValueError(f"{name} = {value:.6g} does not fit {dtype} data, which is computed "
