@@ -51,9 +51,9 @@ def _read(name):
 def _source(kind, dtype, index):
     """One variant's source: its typedefs and defines, the common helpers, the kernels."""
     storage, arith = _TYPES[dtype]
-    block = _STREAM_BLOCK if kind == "stream" else _TILE_BLOCK
-    head = (f"typedef {storage} T;\ntypedef {arith} A;\ntypedef {_INDEX[index]} I;\n"
-            f"#define BLOCK {block}\n#define TILE {_TILE}\n")
+    head = f"typedef {storage} T;\ntypedef {arith} A;\ntypedef {_INDEX[index]} I;\n"
+    if kind == "tile":
+        head += f"#define BLOCK {_TILE_BLOCK}\n#define TILE {_TILE}\n"
     return head + _read("lrn_common.cuh") + _read(_FILES[kind])
 
 

@@ -2,16 +2,20 @@
 //
 // Force-included before a kernel source, which is compiled unchanged with g++/clang++
 // (-std=c++20).  A launch runs the grid's blocks one after another; the threads of a block
-// are std::threads that meet at a std::barrier for __syncthreads.  Because one block runs at
-// a time, __shared__ variables (which the sources declare at file scope) are plain globals,
-// and `extern __shared__` memory is one static buffer.  EMU_EXPORT(kernel), appended after
-// the source, gives a kernel C entry points: a launch that takes the arguments as
-// cudaLaunchKernel does (an array of pointers to each value) and the parameters' sizes.
-#include <barrier>
+// are fibers (ucontext) on one OS thread, each run until it reaches __syncthreads or returns,
+// round after round, so a launch is deterministic and cheap.  A round in which some threads
+// return while others wait at __syncthreads is reported (the kernels never diverge so).
+// Because one block runs at a time, __shared__ variables (which the sources declare at file
+// scope) are plain globals, and `extern __shared__` memory is one static buffer.
+// EMU_EXPORT(kernel), appended after the source, gives a kernel C entry points: a launch
+// that takes the arguments as cudaLaunchKernel does (an array of pointers to each value)
+// and the parameters' sizes.
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <math.h>
-#include <thread>
+#include <ucontext.h>
 #include <utility>
 #include <vector>
 
@@ -24,11 +28,27 @@
 struct dim3 {
     unsigned x = 1, y = 1, z = 1;
 };
-static thread_local dim3 threadIdx, blockIdx;
-static dim3 blockDim, gridDim;
+static dim3 threadIdx, blockIdx, blockDim, gridDim;
 
-static std::barrier<>* emu_block_barrier;
-inline void __syncthreads() { emu_block_barrier->arrive_and_wait(); }
+namespace emu {
+struct Fiber {
+    ucontext_t context;
+    bool done;
+};
+constexpr std::size_t STACK_BYTES = 256 * 1024;
+static ucontext_t scheduler;
+static std::vector<Fiber> fibers;
+static std::vector<char*> stacks;
+static Fiber* current;
+static std::function<void()> body;   // the kernel call of the running launch
+
+inline void fiber_main() {
+    body();
+    current->done = true;   // returning resumes the scheduler (uc_link)
+}
+}  // namespace emu
+
+inline void __syncthreads() { swapcontext(&emu::current->context, &emu::scheduler); }
 
 inline float rsqrtf(float v) { return 1.0f / sqrtf(v); }
 
@@ -56,7 +76,34 @@ void call(void (*kernel)(P...), void** args, std::index_sequence<K...>) {
     kernel(*static_cast<P*>(args[K])...);
 }
 
-// Run `kernel` on a 1-D grid; 0 on success, 1 if the launch asks for too much shared memory.
+// Run one block: 0, or 2 if its threads disagree on __syncthreads.
+inline int run_block(unsigned block) {
+    for (unsigned t = 0; t < block; ++t) {
+        Fiber& f = fibers[t];
+        getcontext(&f.context);
+        f.context.uc_stack.ss_sp = stacks[t];
+        f.context.uc_stack.ss_size = STACK_BYTES;
+        f.context.uc_link = &scheduler;
+        f.done = false;
+        makecontext(&f.context, fiber_main, 0);
+    }
+    for (unsigned active = block; active > 0;) {   // one round: every thread to its next sync
+        unsigned returned = 0;
+        for (unsigned t = 0; t < block; ++t) {
+            if (fibers[t].done) continue;
+            threadIdx = {t, 0, 0};
+            current = &fibers[t];
+            swapcontext(&scheduler, &current->context);
+            returned += fibers[t].done;
+        }
+        if (returned != 0 && returned != active) return 2;
+        active -= returned;
+    }
+    return 0;
+}
+
+// Run `kernel` on a 1-D grid: 0 on success, 1 if the launch asks for too much shared
+// memory, 2 if the threads of a block diverge at __syncthreads.
 template <class... P>
 int launch(void (*kernel)(P...), unsigned grid, unsigned block, void** args,
            std::size_t shared) {
@@ -64,21 +111,13 @@ int launch(void (*kernel)(P...), unsigned grid, unsigned block, void** args,
     std::memset(smem_bytes, 0xff, sizeof smem_bytes);   // NaN: uninitialised on a GPU too
     gridDim = {grid, 1, 1};
     blockDim = {block, 1, 1};
-    std::barrier<> barrier(block);
-    emu_block_barrier = &barrier;
-    std::vector<std::thread> threads;
-    threads.reserve(block);
-    for (unsigned t = 0; t < block; ++t) {
-        threads.emplace_back([=, &barrier] {
-            threadIdx = {t, 0, 0};
-            for (unsigned b = 0; b < grid; ++b) {
-                blockIdx = {b, 0, 0};
-                call(kernel, args, std::index_sequence_for<P...>{});
-                barrier.arrive_and_wait();   // the block is done: the next reuses its memory
-            }
-        });
+    while (stacks.size() < block) stacks.push_back(static_cast<char*>(std::malloc(STACK_BYTES)));
+    fibers.resize(block);
+    body = [=] { call(kernel, args, std::index_sequence_for<P...>{}); };
+    for (unsigned b = 0; b < grid; ++b) {
+        blockIdx = {b, 0, 0};
+        if (run_block(block)) return 2;
     }
-    for (auto& t : threads) t.join();
     return 0;
 }
 

@@ -91,8 +91,6 @@ def _argument(value):
 class Function:
     """One emulated kernel: ``f(grid, block, args, shared_mem=0)``."""
 
-    launches = 0   # across all kernels: lets tests see that the emulation really ran
-
     def __init__(self, lib, name):
         self.name = name
         self._launch = getattr(lib, f"emu_launch_{name}")
@@ -116,11 +114,13 @@ class Function:
                             f"parameters {self.param_sizes}")
         pointers = (ctypes.c_void_p * max(1, len(values)))(
             *(ctypes.cast(ctypes.pointer(v), ctypes.c_void_p) for v in values))
-        with _lock:   # one launch at a time: the emulated device's globals are per library
-            if self._launch(grid[0], block[0], pointers, shared_mem):
-                raise ValueError(f"{self.name}: {shared_mem} bytes of dynamic shared memory "
-                                 f"exceed the emulated 48 KiB")
-            Function.launches += 1
+        with _lock:   # one launch at a time: the emulated device's state is global
+            status = self._launch(grid[0], block[0], pointers, shared_mem)
+        if status == 1:
+            raise ValueError(f"{self.name}: {shared_mem} bytes of dynamic shared memory "
+                             f"exceed the emulated 48 KiB")
+        if status:
+            raise RuntimeError(f"{self.name}: the threads of a block diverge at __syncthreads")
 
 
 class Module:

@@ -1,6 +1,6 @@
 // Shared by every LRN kernel.  lrn._gpu compiles each variant as one source: its typedefs
-// (storage T, arithmetic A: float for half data, index I) and BLOCK/TILE defines, then this
-// file, then lrn_stream.cu or lrn_tile.cu.  Plain CUDA C++ with no inline assembly and no
+// (storage T, arithmetic A: float for half data, index I; for the tile kernels the BLOCK and
+// TILE defines), then this file, then lrn_stream.cu or lrn_tile.cu.  Plain CUDA C++ with no inline assembly and no
 // preprocessor branches, so that the tests can compile the very same text on the host.
 
 // libdevice's half <-> float conversions (PTX cvt; round to nearest even).
