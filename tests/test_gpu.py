@@ -167,7 +167,7 @@ class _DLPackOnly:
                                              (None, False)])
 def test_holds_dlpack_devices(device, claimed):
     assert _gpu.holds(_DLPackOnly(device)) is claimed
-    assert not _gpu.holds(np.zeros(3))
+    assert not _gpu.holds(np.zeros(3)) and not _gpu.holds([1.0])
 
 
 def test_float16_is_a_gpu_dtype():
@@ -417,8 +417,8 @@ def test_kernels_every_launch_path(emulated_cp, monkeypatch):
         kernel = original(device_id, direction, kind, dtype, index)
 
         def launch(grid, block, args, shared_mem=0):
-            seen.append((kind, args[5 if direction == "backward" else 3] is not None,
-                         shared_mem))
+            scratch = kind == "stream" and args[5 if direction == "backward" else 3] is not None
+            seen.append((kind, scratch, shared_mem))
             kernel(grid, block, args, shared_mem=shared_mem)
         return launch
 
@@ -670,3 +670,33 @@ extern "C" __global__ void rotate(const float* x, float* y, int diverge) {
     np.testing.assert_array_equal(cp.asnumpy(y), expect.ravel())
     with pytest.raises(RuntimeError, match="diverge"):
         kernel((2,), (64,), (x, y, np.int32(1)))
+
+
+# -- coverage ------------------------------------------------------------------------
+
+def test_gpu_backend_line_coverage(tmp_path, emulator_built):
+    """The tests above, on the emulation, run >= 95% of the lines of lrn/_gpu.py."""
+    pytest.importorskip("coverage")
+    if os.environ.get("LRN_GPU_COVERAGE_RUN"):
+        pytest.skip("inside the coverage run")
+    data = tmp_path / "coverage.data"
+    run = [sys.executable, "-m", "coverage", "run", f"--data-file={data}",
+           "--include=*/lrn/_gpu.py", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+           os.path.join(HERE, "test_gpu.py"), "-k", "not nvcc and not cuda"]
+    # the lrn this process imported, wherever it comes from (installed, or a source tree)
+    path = os.pathsep.join([os.path.dirname(os.path.dirname(lrn.__file__)),
+                            os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, LRN_GPU_COVERAGE_RUN="1", PYTHONPATH=path)
+    done = subprocess.run(run, capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stdout[:6000] + done.stderr[-3000:]
+    report = tmp_path / "coverage.json"
+    subprocess.run([sys.executable, "-m", "coverage", "json", f"--data-file={data}",
+                    "-o", str(report)], check=True, capture_output=True, cwd=tmp_path)
+    import json
+
+    files = json.loads(report.read_text())["files"]
+    (name, entry), = files.items()
+    percent = entry["summary"]["percent_covered"]
+    print(f"\nline coverage of {name} under the emulated GPU tests: {percent:.1f}% "
+          f"(missing lines {entry['missing_lines']})")
+    assert percent >= 95, f"{percent:.1f}% < 95%; missing lines {entry['missing_lines']}"
