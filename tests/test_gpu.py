@@ -437,6 +437,21 @@ def test_kernels_every_launch_path(emulated_cp, monkeypatch):
 
 
 @gpu
+def test_index_width_counts_the_grid_stride(emulated_cp, monkeypatch, variants_used):
+    """A stream thread's position index ends at the element count plus the grid's stride:
+    64-bit indices once that passes 2**31 (it once counted the larger of the two only, so
+    arrays of 2**30 to 2**31 positions overflowed int).  Seen with the limit scaled down."""
+    p = _params.make(3).resolve(np.dtype(np.float32), 3, backward=True)
+    x = emulated_cp.asarray(random_x(rng_for("index-width"), (1, 1, 3000), np.float32))
+    y = emulated_cp.empty(x.shape, np.float32)
+    for limit, index in ((6100, "int32"), (6000, "int64")):   # 3000 + 24 blocks x 128
+        monkeypatch.setattr(_gpu, "_INT32_LIMIT", limit)
+        variants_used.clear()
+        _gpu.forward(x, y, None, p)
+        assert variants_used == {("forward", "stream", "float32", index)}
+
+
+@gpu
 @pytest.mark.parametrize("shape, channels_last", [((1, 100, 400_000), False),
                                                   ((1, 700, 2100), True)])
 def test_kernels_direct_many_positions(cuda_cp, shape, channels_last):

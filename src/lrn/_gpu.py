@@ -124,7 +124,8 @@ def _launch(direction, arrays, n_in, p):
             grid = min(grid, sms * _SCRATCH_BLOCKS_PER_SM)
             work, shared = cupy.empty(rings * m * grid * block, dtype=acc), 0
         dims = (n, c, s, length)
-    # a thread's position index runs up to the element count plus one grid's stride
+    # the largest offset: a thread's position index runs to the element count plus one
+    # grid's stride (past 2**31 that overflowed), channel indices to c + pre + post + 8
     largest = max(x.size + max(_TILE, grid * block), 3 * c + 16,
                   0 if work is None else work.size)
     index = "int32" if largest < _INT32_LIMIT else "int64"
