@@ -318,6 +318,20 @@ def test_gpu_in_place_and_scale_out(cp, layout, dtype):
 
 
 @gpu
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_gpu_general_beta_is_computed_in_double(cp, layout):
+    """float32 data, beta 0.6: y = x * scale ** -beta in double, rounded once to float32
+    (the emulation bitwise; a GPU's double pow is within 2 ulp: 1 float ulp allowed)."""
+    shape = make_shape(2, 9, (4, 3), layout)
+    x = random_x(rng_for("gpu-beta", layout), shape, np.float32) * 40
+    y, s = lrn.lrn(cp.asarray(x), 3, 2.5, 0.6, 1.0, layout=layout, return_scale=True)
+    y, s = cp.asnumpy(y), cp.asnumpy(s)
+    expect = (x.astype(np.float64) * s.astype(np.float64) ** -0.6).astype(np.float32)
+    ulps = np.abs(y.view(np.int32).astype(np.int64) - expect.view(np.int32))
+    assert ulps.max() <= (0 if _emulated(cp) else 1)
+
+
+@gpu
 def test_gpu_foreign_arrays(emulated_cp):
     """CUDA arrays of other libraries: by ``__cuda_array_interface__`` or DLPack, no copy."""
     cp = emulated_cp
