@@ -679,7 +679,8 @@ def test_gpu_within_channel(cp, layout, dtype, size):
 
 def test_emulated_blocks_meet_at_syncthreads(emulated_cp):
     """Threads of a block see each other's shared-memory writes after __syncthreads, blocks
-    run apart; a block whose threads diverge at __syncthreads is an error."""
+    run apart; a block whose threads diverge at __syncthreads, or a write past the end of
+    an array, is an error."""
     code = r"""
 __shared__ float cell[64];
 extern "C" __global__ void rotate(const float* x, float* y, int diverge) {
@@ -689,6 +690,7 @@ extern "C" __global__ void rotate(const float* x, float* y, int diverge) {
     __syncthreads();
     y[i] = cell[(threadIdx.x + 1) % blockDim.x] + 100 * gridDim.x;
 }
+extern "C" __global__ void spill(float* y, int n) { y[n + threadIdx.x] = 1; }
 """
     cp = emulated_cp
     kernel = cp.RawModule(code=code).get_function("rotate")
@@ -699,6 +701,10 @@ extern "C" __global__ void rotate(const float* x, float* y, int diverge) {
     np.testing.assert_array_equal(cp.asnumpy(y), expect.ravel())
     with pytest.raises(RuntimeError, match="diverge"):
         kernel((2,), (64,), (x, y, np.int32(1)))
+    spill = cp.RawModule(code=code).get_function("spill")
+    spill((1,), (1,), (y, np.int32(127)))
+    with pytest.raises(RuntimeError, match="out of bounds"):
+        spill((1,), (2,), (y, np.int32(127)))
 
 
 # -- coverage ------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 // Host emulation of the CUDA C++ that lrn's kernels (src/lrn/cuda) use, for the tests.
 //
 // Force-included before a kernel source, which is compiled unchanged with g++/clang++
-// (-std=c++20).  A launch runs the grid's blocks one after another; the threads of a block
+// (-std=c++17).  A launch runs the grid's blocks one after another; the threads of a block
 // are fibers (ucontext) on one OS thread, each run until it reaches __syncthreads or returns,
-// round after round, so a launch is deterministic and cheap.  A round in which some threads
+// round after round (in alternating thread order), so a launch is deterministic and cheap.  A round in which some threads
 // return while others wait at __syncthreads is reported (the kernels never diverge so).
 // Because one block runs at a time, __shared__ variables (which the sources declare at file
 // scope) are plain globals, and `extern __shared__` memory is one static buffer.
@@ -87,9 +87,12 @@ inline int run_block(unsigned block) {
         f.done = false;
         makecontext(&f.context, fiber_main, 0);
     }
-    for (unsigned active = block; active > 0;) {   // one round: every thread to its next sync
+    // One round runs every thread to its next sync, in turn: ascending and descending
+    // thread order alternate, so that a result that depends on the order shows.
+    for (unsigned active = block, round = 0; active > 0; ++round) {
         unsigned returned = 0;
-        for (unsigned t = 0; t < block; ++t) {
+        for (unsigned i = 0; i < block; ++i) {
+            const unsigned t = (round + blockIdx.x) % 2 ? block - 1 - i : i;
             if (fibers[t].done) continue;
             threadIdx = {t, 0, 0};
             current = &fibers[t];

@@ -6,9 +6,12 @@ without a GPU: "device" arrays are NumPy arrays of the :class:`ndarray` subclass
 expose ``__cuda_array_interface__``, so ``lrn._gpu.holds`` claims them), and
 :class:`RawModule` compiles the CUDA source it is given with the host C++ compiler
 (:mod:`gpu_emu.emulator`).  Like CuPy, ``empty`` does not initialise (here: NaN), and
-``asarray`` of a host array copies it.
+``asarray`` of a host array copies it.  Allocations are fenced by guard bytes that every
+launch checks on its array arguments.
 """
+import math
 import types
+import weakref
 
 import numpy as np
 
@@ -50,6 +53,9 @@ class ndarray(np.ndarray):
     def get(self):
         return np.array(self)
 
+    def copy(self, order="C"):
+        return _device_copy(np.array(self, order=order))
+
 
 class _Interface:
     """The host view of a CUDA array interface (the emulated device memory is host memory)."""
@@ -63,13 +69,45 @@ def _device(a):
     return a.view(ndarray)
 
 
+# Every allocation sits between two guard bands of a known byte: a kernel that writes past
+# either end of an array argument fails its launch (see RawModule).
+GUARD_BYTES, GUARD_VALUE = 256, 0xA5
+_guarded = weakref.WeakValueDictionary()   # id -> the raw buffer
+
+
+def _alloc(shape, dtype):
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    raw = np.full(nbytes + 2 * GUARD_BYTES, GUARD_VALUE, np.uint8)
+    _guarded[id(raw)] = raw
+    return _device(raw[GUARD_BYTES:GUARD_BYTES + nbytes].view(dtype).reshape(shape))
+
+
+def _device_copy(host, dtype=None):
+    host = np.asarray(host, dtype=dtype)
+    a = _alloc(host.shape, host.dtype)
+    a[...] = host
+    return a
+
+
+def guards_intact(a):
+    """Whether the guard bands around the allocation that ``a`` views are untouched."""
+    root = a
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if _guarded.get(id(root)) is not root:
+        return True
+    return bool((root[:GUARD_BYTES] == GUARD_VALUE).all()
+                and (root[-GUARD_BYTES:] == GUARD_VALUE).all())
+
+
 def asarray(obj, dtype=None):
     if isinstance(obj, ndarray):
         return obj if dtype is None or obj.dtype == dtype else obj.astype(dtype)
     if hasattr(obj, "__cuda_array_interface__"):   # a foreign CUDA array: a view
         view = np.asarray(_Interface(obj.__cuda_array_interface__))
         return _device(view if dtype is None else view.astype(dtype))
-    return _device(np.array(obj, dtype=dtype))     # host data: copied to the "device"
+    return _device_copy(obj, dtype)   # host data: copied to the "device"
 
 
 def asnumpy(a):
@@ -86,21 +124,23 @@ def empty(shape, dtype=np.float64):
 
 
 def full(shape, value, dtype=np.float64):
-    return _device(np.full(shape, value, dtype=dtype))
+    a = _alloc(tuple(shape) if np.iterable(shape) else (shape,), dtype)
+    a[...] = value
+    return a
 
 
 def zeros(shape, dtype=np.float64):
-    return _device(np.zeros(shape, dtype=dtype))
+    return full(shape, 0, dtype)
 
 
 def zeros_like(a, dtype=None):
-    return _device(np.zeros_like(a, dtype=dtype))
+    return full(a.shape, 0, a.dtype if dtype is None else dtype)
 
 
 def ascontiguousarray(a, dtype=None):
     if a.flags.c_contiguous and (dtype is None or a.dtype == dtype):
         return a
-    return _device(np.ascontiguousarray(a, dtype=dtype))
+    return _device_copy(a, dtype)
 
 
 def asfortranarray(a):
@@ -133,10 +173,18 @@ def _properties(device_id):
 
 
 class RawModule(emulator.Module):
-    """``cupy.RawModule(code=..., options=...)``: compiled for the host."""
+    """``cupy.RawModule(code=..., options=...)``: compiled for the host; each launch checks
+    the guard bands of its array arguments."""
 
-    def __init__(self, code, options=()):
-        super().__init__(code, options)
+    def get_function(self, name):
+        kernel = super().get_function(name)
+
+        def launch(grid, block, args, shared_mem=0):
+            kernel(grid, block, args, shared_mem=shared_mem)
+            for i, a in enumerate(args):
+                if isinstance(a, ndarray) and not guards_intact(a):
+                    raise RuntimeError(f"{name}: argument {i} was written out of bounds")
+        return launch
 
 
 cuda = types.SimpleNamespace(
