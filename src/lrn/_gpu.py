@@ -70,7 +70,7 @@ def kernel_sources():
     One variant per kernel file (``stream``: channels-first; ``tile``: channels-last) x
     dtype x index width (int32, int64); each defines ``lrn_forward`` and ``lrn_backward``.
     Used by the tests to compile each source with ``nvcc --ptx`` and with the host
-    emulation, exactly as :func:`_function` compiles it.
+    emulation, exactly as :func:`_module` compiles it.
     """
     return [("_".join(v), _source(*v), _OPTIONS) for v in _variants()]
 

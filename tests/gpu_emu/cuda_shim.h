@@ -3,8 +3,9 @@
 // Force-included before a kernel source, which is compiled unchanged with g++/clang++
 // (-std=c++17).  A launch runs the grid's blocks one after another; the threads of a block
 // are fibers (ucontext) on one OS thread, each run until it reaches __syncthreads or returns,
-// round after round (in alternating thread order), so a launch is deterministic and cheap.  A round in which some threads
-// return while others wait at __syncthreads is reported (the kernels never diverge so).
+// round after round (in alternating thread order), so a launch is deterministic and cheap.
+// A round in which some threads return while others wait at __syncthreads is reported (the
+// kernels never diverge so).
 // Because one block runs at a time, __shared__ variables (which the sources declare at file
 // scope) are plain globals, and `extern __shared__` memory is one static buffer.
 // EMU_EXPORT(kernel), appended after the source, gives a kernel C entry points: a launch
