@@ -1,14 +1,20 @@
-# Why: LRN is memory-bound, so each kernel streams its inputs once, coalesced (channels-first: a
-# thread per position walks the channels; channels-last: rows staged in shared memory), and takes
-# every window sum as block suffix + prefix: no subtraction, O(1) work per element for any size.
-"""GPU kernels (CuPy ``RawModule``, CUDA C sources below) and their launches.
+"""GPU backend: the LRN kernels in CUDA C (``lrn/cuda/*.cu``, package data), compiled per
+variant with CuPy's ``RawModule``, and their launches.
 
-The operator layer validates everything and hands over C-contiguous CuPy arrays viewed as
-3-D: channels-first ``(N, C, S)`` or channels-last ``(N, S, C)``, all of one dtype
-(float16, float32 or float64; float16 is stored as half and computed in float32).
+Why: LRN is memory-bound, so each kernel streams its inputs once, coalesced (channels-first:
+a thread per position walks the channels; channels-last: rows staged in shared memory), and
+takes every window sum as block suffix + prefix: no subtraction, O(1) work per element for any
+size.  The CUDA C lives in files rather than Python strings so that ``nvcc`` and the tests'
+host emulation (which compiles the same text with a C++ compiler) read exactly what runs.
+
+The operator layer validates everything and hands over C-contiguous CuPy arrays in their N-D
+shape, all of one dtype (float16, float32 or float64; float16 is stored as half and computed
+in float32); the launch views them as 3-D: channels-first ``(N, C, S)`` or channels-last
+``(N, S, C)``.
 """
 import functools
 import math
+import pathlib
 
 import numpy as np
 
@@ -27,372 +33,59 @@ _SCRATCH_BLOCKS_PER_SM = 8   # threads loop over the positions when the rings ar
 _TILE_BLOCK = 256
 _TILE = 2048
 _SHARED_BYTES = 48 * 1024
+_INT32_LIMIT = 2**31         # offsets from here on need the 64-bit index variant
 
+_CUDA_DIR = pathlib.Path(__file__).with_name("cuda")
+_FILES = {"stream": "lrn_stream.cu", "tile": "lrn_tile.cu"}   # each: lrn_forward, lrn_backward
 _TYPES = {"float16": ("unsigned short", "float"), "float32": ("float", "float"),
           "float64": ("double", "double")}
 _INDEX = {"int32": "int", "int64": "long long"}
 _OPTIONS = ("-std=c++17",)
 
-_BASE = r"""
-// Storage T, arithmetic A (float for half), index I: set by the typedefs above.
-__device__ __forceinline__ float ld(const unsigned short* p) {
-    float v;
-    asm("cvt.f32.f16 %0, %1;" : "=f"(v) : "h"(*p));
-    return v;
-}
-__device__ __forceinline__ float ld(const float* p) { return *p; }
-__device__ __forceinline__ double ld(const double* p) { return *p; }
-__device__ __forceinline__ void st(unsigned short* p, float v) {
-    unsigned short h;
-    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v));
-    *p = h;
-}
-__device__ __forceinline__ void st(float* p, float v) { *p = v; }
-__device__ __forceinline__ void st(double* p, double v) { *p = v; }
 
-// s ** -beta with exact forms for the usual exponents; IEEE results for 0, inf, NaN, s < 0.
-__device__ __forceinline__ float pow_neg(float s, float beta) {
-    if (beta == 0.75f) { float r = rsqrtf(s); return r * sqrtf(r); }  // s*sqrt(s) overflows
-    if (beta == 0.5f) return rsqrtf(s);
-    if (beta == 1.0f) return 1.0f / s;
-    return powf(s, -beta);
-}
-__device__ __forceinline__ double pow_neg(double s, double beta) {
-    if (beta == 0.75) { double r = 1.0 / sqrt(s); return r * sqrt(r); }
-    if (beta == 0.5) return 1.0 / sqrt(s);
-    if (beta == 1.0) return 1.0 / s;
-    return pow(s, -beta);
-}
-"""
-
-_STREAM = r"""
-#define U ((int)(16 / sizeof(T)))   // channels loaded ahead per step: 16 bytes per thread
-
-// Unit of work g of a stream kernel: position (n, s) = g % (N * S) (its offset `off` in the
-// array) and channels [c0, c1), the chunk g / (N * S) of length L.
-struct Chunk {
-    I off, c0, c1;
-};
-__device__ Chunk chunk(I g, I N, I C, I S, I L) {
-    const I pos = g % (N * S), c0 = g / (N * S) * L;
-    return {pos + pos / S * (C - 1) * S, c0, c0 + L < C ? c0 + L : C};
-}
-
-// Thread-private slots p[i * stride], i < m: slot k of a shared-memory array (work == 0)
-// or of the global scratch `work`, both laid out so that a warp touches consecutive words.
-struct Slots {
-    A* p;
-    I stride;
-};
-__device__ Slots slots(A* work, int k, I m) {
-    extern __shared__ __align__(16) unsigned char smem_bytes[];
-    const I g = (I)blockIdx.x * blockDim.x + threadIdx.x;
-    if (work) {
-        const I stride = (I)gridDim.x * blockDim.x;
-        return {work + k * m * stride + g, stride};
-    }
-    return {(A*)smem_bytes + k * m * blockDim.x + threadIdx.x, (I)blockDim.x};
-}
-
-// Sum of the last m values pushed (zeros before the first).  The stream is cut into blocks
-// of m: the slots hold the previous block's suffix sums, `run` the current block's prefix
-// sum, and every window is one suffix plus one prefix.
-struct Ring {
-    Slots s;
-    I m, j;
-    A run;
-    __device__ Ring(Slots s_, I m_) : s(s_), m(m_), j(0), run(0) {
-        for (I i = 0; i < m; ++i) s.p[i * s.stride] = 0;
-    }
-    __device__ A push(A q) {
-        run += q;
-        s.p[j * s.stride] = q;
-        if (++j < m) return run + s.p[j * s.stride];
-        const A total = run;
-        A acc = 0;
-        for (I i = m - 1; i >= 0; --i) {
-            acc += s.p[i * s.stride];
-            s.p[i * s.stride] = acc;
-        }
-        run = 0;
-        j = 0;
-        return total;
-    }
-};
-"""
-
-_TILED = r"""
-#define PER (TILE / BLOCK)
-
-// In-place: P holds the values on entry; afterwards P and Sf hold their prefix and suffix
-// sums within blocks of m channels of each of the `rows` rows of C channels.
-__device__ void block_scans(A* P, A* Sf, int rows, int C, int m) {
-    const int nseg = (C + m - 1) / m;
-    for (int g = threadIdx.x; g < rows * nseg; g += BLOCK) {
-        const int r = g / nseg;
-        const int lo = r * C + (g - r * nseg) * m;
-        const int hi = lo + m < (r + 1) * C ? lo + m : (r + 1) * C;
-        A acc = 0;
-        for (int i = hi - 1; i >= lo; --i) {
-            acc += P[i];
-            Sf[i] = acc;
-        }
-        acc = 0;
-        for (int i = lo; i < hi; ++i) {
-            acc += P[i];
-            P[i] = acc;
-        }
-    }
-}
-
-// Sum over channels [c - before, c - before + m - 1] & [0, C) of the row starting at `row`:
-// a suffix of one block plus a prefix of the next.
-__device__ A window(const A* P, const A* Sf, int row, int c, int before, int m, int C) {
-    const int a = c - before;
-    const int b = a + m - 1 < C - 1 ? a + m - 1 : C - 1;
-    if (a < 0) return P[row + b];
-    A sum = Sf[row + a];
-    if (b >= (a / m + 1) * m) sum += P[row + b];
-    return sum;
-}
-"""
-
-# Inputs are read before the outputs at the same index are written, so an output may be
-# exactly one of the inputs (in-place); pointers are therefore not __restrict__.
-_KERNELS = {
-    ("forward", "stream"): r"""
-__device__ void forward_chunk(const T* x, T* y, T* scale, A* work, I C, I S, I c0, I c1,
-                              I pre, I post, A coef, A beta, A bias) {
-    Ring sq(slots(work, 0, pre + post + 1), pre + post + 1);
-    for (I b0 = c0 - pre; b0 < c1 + post; b0 += U) {   // b: newest channel in the window
-        A q[U];
-#pragma unroll
-        for (int u = 0; u < U; ++u) {
-            const I b = b0 + u;
-            const A v = b >= 0 && b < C ? ld(x + b * S) : A(0);
-            q[u] = v * v;
-        }
-#pragma unroll
-        for (int u = 0; u < U; ++u) {
-            const A s = bias + coef * sq.push(q[u]);
-            const I c = b0 + u - post;
-            if (c >= c0 && c < c1) {
-                st(y + c * S, ld(x + c * S) * pow_neg(s, beta));
-                if (scale) st(scale + c * S, s);
-            }
-        }
-    }
-}
-
-extern "C" __global__ void lrn_forward(const T* x, T* y, T* scale, A* work, I N, I C, I S,
-                                       I L, I pre, I post, A coef, A beta, A bias) {
-    const I count = N * S * ((C + L - 1) / L);
-    for (I g = (I)blockIdx.x * blockDim.x + threadIdx.x; g < count;
-         g += (I)gridDim.x * blockDim.x) {
-        const Chunk k = chunk(g, N, C, S, L);
-        forward_chunk(x + k.off, y + k.off, scale ? scale + k.off : scale, work, C, S, k.c0,
-                      k.c1, pre, post, coef, beta, bias);
-    }
-}
-""",
-    ("backward", "stream"): r"""
-__device__ void backward_chunk(const T* x, const T* y, const T* dy, const T* scale, T* dx,
-                               A* work, I C, I S, I c0, I c1, I pre, I post, A coef, A beta,
-                               A bias, A coef2) {
-    const I m = pre + post + 1;
-    Ring tsum(slots(work, 0, m), m);   // sums of t = dy * y / scale over [c - post, c + pre]
-    if (scale) {
-        for (I b0 = c0 - post; b0 < c1 + pre; b0 += U) {   // b: newest channel of t
-            A t[U];
-#pragma unroll
-            for (int u = 0; u < U; ++u) {
-                const I b = b0 + u;
-                t[u] = b >= 0 && b < C ? ld(dy + b * S) * ld(y + b * S) / ld(scale + b * S)
-                                       : A(0);
-            }
-#pragma unroll
-            for (int u = 0; u < U; ++u) {
-                const A sum = tsum.push(t[u]);
-                const I c = b0 + u - pre;
-                if (c >= c0 && c < c1) {
-                    const A s = ld(scale + c * S);
-                    st(dx + c * S, ld(dy + c * S) * pow_neg(s, beta) - coef2 * ld(x + c * S) * sum);
-                }
-            }
-        }
-        return;
-    }
-    // Recompute the scale: b is the newest channel of x, a = b - post gets its scale and t,
-    // c = a - pre its dx; `delay` keeps the scales of the last m channels a.
-    Ring sq(slots(work, 1, m), m);
-    const Slots delay = slots(work, 2, m);
-    I jw = 0, jr = post;   // delay slots of a (from c0 - post) and of c (from c0)
-    for (I b0 = c0 - post - pre; b0 < c1 + pre + post; b0 += U) {
-        A q[U], dyy[U];
-#pragma unroll
-        for (int u = 0; u < U; ++u) {
-            const I b = b0 + u, a = b - post;
-            const A v = b >= 0 && b < C ? ld(x + b * S) : A(0);
-            q[u] = v * v;
-            dyy[u] = a >= 0 && a < C ? ld(dy + a * S) * ld(y + a * S) : A(0);
-        }
-#pragma unroll
-        for (int u = 0; u < U; ++u) {
-            const A sa = bias + coef * sq.push(q[u]);
-            const I a = b0 + u - post, c = a - pre;
-            if (a < c0 - post) continue;   // the window of x of scale[a] is not complete yet
-            delay.p[jw * delay.stride] = sa;
-            jw = jw + 1 == m ? 0 : jw + 1;
-            const A sum = tsum.push(a >= 0 && a < C ? dyy[u] / sa : A(0));
-            if (c >= c0 && c < c1) {
-                const A s = delay.p[jr * delay.stride];
-                jr = jr + 1 == m ? 0 : jr + 1;
-                st(dx + c * S, ld(dy + c * S) * pow_neg(s, beta) - coef2 * ld(x + c * S) * sum);
-            }
-        }
-    }
-}
-
-extern "C" __global__ void lrn_backward(const T* x, const T* y, const T* dy, const T* scale,
-                                        T* dx, A* work, I N, I C, I S, I L, I pre, I post,
-                                        A coef, A beta, A bias, A coef2) {
-    const I count = N * S * ((C + L - 1) / L);
-    for (I g = (I)blockIdx.x * blockDim.x + threadIdx.x; g < count;
-         g += (I)gridDim.x * blockDim.x) {
-        const Chunk k = chunk(g, N, C, S, L);
-        backward_chunk(x + k.off, y + k.off, dy + k.off, scale ? scale + k.off : scale,
-                       dx + k.off, work, C, S, k.c0, k.c1, pre, post, coef, beta, bias, coef2);
-    }
-}
-""",
-    ("forward", "tile"): r"""
-extern "C" __global__ void lrn_forward(const T* x, T* y, T* scale, I M, I C, I R,
-                                       I pre, I post, A coef, A beta, A bias) {
-    __shared__ A P[TILE], Sf[TILE];
-    const int c_ = (int)C, m = (int)(pre + post + 1);
-    const I row0 = (I)blockIdx.x * R;
-    const int count = (int)(M - row0 < R ? M - row0 : R) * c_;
-    x += row0 * C;
-    y += row0 * C;
-    if (scale) scale += row0 * C;
-    A xv[PER];
-#pragma unroll
-    for (int k = 0; k < PER; ++k) {
-        const int e = threadIdx.x + k * BLOCK;
-        if (e < count) {
-            xv[k] = ld(x + e);
-            P[e] = xv[k] * xv[k];
-        }
-    }
-    __syncthreads();
-    block_scans(P, Sf, count / c_, c_, m);
-    __syncthreads();
-#pragma unroll
-    for (int k = 0; k < PER; ++k) {
-        const int e = threadIdx.x + k * BLOCK, c = e % c_;
-        if (e < count) {
-            const A s = bias + coef * window(P, Sf, e - c, c, (int)pre, m, c_);
-            st(y + e, xv[k] * pow_neg(s, beta));
-            if (scale) st(scale + e, s);
-        }
-    }
-}
-""",
-    ("backward", "tile"): r"""
-extern "C" __global__ void lrn_backward(const T* x, const T* y, const T* dy, const T* scale,
-                                        T* dx, I M, I C, I R, I pre, I post,
-                                        A coef, A beta, A bias, A coef2) {
-    __shared__ A P[TILE], Sf[TILE];
-    const int c_ = (int)C, m = (int)(pre + post + 1);
-    const I row0 = (I)blockIdx.x * R;
-    const int count = (int)(M - row0 < R ? M - row0 : R) * c_;
-    x += row0 * C;
-    y += row0 * C;
-    dy += row0 * C;
-    dx += row0 * C;
-    if (scale) scale += row0 * C;
-    A xv[PER], gv[PER], sv[PER], dyy[PER];
-#pragma unroll
-    for (int k = 0; k < PER; ++k) {
-        const int e = threadIdx.x + k * BLOCK;
-        if (e < count) {
-            xv[k] = ld(x + e);
-            gv[k] = ld(dy + e);
-            dyy[k] = gv[k] * ld(y + e);
-            if (scale) {
-                sv[k] = ld(scale + e);
-                P[e] = dyy[k] / sv[k];
-            } else {
-                P[e] = xv[k] * xv[k];
-            }
-        }
-    }
-    __syncthreads();
-    if (!scale) {
-        block_scans(P, Sf, count / c_, c_, m);
-        __syncthreads();
-#pragma unroll
-        for (int k = 0; k < PER; ++k) {
-            const int e = threadIdx.x + k * BLOCK, c = e % c_;
-            if (e < count) sv[k] = bias + coef * window(P, Sf, e - c, c, (int)pre, m, c_);
-        }
-        __syncthreads();
-#pragma unroll
-        for (int k = 0; k < PER; ++k) {
-            const int e = threadIdx.x + k * BLOCK;
-            if (e < count) P[e] = dyy[k] / sv[k];
-        }
-        __syncthreads();
-    }
-    block_scans(P, Sf, count / c_, c_, m);   // t = dy * y / scale, summed over [c - post, c + pre]
-    __syncthreads();
-#pragma unroll
-    for (int k = 0; k < PER; ++k) {
-        const int e = threadIdx.x + k * BLOCK, c = e % c_;
-        if (e < count) {
-            const A sum = window(P, Sf, e - c, c, (int)post, m, c_);
-            st(dx + e, gv[k] * pow_neg(sv[k], beta) - coef2 * xv[k] * sum);
-        }
-    }
-}
-""",
-}
+@functools.lru_cache(maxsize=None)
+def _read(name):
+    return (_CUDA_DIR / name).read_text()
 
 
-def _source(direction, kind, dtype, index):
+def _source(kind, dtype, index):
+    """One variant's source: its typedefs and defines, the common helpers, the kernels."""
     storage, arith = _TYPES[dtype]
-    block = _STREAM_BLOCK if kind == "stream" else _TILE_BLOCK
-    head = (f"typedef {storage} T;\ntypedef {arith} A;\ntypedef {_INDEX[index]} I;\n"
-            f"#define BLOCK {block}\n#define TILE {_TILE}\n")
-    helpers = _STREAM if kind == "stream" else _TILED
-    return head + _BASE + helpers + _KERNELS[direction, kind]
+    head = f"typedef {storage} T;\ntypedef {arith} A;\ntypedef {_INDEX[index]} I;\n"
+    if kind == "tile":
+        head += f"#define BLOCK {_TILE_BLOCK}\n#define TILE {_TILE}\n"
+    return head + _read("lrn_common.cuh") + _read(_FILES[kind])
 
 
 def _variants():
-    for direction in ("forward", "backward"):
-        for kind in ("stream", "tile"):
-            for dtype in _TYPES:
-                for index in _INDEX:
-                    yield direction, kind, dtype, index
+    for kind in _FILES:
+        for dtype in _TYPES:
+            for index in _INDEX:
+                yield kind, dtype, index
 
 
 def kernel_sources():
-    """Every kernel variant as ``(name, CUDA source, NVRTC options)``.
+    """Every compiled variant as ``(name, CUDA source, NVRTC options)``.
 
-    One variant per direction (forward, backward) x kernel (``stream``: channels-first;
-    ``tile``: channels-last) x dtype x index width (int32, int64).  Used by the tests to
-    compile each source with ``nvcc --ptx`` where no GPU is present.
+    One variant per kernel file (``stream``: channels-first; ``tile``: channels-last) x
+    dtype x index width (int32, int64); each defines ``lrn_forward`` and ``lrn_backward``.
+    Used by the tests to compile each source with ``nvcc --ptx`` and with the host
+    emulation, exactly as :func:`_module` compiles it.
     """
     return [("_".join(v), _source(*v), _OPTIONS) for v in _variants()]
 
 
 @functools.lru_cache(maxsize=None)
-def _function(device_id, direction, kind, dtype, index):
-    """The compiled kernel of one variant on one device (memoised)."""
+def _module(device_id, kind, dtype, index):
+    """The compiled module of one variant on one device (memoised)."""
     import cupy
 
-    module = cupy.RawModule(code=_source(direction, kind, dtype, index), options=_OPTIONS)
-    return module.get_function(f"lrn_{direction}")
+    return cupy.RawModule(code=_source(kind, dtype, index), options=_OPTIONS)
+
+
+@functools.lru_cache(maxsize=None)
+def _function(device_id, direction, kind, dtype, index):
+    return _module(device_id, kind, dtype, index).get_function(f"lrn_{direction}")
 
 
 def _launch(direction, arrays, n_in, p):
@@ -400,24 +93,21 @@ def _launch(direction, arrays, n_in, p):
     ``n_in`` read."""
     import cupy
 
-    channels_last = p.channels_last
-    shape3 = _shape3(arrays[0].shape, channels_last)
+    shape3 = _shape3(arrays[0].shape, p.channels_last)
     arrays = tuple(None if a is None else a.reshape(shape3) for a in arrays)
     x = arrays[0]
     if x.size == 0:
         return
-    n, c, s = (x.shape[0], x.shape[2], x.shape[1]) if channels_last else x.shape
+    n, c, s = (x.shape[0], x.shape[2], x.shape[1]) if p.channels_last else x.shape
     m, pre = p.window(c)
-    post = m - 1 - pre
-    dtype = x.dtype.name
-    acc = np.float64 if dtype == "float64" else np.float32
-    if (channels_last or s == 1) and c <= _TILE:
+    acc = np.float64 if x.dtype.name == "float64" else np.float32
+    if (p.channels_last or s == 1) and c <= _TILE:
         kind, block, shared, work = "tile", _TILE_BLOCK, 0, None
         rows_per_block = _TILE // c
         grid = -(-n * s // rows_per_block)
         dims = (n * s, c, rows_per_block)
     else:
-        if channels_last:   # rows too long for the tile kernel: walk each row
+        if p.channels_last:   # rows too long for the tile kernel: walk each row
             n, s = n * s, 1
         kind, block = "stream", _STREAM_BLOCK
         # chunks read their neighbours' margins: not when an output is also an input
@@ -434,16 +124,18 @@ def _launch(direction, arrays, n_in, p):
             grid = min(grid, sms * _SCRATCH_BLOCKS_PER_SM)
             work, shared = cupy.empty(rings * m * grid * block, dtype=acc), 0
         dims = (n, c, s, length)
-    largest = max(x.size + _TILE, grid * block, 3 * c + 16,
+    # the largest offset: a thread's position index runs to the element count plus one
+    # grid's stride (past 2**31 that overflowed), channel indices to c + pre + post + 8
+    largest = max(x.size + max(_TILE, grid * block), 3 * c + 16,
                   0 if work is None else work.size)
-    index = "int32" if largest < 2**31 else "int64"
+    index = "int32" if largest < _INT32_LIMIT else "int64"
     itype = np.int32 if index == "int32" else np.int64
-    scalars = [acc(p.alpha_n), acc(p.beta), acc(p.bias)]
+    scalars = [acc(p.alpha_n), np.float64(p.beta), acc(p.bias)]   # beta: a double always
     if direction == "backward":
         scalars.append(acc(p.grad_coef))
     args = (*arrays, *(() if kind == "tile" else (work,)),
-            *(itype(v) for v in (*dims, pre, post)), *scalars)
-    kernel = _function(cupy.cuda.Device().id, direction, kind, dtype, index)
+            *(itype(v) for v in (*dims, pre, m - 1 - pre)), *scalars)
+    kernel = _function(cupy.cuda.Device().id, direction, kind, x.dtype.name, index)
     kernel((grid,), (block,), args, shared_mem=shared)
 
 

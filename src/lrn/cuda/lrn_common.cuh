@@ -1,0 +1,37 @@
+// Shared by every LRN kernel.  lrn._gpu compiles each variant as one source: its typedefs
+// (storage T, arithmetic A: float for half data, index I; for the tile kernels the BLOCK and
+// TILE defines), then this file, then lrn_stream.cu or lrn_tile.cu.  Plain CUDA C++ with no inline assembly and no
+// preprocessor branches, so that the tests can compile the very same text on the host.
+
+// libdevice's half <-> float conversions (PTX cvt; round to nearest even).
+extern "C" __device__ float __nv_half2float(unsigned short h);
+extern "C" __device__ unsigned short __nv_float2half_rn(float v);
+
+__device__ __forceinline__ float ld(const unsigned short* p) { return __nv_half2float(*p); }
+__device__ __forceinline__ float ld(const float* p) { return *p; }
+__device__ __forceinline__ double ld(const double* p) { return *p; }
+__device__ __forceinline__ void st(unsigned short* p, float v) { *p = __nv_float2half_rn(v); }
+__device__ __forceinline__ void st(float* p, float v) { *p = v; }
+__device__ __forceinline__ void st(double* p, double v) { *p = v; }
+
+// x * s ** -beta; beta comes as a double for every dtype.  Exact forms for the usual
+// exponents (IEEE results for 0, inf, NaN, s < 0); any other beta in double, rounded once:
+// the CPU kernels compute the same.
+__device__ __forceinline__ float scaled(float x, float s, double beta) {
+    if (beta == 0.75) {   // not rsqrtf(s * sqrtf(s)): s * sqrt(s) overflows
+        const float r = rsqrtf(s);
+        return x * (r * sqrtf(r));
+    }
+    if (beta == 0.5) return x * rsqrtf(s);
+    if (beta == 1.0) return x * (1.0f / s);
+    return (float)((double)x * pow((double)s, -beta));
+}
+__device__ __forceinline__ double scaled(double x, double s, double beta) {
+    if (beta == 0.75) {
+        const double r = 1.0 / sqrt(s);
+        return x * (r * sqrt(r));
+    }
+    if (beta == 0.5) return x * (1.0 / sqrt(s));
+    if (beta == 1.0) return x * (1.0 / s);
+    return x * pow(s, -beta);
+}
