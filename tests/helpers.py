@@ -3,7 +3,7 @@ import zlib
 
 import numpy as np
 
-from reference import make_shape, ref_backward, ref_forward  # noqa: F401
+from .reference import make_shape, ref_backward, ref_forward  # noqa: F401
 
 DTYPES = (np.float16, np.float32, np.float64)
 BETAS = (0.75, 0.5, 1.0, 0.6, 2.0)      # 0.75 / 0.5 / 1 are special-cased in kernels

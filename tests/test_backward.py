@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import lrn
-from helpers import (BETAS, CROSS_SHAPES, SWEEP_SHAPES, DTYPES, SIZES, assert_bwd_close, dtype_id, fd_gradient,
+from .helpers import (BETAS, CROSS_SHAPES, SWEEP_SHAPES, DTYPES, SIZES, assert_bwd_close, dtype_id, fd_gradient,
                      make_shape, poisoned, random_params, random_x, resolve_size, rng_for,
                      shape_id)
-from reference import (CONVENTIONS, LAYOUTS, caffe_backward_unmirrored, ref_backward,
+from .reference import (CONVENTIONS, LAYOUTS, caffe_backward_unmirrored, ref_backward,
                        ref_forward)
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import lrn
-from reference import ref_backward, ref_forward
+from .reference import ref_backward, ref_forward
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
 BF16 = np.dtype(ml_dtypes.bfloat16)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import lrn
-from reference import ref_forward, ref_forward_within
+from .reference import ref_forward, ref_forward_within
 
 
 @pytest.mark.parametrize("n", [1, 3, 5])

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 import lrn
-from helpers import (BETAS, CROSS_SHAPES, SWEEP_SHAPES, DTYPES, SIZES, assert_fwd_close, dtype_id, make_shape, poisoned,
+from .helpers import (BETAS, CROSS_SHAPES, SWEEP_SHAPES, DTYPES, SIZES, assert_fwd_close, dtype_id, make_shape, poisoned,
                      random_params, random_x, resolve_size, rng_for, shape_id)
-from reference import CONVENTIONS, LAYOUTS, ref_forward
+from .reference import CONVENTIONS, LAYOUTS, ref_forward
 
 def check_forward(layout, dtype, size, convention, spec, params=None, extra_seed=()):
     n, c, spatial = spec

@@ -9,7 +9,7 @@ import copy
 import numpy as np
 import pytest
 
-from helpers import assert_bwd_close, ref_backward, ref_forward
+from .helpers import assert_bwd_close, ref_backward, ref_forward
 
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
