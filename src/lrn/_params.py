@@ -134,8 +134,41 @@ def check_ndim(shape, within):
 
 # -- the parameter objects ---------------------------------------------------
 
+class _Window:
+    """The window's geometry, from ``size``, ``pre``, ``channels_last`` and
+    ``within``: what :class:`Params` (``lrn.dask`` plans its blocks with it)
+    and :class:`Problem` share."""
+
+    __slots__ = ()
+
+    def reach(self, mirrored=False):
+        """``(before, after)``: elements of the window before and after its
+        centre; mirrored, ``[c - post, c + pre]``, the windows that contain
+        ``c`` (what the backward pass sums over)."""
+        before, after = self.pre, self.size - 1 - self.pre
+        return (after, before) if mirrored else (before, after)
+
+    def window(self, length, mirrored=False):
+        """``(n, before)`` of the window clipped to an axis of ``length`` >= 1
+        elements: at most ``length - 1`` on either side.  The sums are the
+        same (zero padding), and nothing grows with a size far above it."""
+        before, after = self.reach(mirrored)
+        before, after = min(before, length - 1), min(after, length - 1)
+        return before + after + 1, before
+
+    def channel_axis(self, ndim):
+        return ndim - 1 if self.channels_last else 1
+
+    def window_axes(self, ndim):
+        """The axes the window runs along: the channel axis, or (within
+        channels) every spatial axis."""
+        if not self.within:
+            return (self.channel_axis(ndim),)
+        return tuple(range(1, ndim - 1)) if self.channels_last else tuple(range(2, ndim))
+
+
 @dataclass(frozen=True, slots=True)
-class Params:
+class Params(_Window):
     """Checked arguments of one LRN call that do not depend on the data."""
 
     size: int
@@ -172,7 +205,7 @@ class Params:
 
 
 @dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(_Window):
     """What a backend runs: the window, the coefficients as the kernels take
     them, the layout, the region and the thread request."""
 
@@ -185,31 +218,6 @@ class Problem:
     channels_last: bool
     within: bool
     num_threads: object
-
-    def reach(self, mirrored=False):
-        """``(before, after)``: elements of the window before and after its
-        centre; mirrored, ``[c - post, c + pre]``, the windows that contain
-        ``c`` (what the backward pass sums over)."""
-        before, after = self.pre, self.size - 1 - self.pre
-        return (after, before) if mirrored else (before, after)
-
-    def window(self, length, mirrored=False):
-        """``(n, before)`` of the window clipped to an axis of ``length`` >= 1
-        elements: at most ``length - 1`` on either side.  The sums are the
-        same (zero padding), and nothing grows with a size far above it."""
-        before, after = self.reach(mirrored)
-        before, after = min(before, length - 1), min(after, length - 1)
-        return before + after + 1, before
-
-    def channel_axis(self, ndim):
-        return ndim - 1 if self.channels_last else 1
-
-    def window_axes(self, ndim):
-        """The axes the window runs along: the channel axis, or (within
-        channels) every spatial axis."""
-        if not self.within:
-            return (self.channel_axis(ndim),)
-        return tuple(range(1, ndim - 1)) if self.channels_last else tuple(range(2, ndim))
 
 
 def _divide(alpha, denominator):
