@@ -47,7 +47,7 @@ from .reference import ref_backward, ref_backward_within, ref_forward, ref_forwa
 
 # --------------------------------------------------------------------------- settings
 
-MAIN = 300            # examples of lrn.lrn and lrn.lrn_backward in CI
+MAIN = 600            # examples of lrn.lrn and lrn.lrn_backward in CI
 HAVE_ONNX = importlib.util.find_spec("onnx") is not None
 HAVE_DASK = importlib.util.find_spec("dask") is not None
 LONG = int(os.environ.get("LRN_FUZZ_EXAMPLES", "0") or 0)
@@ -154,8 +154,13 @@ class Call:
     def __init__(self, draw):
         self.draw = draw
         # 4 calls in 10 draw only valid arguments and moderate data (the numbers
-        # are compared there); the others mix in wild values
-        self.clean = draw(st.integers(0, 9)) < 4
+        # are compared there); 5 in 10 make one draw wild (the ``focus``-th: one
+        # argument, the data's dtype, shape, layout or magnitude, ``out``...) and
+        # keep the rest valid; 1 in 10 mixes wild values in anywhere
+        mode = draw(st.integers(0, 9))
+        self.mode = "clean" if mode < 4 else "focus" if mode < 9 else "chaos"
+        self.focus = draw(st.integers(0, 24)) if self.mode == "focus" else -1
+        self.site = 0
         self.bad, self.maybe = set(), set()
         self.kwargs = {}
         self.guarded = []         # (array, snapshot): unchanged if the call raises
@@ -163,7 +168,10 @@ class Call:
         self.shown = {}
 
     def mostly(self, good, wild, wild_in_10=2):
-        return mostly(self.draw, good, wild, 0 if self.clean else wild_in_10)
+        site, self.site = self.site, self.site + 1
+        if self.mode == "focus":
+            return self.draw(wild if site == self.focus else good)
+        return mostly(self.draw, good, wild, 0 if self.mode == "clean" else wild_in_10)
 
     def arg(self, name, good, wild, ok, wild_in_10=2, key=None):
         value = self.mostly(good, wild, wild_in_10)
@@ -180,7 +188,8 @@ class Call:
 
     def __repr__(self):
         shown = ", ".join(f"{k}={_short(v)}" for k, v in self.shown.items())
-        return f"Call({shown}; bad={sorted(self.bad)}, maybe={sorted(self.maybe)})"
+        return (f"Call({shown}; bad={sorted(self.bad)}, maybe={sorted(self.maybe)}, "
+                f"{self.mode}{self.focus if self.mode == 'focus' else ''})")
 
 
 def _short(v):
@@ -385,7 +394,7 @@ def draw_out(call, arr, x, within, aliases):
         if kind == "alias_reversed" and long_axes:
             index = [slice(None)] * target.ndim
             index[long_axes[0]] = slice(None, None, -1)
-            return target[tuple(index)], False
+            return target[tuple(index)], target.size == 0     # no memory, no overlap
         return target, (not within) or target.size == 0
     return "overlap", False       # built with x (draw_overlap)
 
@@ -424,7 +433,8 @@ def check_untouched(call, when):
 
 
 def _same(a, b):
-    return a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+    """Bit for bit (NaN included, any dtype: bfloat16 has no NaN-aware equality)."""
+    return a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
 def invoke(call, fn):
@@ -513,7 +523,11 @@ class Numbers:
         # the backward formula divides by scale (dy * y / scale): scale = 0
         # (bias 0 and x = 0) is 0/0 there, whatever the limit
         self.finite = bool(inputs_ok and within_limits(1.0) and lower
-                           and (dy is None or nz.all()))
+                           and (dy is None or (nz.all() and not np.isinf(s).any())))
+        # an infinite scale (inf in x) is beyond every compute dtype; IEEE pow
+        # makes (-inf) ** -0.75 = 0 in the reference where the kernels' exact
+        # forms for beta 0.75 / 0.5 take a square root (NaN): left out
+        self.mask = ~np.isinf(s)
         with np.errstate(all="ignore"):
             comfortable = [a[a != 0] for a in (x * x, s_abs, sp, np.abs(y))]
             small = abs(alpha_n) * x * x
@@ -549,7 +563,7 @@ class Numbers:
     def check_finite(self, result, ref, what):
         """Never NaN/inf where the reference is finite and representable."""
         r = np.asarray(result).astype(np.float64)
-        where = np.isfinite(ref) & (np.abs(ref) <= self.max_s)
+        where = np.isfinite(ref) & (np.abs(ref) <= self.max_s) & self.mask
         bad = where & ~np.isfinite(r)
         assert not bad.any(), (f"{what}: {bad.sum()} NaN/inf where the reference is finite, "
                                f"e.g. {r[bad][:3]} for {ref[bad][:3]}")
@@ -795,7 +809,7 @@ def caffe_calls(draw):
     return call
 
 
-@fuzz_settings(40)
+@fuzz_settings(60)
 @given(caffe_calls())
 def test_caffe_lrn(call):
     run_adapter(call, lambda: lrn.caffe_lrn(**call.kwargs), call.arr, call.p)
@@ -827,7 +841,7 @@ def tf_calls(draw):
     return call
 
 
-@fuzz_settings(40)
+@fuzz_settings(60)
 @given(tf_calls())
 def test_tf_lrn(call):
     run_adapter(call, lambda: lrn.tf_lrn(**call.kwargs), call.arr, call.p)
@@ -859,7 +873,7 @@ def onnx_calls(draw):
 
 
 @pytest.mark.skipif(not HAVE_ONNX, reason="lrn.onnx.make_node needs onnx")
-@fuzz_settings(40)
+@fuzz_settings(60)
 @given(onnx_calls())
 def test_onnx_run_node(call):
     kw = dict(call.kwargs)
@@ -896,7 +910,7 @@ def caffe2_calls(draw):
     return call
 
 
-@fuzz_settings(40)
+@fuzz_settings(60)
 @given(caffe2_calls())
 def test_caffe2_lrn_op(call):
     def run():
@@ -935,7 +949,7 @@ def dask_calls(draw):
 
 
 @pytest.mark.skipif(not HAVE_DASK, reason="lrn.dask needs dask")
-@fuzz_settings(30)
+@fuzz_settings(40)
 @given(dask_calls())
 def test_dask(call):
     from lrn import dask as lrn_dask
