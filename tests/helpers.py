@@ -3,7 +3,7 @@ import zlib
 
 import numpy as np
 
-from reference import make_shape, ref_backward, ref_forward  # noqa: F401
+from .reference import make_shape, ref_backward, ref_forward  # noqa: F401
 
 DTYPES = (np.float16, np.float32, np.float64)
 BETAS = (0.75, 0.5, 1.0, 0.6, 2.0)      # 0.75 / 0.5 / 1 are special-cased in kernels
@@ -14,6 +14,41 @@ FWD_RTOL = {np.float64: 1e-11, np.float32: 3e-6, np.float16: 2e-3}
 BWD_RTOL = {np.float64: 1e-11, np.float32: 3e-5, np.float16: 3e-3}
 # Absolute floor only for float16 (subnormal spacing 2**-24); none elsewhere.
 ATOL = {np.float64: 0.0, np.float32: 0.0, np.float16: 2.0 ** -23}
+
+try:  # ml_dtypes' bfloat16 (computed in float32, stored with 8 significant bits)
+    import ml_dtypes
+    BF16 = np.dtype(ml_dtypes.bfloat16).type
+    FWD_RTOL[BF16], BWD_RTOL[BF16], ATOL[BF16] = 2.0 ** -8, 2.0 ** -6, 0.0
+except ImportError:  # pragma: no cover - ml_dtypes is in the test extra
+    BF16 = None
+
+# Relative spacing (machine epsilon) of each storage dtype.
+STORAGE_EPS = {np.float64: 2.0 ** -52, np.float32: 2.0 ** -23, np.float16: 2.0 ** -10}
+if BF16 is not None:
+    STORAGE_EPS[BF16] = 2.0 ** -7
+
+
+def rtol_of(dtype, direction):
+    """The per-element relative tolerance of a forward or backward result."""
+    return (FWD_RTOL if direction == "forward" else BWD_RTOL)[np.dtype(dtype).type]
+
+
+def assert_close_elementwise(actual, expected, rtol, atol, what):
+    """``|actual - expected| <= rtol * |expected| + atol`` per element (``rtol`` may
+    be an array), with NaN exactly where the reference is NaN and infinities equal."""
+    a = np.asarray(actual).astype(np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert a.shape == expected.shape, f"{what}: shape {a.shape} != {expected.shape}"
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(a - expected)
+        ok = (err <= rtol * np.abs(expected) + atol) | (a == expected) | \
+            (np.isnan(a) & np.isnan(expected))
+    if not ok.all():
+        idx = np.argwhere(~ok)[:5]
+        detail = ", ".join(f"{tuple(int(i) for i in j)}: got {a[tuple(j)]!r} want "
+                           f"{expected[tuple(j)]!r}" for j in idx)
+        raise AssertionError(f"{what}: {(~ok).sum()} of {ok.size} elements out of tolerance; "
+                             f"{detail}")
 
 
 def seed_of(*parts):
@@ -88,6 +123,7 @@ def assert_bwd_close(actual, expected, magnitude, dtype, rtol=None):
 
 
 __all__ = [
+    "BF16", "STORAGE_EPS", "rtol_of", "assert_close_elementwise",
     "DTYPES", "BETAS", "BIASES", "FWD_RTOL", "BWD_RTOL", "ATOL", "seed_of", "rng_for",
     "poisoned", "random_params", "random_x", "assert_fwd_close", "assert_bwd_close",
     "make_shape", "ref_forward", "ref_backward", "SIZES", "resolve_size", "shape_id",

@@ -13,6 +13,8 @@ Written to be obviously correct, not fast:
 Everything is computed in float64 on the exact values of the inputs (float16 and
 float32 inputs are widened exactly).
 """
+from fractions import Fraction
+
 import numpy as np
 
 LAYOUTS = ("NCHW", "NHWC")
@@ -152,6 +154,12 @@ def make_shape(n, c, spatial, layout):
 
 # --------------------------------------------------------------------------- within-channel
 
+def _ratio(a, n):
+    """``a / n`` correctly rounded for any int ``n`` (``size ** d`` may be beyond float
+    range: the ratio then underflows to 0 instead of raising OverflowError)."""
+    return float(Fraction(a) / n)
+
+
 def _to_channels_first64(a, layout):
     a = np.asarray(a)
     return np.moveaxis(a.astype(np.float64), channel_axis(a.ndim, layout), 1)
@@ -179,7 +187,7 @@ def ref_forward_within(x, size, alpha, beta, bias, layout="NCHW", convention="on
             v = xf[(slice(None), slice(None)) + q]
             acc = acc + v * v
         sq[(slice(None), slice(None)) + pos] = acc
-    scale = bias + (alpha / size ** d) * sq
+    scale = bias + _ratio(alpha, size ** d) * sq
     with np.errstate(all="ignore"):
         y = xf * np.power(scale, -beta)
     return _from_channels_first(y, layout), _from_channels_first(scale, layout)
@@ -207,7 +215,7 @@ def ref_backward_within(x, dy, size, alpha, beta, bias, layout="NCHW", conventio
     with np.errstate(all="ignore"):
         g = dys * xs * np.power(ss, -beta - 1.0)           # dy[p] x[p] s[p]^(-beta-1)
         diag = dys * np.power(ss, -beta)
-        coef = 2.0 * alpha / size ** d
+        coef = _ratio(2.0 * alpha, size ** d)
         off = -beta * coef * xs[..., None, :] * (g[..., :, None] * member)  # [.., p, q]
         dx = diag + off.sum(axis=-2)
         mag = np.abs(diag) + np.abs(off).sum(axis=-2)

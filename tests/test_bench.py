@@ -138,7 +138,7 @@ def test_suite_covers_the_axes():
 
 
 def test_compare_rows_are_finite():
-    from lrn._bench import compare, format_table
+    from lrn.benchmark import compare, format_table
 
     rows, absent = compare((2, 8, 5, 5), repeats=2, peers=False)
     cases = {r["case"] for r in rows}
@@ -153,7 +153,7 @@ def test_compare_rows_are_finite():
 
 
 def test_compare_nhwc_float16():
-    from lrn._bench import compare
+    from lrn.benchmark import compare
 
     rows, _ = compare((1, 3, 4, 6), layout="NHWC", dtype=np.float16, threads=1,
                       repeats=1, peers=False)

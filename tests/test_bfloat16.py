@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import lrn
-from reference import ref_backward, ref_forward
+from .reference import ref_backward, ref_forward
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
 BF16 = np.dtype(ml_dtypes.bfloat16)
@@ -39,3 +39,28 @@ def test_backward(size):
     dxr = ref_backward(x.astype(np.float64), dy.astype(np.float64), size, 0.8, 0.75, 1.5)
     # y enters as bfloat16, so compare against the spread of the terms, not dx alone
     np.testing.assert_allclose(dx.astype(np.float64), dxr, rtol=0, atol=4 * RTOL * np.abs(dy.astype(np.float64)).max())
+
+
+@pytest.mark.parametrize("size", [1, 4])
+def test_in_place(size):
+    """out = x (and out = dy backward) for bfloat16, which has no buffer-protocol
+    format: the aliasing check used to read ``x.data`` and raise
+    ValueError("cannot include dtype 'E' in a buffer")."""
+    rng = np.random.default_rng(size)
+    x = rng.standard_normal((2, 5, 3)).astype(BF16)
+    dy = rng.standard_normal(x.shape).astype(BF16)
+    args = (size, 0.8, 0.75, 1.5)
+    yr = ref_forward(x.astype(np.float64), *args)[0]
+    y = lrn.lrn(x, *args)
+    dxr = ref_backward(x.astype(np.float64), dy.astype(np.float64), *args)
+    dx = lrn.lrn_backward(x, y, dy.copy(), *args)
+    x1 = x.copy()
+    assert lrn.lrn(x1, *args, out=x1) is x1
+    np.testing.assert_allclose(x1.astype(np.float64), yr, rtol=RTOL, atol=1e-30)
+    dy1 = dy.copy()
+    assert lrn.lrn_backward(x, y, dy1, *args, out=dy1) is dy1
+    np.testing.assert_array_equal(dy1, dx)
+    scale = np.abs(dxr).max()
+    np.testing.assert_allclose(dy1.astype(np.float64), dxr, rtol=2**-6, atol=scale * 2**-7)
+    with pytest.raises(ValueError, match="`out` shares memory with `x`"):
+        lrn.lrn(x, *args, out=x[:, ::-1])

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import lrn
-from reference import ref_forward, ref_forward_within
+from .reference import ref_forward, ref_forward_within
 
 
 @pytest.mark.parametrize("n", [1, 3, 5])
@@ -36,3 +36,15 @@ def test_bad_arguments(bad, exc):
     name = "norm_region" if "norm_region" in bad else "local_size"
     with pytest.raises(exc, match=name):
         lrn.caffe_lrn(np.ones((1, 3, 2, 2)), **kw)
+
+
+@pytest.mark.parametrize("region", ["ACROSS_CHANNELS", "WITHIN_CHANNEL"])
+@pytest.mark.parametrize("k, exc", [("1", TypeError), (None, TypeError),
+                                    (float("nan"), ValueError), (10**400, ValueError)],
+                         ids=["str", "None", "nan", "10**400"])
+def test_bad_k_is_named_k(k, exc, region):
+    """A bad ``k`` is an error naming `k` (Caffe's name), in both regions -- found by
+    test_fuzz.py: across channels the message named `bias`, and within channels
+    (where k is not used) a bad k was accepted silently."""
+    with pytest.raises(exc, match="`k`"):
+        lrn.caffe_lrn(np.ones((1, 3, 2, 2), np.float32), 3, k=k, norm_region=region)

@@ -159,3 +159,13 @@ def test_demo_runs():
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "max relative error" in proc.stdout.lower()
     assert "Traceback" not in proc.stderr
+
+
+def test_show_config(capsys):
+    lrn.show_config()
+    text = capsys.readouterr().out.lower()
+    assert "openmp" in text
+    assert "thread" in text
+    assert "gpu" in text or "cuda" in text or "cupy" in text
+    version = getattr(lrn, "__version__", None)
+    assert version and version in text

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import lrn
-from lrn import _dask
+from lrn import dask as lrn_dask
 
 da = pytest.importorskip("dask.array")
 import dask  # noqa: E402
@@ -34,10 +34,10 @@ def assert_bitwise(actual, expected, what=""):
     assert not diff.any(), f"{what}: {diff.sum()} of {diff.size} elements differ"
 
 
-@pytest.fixture(params=["_dask", "public"])
+@pytest.fixture(params=["lrn.dask", "public"])
 def api(request):
-    """The entry point under test: lrn._dask directly, or the public functions."""
-    return _dask if request.param == "_dask" else lrn
+    """The entry point under test: lrn.dask directly, or the public functions."""
+    return lrn_dask if request.param == "lrn.dask" else lrn
 
 
 def data(shape, dtype, seed=0, scale=2.0):
@@ -66,8 +66,8 @@ def test_forward_bitwise(dtype, layout, size, convention, method):
     xn = data(shape, dtype, seed=size)
     x = da.from_array(xn, chunks=chunks)
     p = dict(alpha=2.5, beta=0.75, bias=1.0, layout=layout, convention=convention)
-    y, scale = _dask.lrn(x, size, return_scale=True, method=method, **p)
-    y_only = _dask.lrn(x, size, method=method, **p)
+    y, scale = lrn_dask.lrn(x, size, return_scale=True, method=method, **p)
+    y_only = lrn_dask.lrn(x, size, method=method, **p)
     ye, se = lrn.lrn(xn, size, return_scale=True, **p)
     yc, sc, yo = dask.compute(y, scale, y_only, **THREADS)
     assert_bitwise(yc, ye, "y")
@@ -81,7 +81,7 @@ def test_forward_public_entry(api, beta):
     xn = data(shape, np.float32, seed=3)
     x = da.from_array(xn, chunks=chunks)
     y = api.lrn(x, 5, 1.5, beta, 2.0)
-    assert _dask.is_dask(y)
+    assert lrn_dask.is_dask(y)
     assert_bitwise(y.compute(**THREADS), lrn.lrn(xn, 5, 1.5, beta, 2.0))
 
 
@@ -96,7 +96,7 @@ def test_overlap_keeps_chunks_and_is_lazy():
     shape, chunks = shape_chunks("NCHW", C=24, chunk_c=8)
     xn = data(shape, np.float32)
     x = da.from_array(xn, chunks=chunks).map_blocks(source, dtype=np.float32)
-    y = _dask.lrn(x, 5, method="overlap")
+    y = lrn_dask.lrn(x, 5, method="overlap")
     assert calls == []                    # nothing computed yet
     assert y.chunks == x.chunks           # 8-channel chunks >= depth 2 + 4: kept
     assert y.dtype == x.dtype and y.shape == x.shape
@@ -108,7 +108,7 @@ def test_overlap_merges_chunks_thinner_than_the_halo():
     shape, chunks = shape_chunks("NCHW", C=41, chunk_c=2)
     xn = data(shape, np.float64)
     x = da.from_array(xn, chunks=chunks)
-    y = _dask.lrn(x, 7, method="overlap")       # depth 3 + 6 > 2
+    y = lrn_dask.lrn(x, 7, method="overlap")       # depth 3 + 6 > 2
     assert y.chunks[1] == (10, 10, 10, 11)
     assert y.chunks[0] == x.chunks[0] and y.chunks[2:] == x.chunks[2:]
     assert_bitwise(y.compute(**THREADS), lrn.lrn(xn, 7))
@@ -117,9 +117,9 @@ def test_overlap_merges_chunks_thinner_than_the_halo():
 def test_auto_rechunks_small_blocks_and_overlaps_big_ones():
     shape, chunks = shape_chunks("NCHW", C=40, chunk_c=10)
     x = da.from_array(data(shape, np.float32), chunks=chunks)
-    assert _dask.lrn(x, 5).chunks[1] == (40,)
+    assert lrn_dask.lrn(x, 5).chunks[1] == (40,)
     with dask.config.set({"array.chunk-size": "4KiB"}):
-        y = _dask.lrn(x, 5)
+        y = lrn_dask.lrn(x, 5)
     assert y.chunks[1] == (10, 10, 10, 10)
     assert_bitwise(y.compute(**THREADS), lrn.lrn(x.compute(), 5))
 
@@ -129,7 +129,7 @@ def test_num_threads_per_block(num_threads):
     shape, chunks = shape_chunks("NHWC", C=20, chunk_c=7)
     xn = data(shape, np.float32)
     x = da.from_array(xn, chunks=chunks)
-    y = _dask.lrn(x, 5, num_threads=num_threads, method="overlap")
+    y = lrn_dask.lrn(x, 5, num_threads=num_threads, method="overlap")
     assert_bitwise(y.compute(**THREADS), lrn.lrn(xn, 5))
 
 
@@ -138,8 +138,8 @@ def test_five_d_every_axis_chunked(layout):
     shape = (3, 7, 9, 8, 5) if layout == "NCHW" else (3, 9, 8, 5, 7)
     xn = data(shape, np.float32)
     x = da.from_array(xn, chunks=2)
-    y, s = _dask.lrn(x, 3, 2.0, return_scale=True, layout=layout, method="overlap")
-    dx = _dask.lrn_backward(x, y, x, 3, 2.0, layout=layout, method="overlap")
+    y, s = lrn_dask.lrn(x, 3, 2.0, return_scale=True, layout=layout, method="overlap")
+    dx = lrn_dask.lrn_backward(x, y, x, 3, 2.0, layout=layout, method="overlap")
     ye, se = lrn.lrn(xn, 3, 2.0, return_scale=True, layout=layout)
     got = dask.compute(y, s, dx, **THREADS)
     assert_bitwise(got[0], ye)
@@ -151,10 +151,10 @@ def test_within_region():
     xn = data((3, 4, 19, 23), np.float32)
     x = da.from_array(xn, chunks=(2, 3, 7, 8))
     for method in ("overlap", "rechunk"):
-        y, s = _dask.lrn(x, 5, 1.0, return_scale=True, region="within", method=method)
+        y, s = lrn_dask.lrn(x, 5, 1.0, return_scale=True, region="within", method=method)
         ye, se = lrn.lrn(xn, 5, 1.0, return_scale=True, region="within")
         dy = data(xn.shape, np.float32, seed=9)
-        dx = _dask.lrn_backward(x, y, dy, 4, 1.0, region="within", method=method)
+        dx = lrn_dask.lrn_backward(x, y, dy, 4, 1.0, region="within", method=method)
         yc, sc, dxc = dask.compute(y, s, dx, **THREADS)
         assert_bitwise(yc, ye, "y")
         assert_bitwise(sc, se, "scale")
@@ -175,11 +175,11 @@ def test_backward_bitwise(dtype, layout, size, convention, method):
     p = dict(alpha=2.0, beta=0.75, bias=1.0, layout=layout, convention=convention)
     ye, se = lrn.lrn(xn, size, return_scale=True, **p)
     x = da.from_array(xn, chunks=chunks)
-    y, scale = _dask.lrn(x, size, return_scale=True, method=method, **p)
+    y, scale = lrn_dask.lrn(x, size, return_scale=True, method=method, **p)
     dy = da.from_array(dyn, chunks=chunks)
-    with_scale = _dask.lrn_backward(x, y, dy, size, scale=scale, method=method, **p)
-    recomputed = _dask.lrn_backward(x, y, dy, size, method=method, **p)
-    numpy_args = _dask.lrn_backward(x, ye, dyn, size, scale=se, method=method, **p)
+    with_scale = lrn_dask.lrn_backward(x, y, dy, size, scale=scale, method=method, **p)
+    recomputed = lrn_dask.lrn_backward(x, y, dy, size, method=method, **p)
+    numpy_args = lrn_dask.lrn_backward(x, ye, dyn, size, scale=se, method=method, **p)
     got = dask.compute(with_scale, recomputed, numpy_args, **THREADS)
     assert_bitwise(got[0], lrn.lrn_backward(xn, ye, dyn, size, scale=se, **p), "with scale")
     assert_bitwise(got[1], lrn.lrn_backward(xn, ye, dyn, size, **p), "scale recomputed")
@@ -194,7 +194,7 @@ def test_backward_public_entry(api):
     y, s = api.lrn(x, 4, 2.0, return_scale=True, layout="NHWC")
     dx = api.lrn_backward(x, y, da.from_array(dyn, chunks=3), 4, 2.0, scale=s,
                           layout="NHWC")
-    assert _dask.is_dask(dx)
+    assert lrn_dask.is_dask(dx)
     ye, se = lrn.lrn(xn, 4, 2.0, return_scale=True, layout="NHWC")
     assert_bitwise(dx.compute(**THREADS),
                    lrn.lrn_backward(xn, ye, dyn, 4, 2.0, scale=se, layout="NHWC"))
@@ -205,8 +205,8 @@ def test_backward_numpy_x_with_dask_dy():
     xn = data(shape, np.float32)
     ye = lrn.lrn(xn, 3)
     dy = da.from_array(data(shape, np.float32, seed=2), chunks=chunks)
-    dx = _dask.lrn_backward(xn, ye, dy, 3)
-    assert _dask.is_dask(dx)
+    dx = lrn_dask.lrn_backward(xn, ye, dy, 3)
+    assert lrn_dask.is_dask(dx)
     assert_bitwise(dx.compute(**THREADS), lrn.lrn_backward(xn, ye, dy.compute(), 3))
 
 
@@ -235,18 +235,11 @@ def test_errors(api):
     with pytest.raises(TypeError, match="`scale` must be an array"):
         api.lrn_backward(x, x, x, 3, scale="nope")
     with pytest.raises(ValueError, match="`method`"):
-        _dask.lrn(x, 3, method="fast")
-
-
-def test_docstring_examples():
-    import doctest
-
-    result = doctest.testmod(_dask, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
+        lrn_dask.lrn(x, 3, method="fast")
 
 
 def test_is_dask_does_not_import_dask():
-    code = "import sys, numpy, lrn._dask as d; d.is_dask(numpy.zeros(1)); " \
+    code = "import sys, numpy, lrn.dask as d; d.is_dask(numpy.zeros(1)); " \
            "print('dask' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr
@@ -294,9 +287,9 @@ def test_local_cluster_bitwise(client):
     expected = [ye, se, lrn.lrn_backward(xn, ye, dyn, 5, 2.0, scale=se),
                 lrn.lrn_backward(xn, ye, dyn, 5, 2.0)]
     for method in ("overlap", "rechunk"):
-        y, s = _dask.lrn(x, 5, 2.0, return_scale=True, method=method)
-        dx = _dask.lrn_backward(x, y, dy, 5, 2.0, scale=s, method=method)
-        dx2 = _dask.lrn_backward(x, y, dy, 5, 2.0, method=method)
+        y, s = lrn_dask.lrn(x, 5, 2.0, return_scale=True, method=method)
+        dx = lrn_dask.lrn_backward(x, y, dy, 5, 2.0, scale=s, method=method)
+        dx2 = lrn_dask.lrn_backward(x, y, dy, 5, 2.0, method=method)
         got = client.compute([y, s, dx, dx2], sync=True)
         for g, e, what in zip(got, expected, ("y", "scale", "dx", "dx recomputed")):
             assert_bitwise(g, e, f"{what} ({method})")

@@ -23,10 +23,10 @@ import pytest
 
 import lrn
 from lrn import _gpu, _params
-from helpers import (CROSS_SHAPES, DTYPES, SIZES, SWEEP_SHAPES, assert_bwd_close,
+from .helpers import (CROSS_SHAPES, DTYPES, SIZES, SWEEP_SHAPES, assert_bwd_close,
                      assert_fwd_close, dtype_id, make_shape, random_params, random_x,
                      resolve_size, rng_for, shape_id)
-from reference import CONVENTIONS, LAYOUTS, ref_backward, ref_forward, window_bounds
+from .reference import CONVENTIONS, LAYOUTS, ref_backward, ref_forward, window_bounds
 
 gpu = pytest.mark.gpu
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -54,7 +54,7 @@ def _emulated(cupy):
 @pytest.fixture(scope="session")
 def emulator_built():
     """The emulation, every kernel variant compiled (in parallel, once per session)."""
-    from gpu_emu import emulator
+    from .gpu_emu import emulator
 
     if emulator.compiler() is None:
         pytest.skip("no C++ compiler for the GPU emulation")
@@ -66,7 +66,7 @@ def emulator_built():
 @pytest.fixture
 def emulated_cp(monkeypatch, emulator_built):
     """The CuPy stand-in as ``cupy``, for one test."""
-    from gpu_emu import fake_cupy
+    from .gpu_emu import fake_cupy
 
     monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
     caches = (_gpu._module, _gpu._function)   # memoised per device id: not across the two
@@ -179,7 +179,7 @@ def test_float16_is_a_gpu_dtype():
 # -- the emulation itself -------------------------------------------------------
 
 def test_emulated_half_conversions_round_like_numpy(emulated_cp):
-    from gpu_emu import emulator
+    from .gpu_emu import emulator
 
     to_half, to_float = emulator.half_conversions(_gpu.kernel_sources()[0][1])
     rng = np.random.default_rng(0)
@@ -646,7 +646,7 @@ def test_gpu_int64_indexing(cuda_cp, layout):
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("size", [2, 3, 5])
 def test_gpu_within_channel(cp, layout, dtype, size):
-    from reference import ref_backward_within, ref_forward_within
+    from .reference import ref_backward_within, ref_forward_within
 
     shape = (2, 3, 6, 7) if layout == "NCHW" else (2, 6, 7, 3)
     rng = np.random.default_rng(size)
@@ -696,7 +696,7 @@ extern "C" __global__ void spill(float* y, int n) { y[n + threadIdx.x] = 1; }
 
 # -- coverage ------------------------------------------------------------------------
 
-def test_gpu_backend_line_coverage(tmp_path, emulator_built):
+def test_gpu_backend_line_coverage(tmp_path, emulator_built, capsys):
     """The tests above, on the emulation, run >= 95% of the lines of lrn/_gpu.py."""
     pytest.importorskip("coverage")
     if os.environ.get("LRN_GPU_COVERAGE_RUN"):
@@ -719,6 +719,7 @@ def test_gpu_backend_line_coverage(tmp_path, emulator_built):
     files = json.loads(report.read_text())["files"]
     (name, entry), = files.items()
     percent = entry["summary"]["percent_covered"]
-    print(f"\nline coverage of {name} under the emulated GPU tests: {percent:.1f}% "
-          f"(missing lines {entry['missing_lines']})")
+    with capsys.disabled():   # on the terminal even under -q: CI's log shows the figure
+        print(f"\nline coverage of {name} under the emulated GPU tests: {percent:.1f}% "
+              f"(missing lines {entry['missing_lines']})")
     assert percent >= 95, f"{percent:.1f}% < 95%; missing lines {entry['missing_lines']}"

@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 
 import lrn
-from lrn import _api
-from helpers import assert_bwd_close, assert_fwd_close, make_shape, poisoned
-from reference import ref_backward, ref_forward
+from lrn import _cpu
+from .helpers import assert_bwd_close, assert_fwd_close, make_shape, poisoned
+from .reference import ref_backward, ref_forward
 
 
 def _builds():
     names = ["lrn._kernels"]
     try:
         importlib.import_module("lrn._kernels_avx2")
-        if _api._kernels.cpu_has_avx2_fma():
+        if _cpu._kernels.cpu_has_avx2_fma():
             names.append("lrn._kernels_avx2")
     except ImportError:
         pass
@@ -26,7 +26,7 @@ def _builds():
 @pytest.fixture(params=_builds())
 def build(request, monkeypatch):
     module = importlib.import_module(request.param)
-    monkeypatch.setattr(_api, "kernels", module)
+    monkeypatch.setattr(_cpu, "kernels", module)
     return module
 
 
@@ -60,13 +60,17 @@ def test_threads_bitwise(build):
 
 @pytest.mark.parametrize("beta", [0.75, 0.5])
 def test_special_scales(build, beta):
-    # scale = bias exactly (alpha = 0): zero, subnormal, tiny, huge and negative
-    # scales take the exact formulas; each lane stands in a full 8-lane group
-    # of ordinary values, so the vector path's fix-up is what is tested
-    for bias in (0.0, 1e-42, 1e-39, 3e38, -1.0):
-        x = np.ones((1, 1, 16), np.float32)
-        y = lrn.lrn(x, 1, alpha=0.0, beta=beta, bias=bias)
+    # zero, subnormal, tiny, huge and negative scales take the exact formulas;
+    # each lane stands in a full 8-lane group of ordinary values, so the vector
+    # path's fix-up is what is tested.  A subnormal bias is refused (it does not
+    # fit float32 data), so subnormal scales come from bias 0 and alpha * x**2:
+    # x = 2**-65 and 2**-70 give scale = x**2 = 2**-130 and 2**-140 exactly.
+    cases = [(1.0, 0.0, 0.0), (2.0**-65, 1.0, 0.0), (2.0**-70, 1.0, 0.0),
+             (2.0**-63, 1.0, 0.0), (1.0, 0.0, 3e38), (1.0, 0.0, -1.0)]
+    for x0, alpha, bias in cases:
+        x = np.full((1, 1, 16), x0, np.float32)
+        y = lrn.lrn(x, 1, alpha=alpha, beta=beta, bias=bias)
         with np.errstate(all="ignore"):
-            b = np.float64(np.float32(bias))  # the kernel computes with float32(bias)
-            want = b ** -beta if b >= 0 else np.nan
+            s = np.float64(np.float32(bias)) + alpha * x0 * x0
+            want = x0 * s ** -beta if s >= 0 else np.nan
         np.testing.assert_allclose(y.ravel(), np.full(16, want, np.float32), rtol=3e-6)

@@ -8,7 +8,7 @@ loops over axis 0 instead of the channel axis, so it is wrong whenever N != C.
 import numpy as np
 import pytest
 
-from helpers import assert_fwd_close, ref_forward, rng_for
+from .helpers import assert_fwd_close, ref_forward, rng_for
 
 onnx = pytest.importorskip("onnx")
 from onnx import helper  # noqa: E402
@@ -50,7 +50,7 @@ def test_make_node_round_trip_and_checker():
     (dict(size=2.0), TypeError, "positive integer"),
     (dict(size=True), TypeError, "positive integer"),
     (dict(size=3, alpha="x"), TypeError, "`alpha` must be a real number"),
-    (dict(size=3, beta=float("nan")), ValueError, "`beta` must be finite"),
+    (dict(size=3, beta=float("nan")), ValueError, "`beta` must be a finite real number"),
     (dict(size=3, inputs=("a", "b")), ValueError, "exactly one input"),
 ])
 def test_make_node_errors(kwargs, exc, match):

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import lrn
-from helpers import (DTYPES, assert_bwd_close, assert_fwd_close, dtype_id, fd_gradient,
+from .helpers import (DTYPES, assert_bwd_close, assert_fwd_close, dtype_id, fd_gradient,
                      make_shape, random_x, rng_for)
 from lrn import ops
 from lrn.ops import LRN, GradientDef, LRNGradient, gradient_def
-from reference import caffe_backward_unmirrored, ref_backward, ref_forward
+from .reference import caffe_backward_unmirrored, ref_backward, ref_forward
 
 ORDERS = ("NCHW", "NHWC")
 SIZES = (1, 2, 3, 4, 5, 11)            # 11 > C: the window covers every channel
@@ -112,16 +112,16 @@ BAD_ARGS = [
     (dict(size=True), TypeError, "`size` must be a positive integer"),
     (dict(size="5"), TypeError, "`size` must be a positive integer"),
     (dict(size=None), TypeError, "`size` must be a positive integer"),
-    (dict(size=5, alpha=float("nan")), ValueError, "`alpha` must be finite"),
+    (dict(size=5, alpha=float("nan")), ValueError, "`alpha` must be a finite real number"),
     (dict(size=5, alpha="1e-4"), TypeError, "`alpha` must be a real number"),
-    (dict(size=5, beta=float("inf")), ValueError, "`beta` must be finite"),
+    (dict(size=5, beta=float("inf")), ValueError, "`beta` must be a finite real number"),
     (dict(size=5, beta=1j), TypeError, "`beta` must be a real number"),
-    (dict(size=5, bias=-float("inf")), ValueError, "`bias` must be finite"),
+    (dict(size=5, bias=-float("inf")), ValueError, "`bias` must be a finite real number"),
     (dict(size=5, bias=None), TypeError, "`bias` must be a real number"),
     (dict(size=5, order="NCWH"), ValueError, "`order` must be 'NCHW' or 'NHWC', got 'NCWH'"),
     (dict(size=5, order="channels_last"), ValueError, "`order` must be 'NCHW' or 'NHWC'"),
-    (dict(size=5, order=1), TypeError, "`order` must be 'NCHW' or 'NHWC'"),
-    (dict(size=5, order=b"NCHW"), TypeError, "`order` must be 'NCHW' or 'NHWC'"),
+    (dict(size=5, order=1), ValueError, "`order` must be 'NCHW' or 'NHWC'"),
+    (dict(size=5, order=b"NCHW"), ValueError, "`order` must be 'NCHW' or 'NHWC'"),
 ]
 
 

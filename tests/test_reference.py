@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from helpers import fd_gradient, make_shape
-from reference import (CONVENTIONS, LAYOUTS, caffe_backward_unmirrored, ref_backward,
+from .helpers import fd_gradient, make_shape
+from .reference import (CONVENTIONS, LAYOUTS, caffe_backward_unmirrored, ref_backward,
                        ref_forward, window_bounds)
 
 
@@ -93,7 +93,7 @@ def test_caffe_formula_correct_for_odd_sizes(size):
 @pytest.mark.parametrize("size", [1, 2, 3, 4])
 @pytest.mark.parametrize("spatial", [(5,), (4, 3), (3, 2, 3)])
 def test_reference_within_backward_matches_fd(spatial, size, convention, layout):
-    from reference import ref_backward_within, ref_forward_within
+    from .reference import ref_backward_within, ref_forward_within
     rng = np.random.default_rng(size)
     shape = make_shape(1, 2, spatial, layout)
     x = rng.standard_normal(shape)
@@ -104,7 +104,7 @@ def test_reference_within_backward_matches_fd(spatial, size, convention, layout)
 
 
 def test_reference_within_hand_computed():
-    from reference import ref_forward_within
+    from .reference import ref_forward_within
     # one channel, 1-D spatial [1, 2, 3, 4]; size 2 onnx: box [p, p+1]; alpha/n = 1
     x = np.array([[[1.0, 2.0, 3.0, 4.0]]])
     y, s = ref_forward_within(x, 2, 2.0, 1.0, 1.0)

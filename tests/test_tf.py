@@ -7,12 +7,9 @@ when TensorFlow is installed (extra ``tf``) and are skipped otherwise.
 import numpy as np
 import pytest
 
-from helpers import assert_bwd_close, assert_fwd_close, ref_backward, ref_forward, rng_for
+from .helpers import assert_bwd_close, assert_fwd_close, ref_backward, ref_forward, rng_for
 
-try:
-    from lrn import tf_lrn, tf_lrn_grad
-except ImportError:  # until lrn/__init__.py exports them
-    from lrn._tf import tf_lrn, tf_lrn_grad
+from lrn import tf_lrn, tf_lrn_grad
 
 RADII = (0, 1, 2, 3, 4, 5)
 SHAPE = (2, 3, 4, 9)                      # NHWC, C = 9 (radius 5 reaches past both edges)
@@ -89,7 +86,7 @@ def test_other_ndim_and_bfloat16():
     (dict(depth_radius=-1), ValueError, "`depth_radius` must be a non-negative integer, got -1"),
     (dict(depth_radius=1.5), TypeError, "`depth_radius`"),
     (dict(depth_radius=True), TypeError, "`depth_radius`"),
-    (dict(alpha=float("nan")), ValueError, "`alpha` must be finite"),
+    (dict(alpha=float("nan")), ValueError, "`alpha` must be a finite real number"),
     (dict(beta="0.5"), TypeError, "`beta` must be a real number"),
     (dict(bias=None), TypeError, "`bias` must be a real number"),
 ])
@@ -178,10 +175,10 @@ def test_tensorflow_bfloat16(tf):
 
 
 def test_interop_imports_are_lazy():
-    # `import lrn`, `lrn._tf` and `lrn.onnx` never import a framework
+    # `import lrn`, `lrn.interop.tf` and `lrn.onnx` never import a framework
     import subprocess
     import sys
-    code = ("import sys, lrn, lrn._tf, lrn.onnx; "
+    code = ("import sys, lrn, lrn.interop.tf, lrn.onnx; "
             "bad = [m for m in ('tensorflow', 'torch', 'onnx', 'onnxruntime') "
             "if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -5,8 +5,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import lrn
-from helpers import DTYPES, assert_bwd_close, assert_fwd_close, dtype_id, make_shape
-from reference import CONVENTIONS, LAYOUTS, ref_backward, ref_forward, window_bounds
+from .helpers import DTYPES, assert_bwd_close, assert_fwd_close, dtype_id, make_shape
+from .reference import CONVENTIONS, LAYOUTS, ref_backward, ref_forward, window_bounds
 
 # --------------------------------------------------------------------------- threads
 

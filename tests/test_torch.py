@@ -9,7 +9,7 @@ import copy
 import numpy as np
 import pytest
 
-from helpers import assert_bwd_close, ref_backward, ref_forward
+from .helpers import assert_bwd_close, ref_backward, ref_forward
 
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
@@ -410,7 +410,7 @@ def test_errors():
         local_response_norm(torch.ones(1, 3, 2), 0)
     with pytest.raises(TypeError, match="`size`"):
         local_response_norm(torch.ones(1, 3, 2), 2.5)
-    with pytest.raises(ValueError, match="`alpha` must be finite"):
+    with pytest.raises(ValueError, match="`alpha` must be a finite real number"):
         local_response_norm(torch.ones(1, 3, 2), 3, alpha=float("nan"))
     with pytest.raises(TypeError, match="`k` must be a real number"):
         local_response_norm(torch.ones(1, 3, 2), 3, k="1")

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import lrn
-from helpers import (DTYPES, assert_bwd_close, assert_fwd_close, dtype_id, fd_gradient,
+from .helpers import (DTYPES, assert_bwd_close, assert_fwd_close, dtype_id, fd_gradient,
                      make_shape, poisoned, random_params, random_x, rng_for)
-from reference import CONVENTIONS, LAYOUTS, ref_backward_within, ref_forward_within
+from .reference import CONVENTIONS, LAYOUTS, ref_backward_within, ref_forward_within
 
 SPECS = [(2, 3, (7,)), (2, 2, (5, 6)), (1, 3, (3, 4, 5)), (3, 1, (1, 4)), (1, 2, (2, 1, 1, 3))]
 

@@ -83,9 +83,14 @@ def _check_out(backend, out, name, x, inputs, may_alias):
 
 
 def _same_view(a, b):
-    return (a.data.ptr if hasattr(a.data, "ptr") else a.ctypes.data) == \
-        (b.data.ptr if hasattr(b.data, "ptr") else b.ctypes.data) and \
-        a.shape == b.shape and a.strides == b.strides
+    return _address(a) == _address(b) and a.shape == b.shape and a.strides == b.strides
+
+
+def _address(a):
+    """The address of ``a``'s first element: ``ctypes.data`` for NumPy arrays
+    (``a.data`` is a memoryview, which bfloat16 cannot export: ValueError),
+    ``data.ptr`` for CuPy arrays."""
+    return a.ctypes.data if isinstance(a, np.ndarray) else a.data.ptr
 
 
 def _work(backend, a, within):

@@ -66,7 +66,8 @@ def check_dtype(dtype, name, gpu):
 def check_size(value, name="size", minimum=1, maximum=None):
     """A Python int >= ``minimum`` (any size: windows are clipped to the axis),
     and <= ``maximum`` where a framework stores it in fixed width."""
-    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    what = {0: "a non-negative integer", 1: "a positive integer"}.get(
+        minimum, f"an integer >= {minimum}")
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"`{name}` must be {what}, got {value!r} "
                         f"of type {type(value).__name__}")
@@ -139,45 +140,12 @@ def check_ndim(shape, within):
 
 # -- the parameter objects ---------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class Params:
-    """Checked arguments of one LRN call that do not depend on the data."""
+class _Window:
+    """The window's geometry, from ``size``, ``pre``, ``channels_last`` and
+    ``within``: what :class:`Params` (``lrn.dask`` plans its blocks with it)
+    and :class:`Problem` share."""
 
-    size: int
-    pre: int                 # window elements before c; ``size - 1 - pre`` after
-    alpha: float
-    beta: float
-    bias: float
-    channels_last: bool
-    within: bool
-    num_threads: object      # None or a nonzero int
-
-    def resolve(self, dtype, ndim, backward=False):
-        """The :class:`Problem` for data of ``dtype`` and ``ndim``.
-
-        The kernels compute float16/bfloat16/float32 data in float32: alpha
-        divided by the window (``size`` or ``size ** spatial axes``), bias and
-        (backward) ``2 alpha beta / window`` must be 0 or normal float32
-        numbers, or this raises rather than let them round to inf or 0.
-        ``beta`` reaches the kernels as given (a double), for every dtype.
-        """
-        return _problem(self, dtype, ndim, backward)
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """What a backend runs: the window, the coefficients as the kernels take
-    them, the layout, the region and the thread request."""
-
-    size: int
-    pre: int
-    alpha_n: float           # alpha / size (across) or alpha / size**spatial (within)
-    beta: float
-    bias: float
-    grad_coef: float         # 2 * alpha_n * beta, the backward pass's coefficient
-    channels_last: bool
-    within: bool
-    num_threads: object
+    __slots__ = ()
 
     def reach(self, mirrored=False):
         """``(before, after)``: elements of the window before and after its
@@ -203,6 +171,47 @@ class Problem:
         if not self.within:
             return (self.channel_axis(ndim),)
         return tuple(range(1, ndim - 1)) if self.channels_last else tuple(range(2, ndim))
+
+
+@dataclass(frozen=True, slots=True)
+class Params(_Window):
+    """Checked arguments of one LRN call that do not depend on the data."""
+
+    size: int
+    pre: int                 # window elements before c; ``size - 1 - pre`` after
+    alpha: float
+    beta: float
+    bias: float
+    channels_last: bool
+    within: bool
+    num_threads: object      # None or a nonzero int
+
+    def resolve(self, dtype, ndim, backward=False):
+        """The :class:`Problem` for data of ``dtype`` and ``ndim``.
+
+        The kernels compute float16/bfloat16/float32 data in float32: alpha
+        divided by the window (``size`` or ``size ** spatial axes``), bias and
+        (backward) ``2 alpha beta / window`` must be 0 or normal float32
+        numbers, or this raises rather than let them round to inf or 0.
+        ``beta`` reaches the kernels as given (a double), for every dtype.
+        """
+        return _problem(self, dtype, ndim, backward)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem(_Window):
+    """What a backend runs: the window, the coefficients as the kernels take
+    them, the layout, the region and the thread request."""
+
+    size: int
+    pre: int
+    alpha_n: float           # alpha / size (across) or alpha / size**spatial (within)
+    beta: float
+    bias: float
+    grad_coef: float         # 2 * alpha_n * beta, the backward pass's coefficient
+    channels_last: bool
+    within: bool
+    num_threads: object
 
 
 @functools.lru_cache(maxsize=256)   # the same parameters on the same kind of data

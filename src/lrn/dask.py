@@ -294,6 +294,9 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
     return_scale = _params.check_flag(return_scale, "return_scale")
     _check_method(method)
     _check_out(out)
+    if not is_dask(x):
+        raise TypeError(f"`x` must be a dask array (lrn.lrn takes in-memory arrays), "
+                        f"got {type(x).__name__}")
     x = _check_x(x, p, False)
     size = p.size
     left, right = p.reach()

@@ -42,4 +42,5 @@ def caffe_lrn(x, local_size=5, alpha=1.0, beta=0.75, norm_region="ACROSS_CHANNEL
         raise ValueError(f"`local_size` must be odd (Caffe supports only odd sizes), "
                          f"got {local_size}")
     region = _REGIONS[_params.check_choice(norm_region, "norm_region", tuple(_REGIONS))]
+    k = _params.check_real(k, "k")
     return lrn(x, local_size, alpha, beta, 1.0 if region == "within" else k, region=region)

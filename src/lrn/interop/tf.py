@@ -19,7 +19,7 @@ from .._api import lrn_backward as _lrn_backward
 __all__ = ["tf_lrn", "tf_lrn_grad"]
 
 
-def _params(depth_radius, bias, alpha, beta):
+def _lrn_params(depth_radius, bias, alpha, beta):
     """lrn.lrn parameters for TensorFlow's (depth_radius, bias, alpha, beta)."""
     r = _params.check_size(depth_radius, "depth_radius", minimum=0)
     size = 2 * r + 1
@@ -81,7 +81,7 @@ def tf_lrn(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, *, num_threads=None
     >>> tf_lrn(x, depth_radius=1, alpha=1.0, beta=1.0).ravel()   # 1 / (1 + #window)
     array([0.33333334, 0.25      , 0.33333334], dtype=float32)
     """
-    params = _params(depth_radius, bias, alpha, beta)
+    params = _lrn_params(depth_radius, bias, alpha, beta)
     x, as_tf = _host(x)
     return _wrap(_lrn(x, **params, layout="NHWC", num_threads=num_threads), as_tf)
 
@@ -118,7 +118,7 @@ def tf_lrn_grad(input_grads, input_image, output_image, depth_radius=5, bias=1.0
     >>> dx.shape, dx.dtype
     ((1, 2, 2, 6), dtype('float64'))
     """
-    params = _params(depth_radius, bias, alpha, beta)
+    params = _lrn_params(depth_radius, bias, alpha, beta)
     dy, _ = _host(input_grads)
     x, as_tf = _host(input_image)
     y, _ = _host(output_image)

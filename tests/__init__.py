@@ -1,0 +1,1 @@
+"""The lrn test suite: a package, so that its modules import helpers.py and reference.py relatively."""
