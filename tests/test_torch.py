@@ -16,8 +16,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 import lrn.torch as lt  # noqa: E402
-from lrn.torch import (LocalResponseNorm, LocalResponseNormFunction,  # noqa: E402
-                       local_response_norm, replace_modules)
+from lrn.torch import LocalResponseNorm, local_response_norm, replace_modules  # noqa: E402
 
 # torch's own modules (imported by opcheck/export) trigger this on import
 pytestmark = pytest.mark.filterwarnings(
@@ -196,7 +195,7 @@ def test_zero_copy(monkeypatch, fmt, ndim):
     monkeypatch.setattr(lt, "_lrn", spy_fwd)
     monkeypatch.setattr(lt, "_lrn_backward", spy_bwd)
     x = _to_format(_randn(SHAPES[ndim], torch.float32, "zc"), fmt).requires_grad_()
-    y, scale = LocalResponseNormFunction.apply(x, 5, 1e-2, 0.75, 1.0)
+    y, scale = torch.ops.lrn.forward(x, 5, 1e-2, 0.75, 1.0)
     layout = "NCHW" if fmt == "contiguous" else "NHWC"
     assert seen["fwd"] == (x.data_ptr(), y.data_ptr(), scale.data_ptr(), layout,
                            torch.get_num_threads())
@@ -208,12 +207,12 @@ def test_zero_copy(monkeypatch, fmt, ndim):
 
 def test_scale_is_saved_and_not_differentiable():
     x = _randn((2, 6, 3, 3), torch.float32, "scale").requires_grad_()
-    y, scale = LocalResponseNormFunction.apply(x, 3, 0.5, 0.75, 2.0)
+    y, scale = torch.ops.lrn.forward(x, 3, 0.5, 0.75, 2.0)
     assert not scale.requires_grad
     _, want = ref_forward(x.detach().double().numpy(), 3, 0.5, 0.75, 2.0, "NCHW", "torch")
     _close(scale, torch.from_numpy(want), 3e-6, "scale")
     xh = x.detach().half()
-    _, scale_h = LocalResponseNormFunction.apply(xh, 3, 0.5, 0.75, 2.0)
+    _, scale_h = torch.ops.lrn.forward(xh, 3, 0.5, 0.75, 2.0)
     assert scale_h.dtype == torch.float32     # half types keep scale in float32
 
 

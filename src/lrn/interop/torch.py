@@ -299,6 +299,7 @@ _backward_op = torch.ops.lrn.backward.default
 def _op_setup_context(ctx, inputs, output):
     x, size, alpha, beta, k = inputs
     y, scale = output
+    ctx.mark_non_differentiable(scale)
     ctx.save_for_backward(x, y, scale)
     ctx.params = (size, alpha, beta, k)
 
@@ -311,8 +312,17 @@ def _op_backward(ctx, dy, dscale):
     return dx, None, None, None, None
 
 
+def _no_double_backward(ctx, ddx):
+    raise RuntimeError("lrn.torch: the second derivative of local_response_norm (double "
+                       "backward, e.g. a gradient penalty) is not implemented")
+
+
 torch.library.register_autograd("lrn::forward", _op_backward,
                                 setup_context=_op_setup_context, lib=_LIB)
+# A gradient taken with create_graph=True must not pass for a constant: it has a
+# backward that says so.
+torch.library.register_autograd("lrn::backward", _no_double_backward,
+                                setup_context=lambda ctx, inputs, output: None, lib=_LIB)
 
 
 # -- the public functions --------------------------------------------------------
