@@ -3,6 +3,7 @@
 OpenMP is probed by compiling a tiny program; without it the extension is
 built serially and ``lrn.show_config()`` says so (``openmp: no``).
 """
+import glob
 import os
 import platform
 import sys
@@ -57,8 +58,7 @@ class BuildExt(build_ext):
             isa = _AVX2_FLAGS["msvc" if msvc else "gcc"] if ext.name.endswith("_avx2") else []
             ext.extra_compile_args = base + isa + (omp[0] if omp else []) + extra
             ext.extra_link_args = omp[1] if omp else []
-            ext.define_macros = [("LRN_OPENMP", "1" if omp else "0"),
-                                 ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+            ext.define_macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
             flags = " ".join(ext.extra_compile_args)
             ext.define_macros.append(("LRN_CFLAGS", '"' + flags.replace('"', "") + '"'))
         if not omp:
@@ -72,10 +72,19 @@ class BuildExt(build_ext):
 _AVX2_FLAGS = {"gcc": ["-mavx2", "-mfma", "-mf16c"], "msvc": ["/arch:AVX2"]}
 _X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 
-exts = [Extension("lrn._kernels", ["src/lrn/_kernels.pyx"], include_dirs=[np.get_include()])]
+# The .pxi parts and C headers that _kernels.pyx includes: a change to one
+# rebuilds both modules, and the sdist carries them.
+_DEPENDS = sorted(glob.glob("src/lrn/*.pxi") + glob.glob("src/lrn/csrc/*.h"))
+
+
+def _extension(name, source):
+    return Extension(name, [source], include_dirs=[np.get_include(), "src/lrn/csrc"],
+                     depends=_DEPENDS)
+
+
+exts = [_extension("lrn._kernels", "src/lrn/_kernels.pyx")]
 if _X86_64 and not os.environ.get("LRN_NO_AVX2"):
-    exts.append(Extension("lrn._kernels_avx2", ["src/lrn/_kernels_avx2.pyx"],
-                          include_dirs=[np.get_include()]))
+    exts.append(_extension("lrn._kernels_avx2", "src/lrn/_kernels_avx2.pyx"))
 setup(
     ext_modules=cythonize(exts, compiler_directives={
         "language_level": 3, "boundscheck": False, "wraparound": False,
