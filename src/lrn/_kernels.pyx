@@ -256,8 +256,8 @@ cdef Scratch scratch_layout(const Plan* p, Py_ssize_t n, Py_ssize_t L) noexcept 
         s.M = padded(C + n - 1)
         s.squares = take(&end, s.M)
         s.terms = take(&end, s.M)
-        s.scale_row = take(&end, s.M)
         s.work = take(&end, (2 if backward else 1) * s.M)
+        s.scale_row = take(&end, s.M)
         s.levels = take(&end, window_levels(n) * s.M)
     else:
         s.suffix = take(&end, s.ring_rows * L)

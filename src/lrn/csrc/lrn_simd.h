@@ -95,19 +95,28 @@ static inline void lrn_store_head8(float *p, __m256 v, Py_ssize_t left) {
     memcpy(p, u, (size_t)left * sizeof(float));
 }
 
-/* The window sum at t: eight elements, or the ``left`` of a row's tail padded
-   with zeros. */
-static inline __m256 lrn_sum8(const float *const *rows, Py_ssize_t t) {
+/* The count of a NULL-terminated row list, taken once per row so that the
+   inner loops below run over a count held in a register. */
+static inline int lrn_count(const float *const *rows) {
+    int m = 1;
+    while (rows[m] != NULL) m++;
+    return m;
+}
+
+/* The window sum of the m rows at t: eight elements, or the ``left`` of a
+   row's tail padded with zeros. */
+static inline __m256 lrn_sum8(const float *const *rows, int m, Py_ssize_t t) {
     __m256 acc = _mm256_loadu_ps(rows[0] + t);
     int j;
-    for (j = 1; rows[j] != NULL; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(rows[j] + t));
+    for (j = 1; j < m; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(rows[j] + t));
     return acc;
 }
 
-static inline __m256 lrn_sum8_head(const float *const *rows, Py_ssize_t t, Py_ssize_t left) {
+static inline __m256 lrn_sum8_head(const float *const *rows, int m, Py_ssize_t t,
+                                   Py_ssize_t left) {
     __m256 acc = lrn_head8(rows[0] + t, left, 0.0f);
     int j;
-    for (j = 1; rows[j] != NULL; j++) acc = _mm256_add_ps(acc, lrn_head8(rows[j] + t, left, 0.0f));
+    for (j = 1; j < m; j++) acc = _mm256_add_ps(acc, lrn_head8(rows[j] + t, left, 0.0f));
     return acc;
 }
 
@@ -119,16 +128,17 @@ static int lrn_sum_pow_row(const float *const *rows, const float *x, float *y, f
     const float factor = lrn_pow_factor(three_quarters);
     const __m256 vm = _mm256_set1_ps(mul), va = _mm256_set1_ps(add);
     const __m256 vmk = _mm256_set1_ps(factor * mul), vak = _mm256_set1_ps(factor * add);
+    const int m = lrn_count(rows);
     Py_ssize_t t;
     __m256 acc;
     for (t = 0; t + 8 <= length; t += 8) {
-        acc = lrn_sum8(rows, t);
+        acc = lrn_sum8(rows, m, t);
         if (scale != NULL) _mm256_storeu_ps(scale + t, _mm256_fmadd_ps(vm, acc, va));
         _mm256_storeu_ps(y + t, lrn_pow8(_mm256_loadu_ps(x + t), _mm256_fmadd_ps(vmk, acc, vak),
                                          acc, mul, add, three_quarters));
     }
     if (t < length) {
-        acc = lrn_sum8_head(rows, t, length - t);
+        acc = lrn_sum8_head(rows, m, t, length - t);
         if (scale != NULL)
             lrn_store_head8(scale + t, _mm256_fmadd_ps(vm, acc, va), length - t);
         lrn_store_head8(y + t, lrn_pow8(lrn_head8(x + t, length - t, 0.0f),
@@ -150,13 +160,14 @@ static inline __m256 lrn_grad8(__m256 acc, __m256 dy, __m256 s, __m256 x, float 
 static int lrn_grad_row(const float *const *rows, const float *dy, const float *s,
                         const float *x, float *dx, Py_ssize_t length, float coef,
                         int three_quarters) {
+    const int m = lrn_count(rows);
     Py_ssize_t t;
     for (t = 0; t + 8 <= length; t += 8)
-        _mm256_storeu_ps(dx + t, lrn_grad8(lrn_sum8(rows, t), _mm256_loadu_ps(dy + t),
+        _mm256_storeu_ps(dx + t, lrn_grad8(lrn_sum8(rows, m, t), _mm256_loadu_ps(dy + t),
                                            _mm256_loadu_ps(s + t), _mm256_loadu_ps(x + t),
                                            coef, three_quarters));
     if (t < length)
-        lrn_store_head8(dx + t, lrn_grad8(lrn_sum8_head(rows, t, length - t),
+        lrn_store_head8(dx + t, lrn_grad8(lrn_sum8_head(rows, m, t, length - t),
                                           lrn_head8(dy + t, length - t, 0.0f),
                                           lrn_head8(s + t, length - t, 1.0f),
                                           lrn_head8(x + t, length - t, 0.0f), coef,
@@ -168,11 +179,12 @@ static int lrn_grad_row(const float *const *rows, const float *dy, const float *
 static int lrn_sum_rows(const float *const *rows, float *out, Py_ssize_t length, float mul,
                         float add) {
     const __m256 vm = _mm256_set1_ps(mul), va = _mm256_set1_ps(add);
+    const int m = lrn_count(rows);
     Py_ssize_t t;
     for (t = 0; t + 8 <= length; t += 8)
-        _mm256_storeu_ps(out + t, _mm256_fmadd_ps(vm, lrn_sum8(rows, t), va));
+        _mm256_storeu_ps(out + t, _mm256_fmadd_ps(vm, lrn_sum8(rows, m, t), va));
     if (t < length)
-        lrn_store_head8(out + t, _mm256_fmadd_ps(vm, lrn_sum8_head(rows, t, length - t), va),
+        lrn_store_head8(out + t, _mm256_fmadd_ps(vm, lrn_sum8_head(rows, m, t, length - t), va),
                         length - t);
     return 1;
 }
