@@ -52,6 +52,7 @@ cdef extern from "lrn_simd.h":
                         float, int) nogil
     int lrn_grad_row(const float* const*, const float*, const float*, const float*, float*,
                      Py_ssize_t, float, int) nogil
+    int lrn_pow_any_row(float*, const float*, const float*, Py_ssize_t, double) nogil
 
 cdef extern from "lrn_half.h":
     void lrn_h2f_row(const unsigned short*, float*, Py_ssize_t) nogil

@@ -14,9 +14,11 @@ cdef void pow_row(floating* out, const floating* x, const floating* s, Py_ssize_
     """``out = x * s ** -beta`` on a row, with IEEE special values (s = 0 -> inf,
     inf -> 0, < 0 -> NaN).  One loop per kind so each vectorises; 0.75 goes
     through ``r = 1/sqrt(s)`` because ``s * sqrt(s)`` overflows for large s.
-    Any other beta is ``pow`` in double for float rows too, rounded once:
-    beta is used as given, so float data keeps float64's special cases (a
-    negative s with a non-integer beta is NaN; beta = 1e-300 is not 0)."""
+    Any other beta is ``pow`` in double for float rows too, rounded once (in
+    the AVX2 build, four lanes at a time to the same float but in the rarest
+    near-ties): beta is used as given, so float data keeps float64's special
+    cases (a negative s with a non-integer beta is NaN; beta = 1e-300 is not
+    0)."""
     cdef Py_ssize_t t
     cdef floating r
     cdef double beta = co.beta
@@ -32,7 +34,7 @@ cdef void pow_row(floating* out, const floating* x, const floating* s, Py_ssize_
         elif kind == BETA_1:
             for t in range(length):
                 out[t] = x[t] / s[t]
-        else:
+        elif not lrn_pow_any_row(out, x, s, length, -beta):
             for t in range(length):
                 out[t] = <float>(<double>x[t] * pow(<double>s[t], -beta))
     else:
