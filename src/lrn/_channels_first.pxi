@@ -154,8 +154,8 @@ cdef void backward_rows(const Operands* ops, const Plan* p, Py_ssize_t T,
     cdef Py_ssize_t k, b, c, c0, c1, t, ahead = 0
     cdef Py_ssize_t C = p.C, n = p.n, post = n - 1 - p.pre, L = p.L, rs = ops.stride
     cdef Py_ssize_t ring_rows = p.scratch.ring_rows
-    cdef BlockWindow fw = block_window(p, T, p.pre, True)
-    cdef BlockWindow mirrored = block_window(p, T, post, False)
+    cdef BlockWindow scale_sweep = block_window(p, T, p.pre, True)
+    cdef BlockWindow terms_sweep = block_window(p, T, post, False)
     cdef Coefs co = p.co
     cdef floating alpha_n = <floating>co.alpha_n, bias = <floating>co.bias
     cdef floating* suffix = buf + p.scratch.suffix
@@ -175,9 +175,9 @@ cdef void backward_rows(const Operands* ops, const Plan* p, Py_ssize_t T,
         # ahead - post).
         while scale == NULL and ahead < c1 + post:
             if ahead < C and ahead % n == 0:
-                suffix_block(&fw, x + ahead * rs, rs, fwd_suffix, ahead // n)
-            c = window_step(&fw, ahead, x + min(ahead, C - 1) * rs, fwd_suffix, fwd_prefix,
-                            rows)
+                suffix_block(&scale_sweep, x + ahead * rs, rs, fwd_suffix, ahead // n)
+            c = window_step(&scale_sweep, ahead, x + min(ahead, C - 1) * rs, fwd_suffix,
+                            fwd_prefix, rows)
             if c >= 0:
                 sum_rows(rows, ring + (c % ring_rows) * L, T, alpha_n, bias)
             ahead += 1
@@ -186,9 +186,9 @@ cdef void backward_rows(const Operands* ops, const Plan* p, Py_ssize_t T,
             term = terms + (c - c0) * L
             for t in range(T):
                 term[t] = dy[c * rs + t] * y[c * rs + t] / scale_row[t]
-        suffix_block(&mirrored, terms, L, suffix, k)
-        for b in range(c0, block_steps(&mirrored, k)):
-            c = window_step(&mirrored, b, terms + (min(b, C - 1) - c0) * L, suffix, prefix,
+        suffix_block(&terms_sweep, terms, L, suffix, k)
+        for b in range(c0, block_steps(&terms_sweep, k)):
+            c = window_step(&terms_sweep, b, terms + (min(b, C - 1) - c0) * L, suffix, prefix,
                             rows)
             if c < 0:
                 continue

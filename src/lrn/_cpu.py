@@ -96,8 +96,9 @@ def _shape3(shape, channels_last):
 
 
 def _problem(p, threads, window=(1, 0), channels_last=False):
-    """The kernels' ``Problem`` struct, as the dict Cython converts: ``window``
-    is ``(n, pre)`` clipped to the axis, as the kernels require."""
+    """The kernels' ``Problem`` struct, as the dict Cython converts.  ``window``
+    is ``(n, pre)`` clipped to the channel axis, which the kernels rely on;
+    the within-channel passes leave it (``box_sums`` takes a window per axis)."""
     return {"n": window[0], "pre": window[1], "alpha_n": p.alpha_n, "beta": p.beta,
             "bias": p.bias, "grad_coef": p.grad_coef, "channels_last": channels_last,
             "num_threads": threads}

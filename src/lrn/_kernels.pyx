@@ -224,12 +224,12 @@ cdef Coefs make_coefs(const Problem* p, bint single) noexcept nogil:
     return co
 
 
-cdef inline Py_ssize_t padded(Py_ssize_t T) noexcept nogil:
-    """Row stride of the scratch rows: T rounded up to 16 elements (64 bytes
-    of float), so that with 64-byte aligned buffers every row is aligned and
-    a vector never straddles two cache lines (which would also stall the
+cdef inline Py_ssize_t padded(Py_ssize_t count) noexcept nogil:
+    """The stride of scratch rows of ``count`` elements: rounded up to 16 (64
+    bytes of float), so that with 64-byte aligned buffers every row is aligned
+    and a vector never straddles two cache lines (which would also stall the
     store forwarding between one row pass and the next)."""
-    return (T + 15) // 16 * 16
+    return (count + 15) // 16 * 16
 
 
 cdef inline Py_ssize_t take(Py_ssize_t* end, Py_ssize_t count) noexcept nogil:
