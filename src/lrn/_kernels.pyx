@@ -245,36 +245,36 @@ cdef Scratch scratch_layout(const Plan* p, Py_ssize_t n, Py_ssize_t L) noexcept 
 
     Every part of a channels-first layout is a whole number of rows, so with
     ``L = 1`` the total counts rows (which :func:`tile_positions` uses)."""
-    cdef Scratch s
+    cdef Scratch layout
     cdef Py_ssize_t end = 0, C = p.C
     cdef bint backward = p.op == BACKWARD
-    memset(&s, 0, sizeof(s))
-    s.ring_rows = min(2 * n, C)
+    memset(&layout, 0, sizeof(layout))
+    layout.ring_rows = min(2 * n, C)
     if p.half and (p.channels_last or backward):
-        s.widened = take(&end, 4 * C * L)
+        layout.widened = take(&end, 4 * C * L)
     if p.channels_last:
         # the C channels and the n - 1 zeros of the window's pads
-        s.M = padded(C + n - 1)
-        s.squares = take(&end, s.M)
-        s.terms = take(&end, s.M)
-        s.work = take(&end, (2 if backward else 1) * s.M)
-        s.scale_row = take(&end, s.M)
-        s.levels = take(&end, window_levels(n) * s.M)
+        layout.M = padded(C + n - 1)
+        layout.squares = take(&end, layout.M)
+        layout.terms = take(&end, layout.M)
+        layout.work = take(&end, (2 if backward else 1) * layout.M)
+        layout.scale_row = take(&end, layout.M)
+        layout.levels = take(&end, window_levels(n) * layout.M)
     else:
-        s.suffix = take(&end, s.ring_rows * L)
-        s.prefix = take(&end, L)
-        s.work = take(&end, (2 if backward else 1) * L)
+        layout.suffix = take(&end, layout.ring_rows * L)
+        layout.prefix = take(&end, L)
+        layout.work = take(&end, (2 if backward else 1) * L)
         if backward:
-            s.terms = take(&end, min(n, C) * L)
-            s.ring = take(&end, s.ring_rows * L)
-            s.fwd_suffix = take(&end, s.ring_rows * L)
-            s.fwd_prefix = take(&end, L)
+            layout.terms = take(&end, min(n, C) * L)
+            layout.ring = take(&end, layout.ring_rows * L)
+            layout.fwd_suffix = take(&end, layout.ring_rows * L)
+            layout.fwd_prefix = take(&end, L)
         elif p.half:
-            s.x_rows = take(&end, s.ring_rows * L)
-            s.y_row = take(&end, L)
-            s.scale_row = take(&end, L)
-    s.total = end
-    return s
+            layout.x_rows = take(&end, layout.ring_rows * L)
+            layout.y_row = take(&end, L)
+            layout.scale_row = take(&end, L)
+    layout.total = end
+    return layout
 
 
 cdef Py_ssize_t tile_positions(const Plan* p) noexcept nogil:
@@ -313,7 +313,8 @@ cdef Plan make_plan(const Problem* problem, Pass op, const Py_ssize_t* shape,
     p.n = problem.n
     p.pre = problem.pre
     p.co = make_coefs(problem, p.itemsize == sizeof(float))
-    p.tile = tile_positions(&p) if p.N > 0 and p.C > 0 and p.S > 0 else 0  # run() returns
+    # an empty view has no tiles (run() returns at once) and no channels to size them by
+    p.tile = tile_positions(&p) if p.N > 0 and p.C > 0 and p.S > 0 else 0
     p.L = padded(p.tile)
     p.scratch = scratch_layout(&p, p.n, p.L)
     return p
