@@ -18,7 +18,9 @@ import numpy as np
 
 from lrn._cpu import kernels
 
-ARGS = (5, 2, 1e-4, 0.75, 2.0)  # size, channels before, alpha, beta, bias
+# The kernels' Problem: size 5 (2 channels before), alpha 1e-4, beta 0.75, bias 2.
+PROBLEM = dict(n=5, pre=2, alpha_n=1e-4 / 5, beta=0.75, bias=2.0, grad_coef=2 * 1e-4 / 5 * 0.75,
+               num_threads=1)
 
 
 def per_element(fn, size, repeats):
@@ -46,13 +48,13 @@ def main(argv=None):
             x = rng.standard_normal(shape).astype(np.float32)
             dy = rng.standard_normal(shape).astype(np.float32)
             y, s, dx, a = (np.empty_like(x) for _ in range(4))
-            cl = layout == "NHWC"
-            kernels.forward(x, y, s, *ARGS, cl, 1)
+            p = dict(PROBLEM, channels_last=layout == "NHWC")
+            kernels.forward(x, y, s, p)
             cases = {
                 "copy": lambda: np.copyto(a, x),
-                "forward": lambda: kernels.forward(x, y, None, *ARGS, cl, 1),
-                "fwd+scale": lambda: kernels.forward(x, y, s, *ARGS, cl, 1),
-                "backward": lambda: kernels.backward(x, y, dy, s, dx, *ARGS, cl, 1),
+                "forward": lambda: kernels.forward(x, y, None, p),
+                "fwd+scale": lambda: kernels.forward(x, y, s, p),
+                "backward": lambda: kernels.backward(x, y, dy, s, dx, p),
             }
             ns = {k: per_element(f, x.size, args.repeats) * 1e9 for k, f in cases.items()}
             print(f"{layout:8s} {C:5d}  {ns['copy']:6.3f}  " + "  ".join(

@@ -20,7 +20,6 @@ from . import _kernels
 from ._params import is_narrow
 
 
-
 def _select_kernels():
     """The AVX2+FMA build when the CPU has it (LRN_ISA=baseline forces the
     portable one); both give results within the accuracy contract."""
@@ -96,6 +95,15 @@ def _shape3(shape, channels_last):
     return (N, C, S), False
 
 
+def _problem(p, threads, window=(1, 0), channels_last=False):
+    """The kernels' ``Problem`` struct, as the dict Cython converts.  ``window``
+    is ``(n, pre)`` clipped to the channel axis, which the kernels rely on;
+    the within-channel passes leave it (``box_sums`` takes a window per axis)."""
+    return {"n": window[0], "pre": window[1], "alpha_n": p.alpha_n, "beta": p.beta,
+            "bias": p.bias, "grad_coef": p.grad_coef, "channels_last": channels_last,
+            "num_threads": threads}
+
+
 def forward(x, y, scale, p):
     """Write ``y`` (and ``scale`` unless None) for the problem ``p``."""
     threads = resolve_threads(p.num_threads)
@@ -104,37 +112,34 @@ def forward(x, y, scale, p):
         kernels.square(x.ravel(), acc.ravel(), threads)
         _box_sums(acc, p, False, threads)
         kernels.within_finish(x.ravel(), acc.ravel(), y.ravel(),
-                              None if scale is None else scale.ravel(),
-                              p.alpha_n, p.beta, p.bias, threads)
+                              None if scale is None else scale.ravel(), _problem(p, threads))
         return
     shape3, cl = _shape3(x.shape, p.channels_last)
-    n, pre = p.window(shape3[2] if cl else shape3[1])
+    problem = _problem(p, threads, p.window(shape3[2] if cl else shape3[1]), cl)
     kernels.forward(_view3(x, shape3), _view3(y, shape3),
-                    None if scale is None else _view3(scale, shape3),
-                    n, pre, p.alpha_n, p.beta, p.bias, cl, threads)
+                    None if scale is None else _view3(scale, shape3), problem)
 
 
 def backward(x, y, dy, scale, dx, p):
     """Write ``dx``; ``scale`` None recomputes it."""
     threads = resolve_threads(p.num_threads)
     if p.within:
+        problem = _problem(p, threads)
         if scale is None:
             scale = np.empty_like(x)
             kernels.square(x.ravel(), scale.ravel(), threads)
             _box_sums(scale, p, False, threads)
-            kernels.affine(scale.ravel(), p.alpha_n, p.bias, threads)
+            kernels.affine(scale.ravel(), problem)
         kernels.grad_terms(dy.ravel(), y.ravel(), scale.ravel(), dx.ravel(), threads)
         _box_sums(dx, p, True, threads)
-        kernels.grad_finish(x.ravel(), dy.ravel(), scale.ravel(), dx.ravel(),
-                            p.grad_coef, p.beta, threads)
+        kernels.grad_finish(x.ravel(), dy.ravel(), scale.ravel(), dx.ravel(), problem)
         return
     shape3, cl = _shape3(x.shape, p.channels_last)
-    n, pre = p.window(shape3[2] if cl else shape3[1])
+    problem = _problem(p, threads, p.window(shape3[2] if cl else shape3[1]), cl)
 
     def v(a):
         return _view3(a, shape3)
-    kernels.backward(v(x), v(y), v(dy), None if scale is None else v(scale), v(dx),
-                     n, pre, p.alpha_n, p.beta, p.bias, cl, threads)
+    kernels.backward(v(x), v(y), v(dy), None if scale is None else v(scale), v(dx), problem)
 
 
 def _box_sums(a, p, mirrored, threads):

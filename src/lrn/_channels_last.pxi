@@ -1,0 +1,129 @@
+# Channels-last tiles (included by _kernels.pyx): the position window.
+#
+# A position is a contiguous row of C channels; a tile's T positions are done
+# one at a time, each in L1, with no transposes.  The window runs over a copy
+# of the row between zero pads (``squares``: x ** 2 at squares[pre + c];
+# ``terms``, backward: the mirrored window's terms at terms[post + c]), so
+# every window has n terms and none is clipped: direct sums of up to
+# DIRECT_TERMS shifted rows, or sums of power-of-two partial sums along the
+# binary digits of n, whose cost grows as log n.
+
+
+cdef enum:
+    DIRECT_TERMS = 8  # windows of up to this many terms are summed directly
+    MAX_TERMS = 64    # entries of a window's row list: log2(n) + 2 at most
+
+
+cdef inline int window_levels(Py_ssize_t n) noexcept nogil:
+    """Levels of partial sums :func:`window_terms` builds for n terms: none
+    for a direct sum, else floor(log2(n))."""
+    cdef int level = 0
+    if n <= DIRECT_TERMS:
+        return 0
+    while (<Py_ssize_t>2 << level) <= n:
+        level += 1
+    return level
+
+
+cdef inline void zero_pads(floating* padded_row, Py_ssize_t before, Py_ssize_t C,
+                           Py_ssize_t M) noexcept nogil:
+    """Zero the pads around the C channels at ``padded_row + before``; the
+    channels are overwritten position by position, the pads never."""
+    cdef Py_ssize_t c
+    for c in range(M):
+        if c < before or c >= before + C:
+            padded_row[c] = 0
+
+
+cdef void window_terms(const floating* q, Py_ssize_t n, floating* levels, Py_ssize_t M,
+                       const floating** rows) noexcept nogil:
+    """The rows whose sum, element c, is q[c] + ... + q[c + n - 1], for a
+    padded row ``q`` of M terms; they go to ``rows``, NULL-terminated.
+
+    Up to DIRECT_TERMS they are q shifted by 0, 1, ..., n - 1.  Longer
+    windows take partial sums of 2^level terms, ``levels[level - 1][i] = q[i]
+    + ... + q[i + 2^level - 1]`` (M each, built by doubling), along the binary
+    digits of n, largest first; any order of adding terms >= 0 keeps the
+    (n - 1)-ulp bound of design §2."""
+    cdef int j = 0, level, K = window_levels(n)
+    cdef Py_ssize_t i, span, shift = 0
+    cdef const floating* lo = q
+    cdef floating* hi
+    if K == 0:
+        for i in range(n):
+            rows[i] = q + i
+        rows[n] = NULL
+        return
+    for level in range(K):
+        span = <Py_ssize_t>1 << level
+        hi = levels + level * M
+        for i in range(M - span):
+            hi[i] = lo[i] + lo[i + span]
+        lo = hi
+    for level in range(K, -1, -1):
+        if n >> level & 1:
+            rows[j] = (q if level == 0 else levels + (level - 1) * M) + shift
+            j += 1
+            shift += <Py_ssize_t>1 << level
+    rows[j] = NULL
+
+
+cdef void position_forward(const Operands* ops, const Plan* p, Py_ssize_t T,
+                           floating* buf) noexcept nogil:
+    """The forward pass on T positions; ``y`` may be ``x``; ``scale`` may be
+    NULL."""
+    cdef const floating* x = <const floating*>ops.x
+    cdef floating* y = <floating*>ops.out
+    cdef floating* scale = <floating*>ops.scale_out
+    cdef Py_ssize_t pos, c, off, C = p.C, n = p.n, pre = p.pre, M = p.scratch.M
+    cdef Coefs co = p.co
+    cdef floating* squares = buf + p.scratch.squares
+    cdef floating* levels = buf + p.scratch.levels
+    cdef floating* work = buf + p.scratch.work
+    cdef const floating* rows[MAX_TERMS]
+    zero_pads(squares, pre, C, M)
+    for pos in range(T):
+        off = pos * C
+        for c in range(C):
+            squares[pre + c] = x[off + c] * x[off + c]
+        window_terms(squares, n, levels, M, rows)
+        sum_pow_row(rows, x + off, y + off, NULL if scale == NULL else scale + off, work, C,
+                    &co)
+
+
+cdef void position_backward(const Operands* ops, const Plan* p, Py_ssize_t T,
+                            floating* buf) noexcept nogil:
+    """The input gradient on T positions (see :func:`backward_rows`); ``dx``
+    may be any input.  ``scale`` NULL recomputes each position's scale."""
+    cdef const floating* x = <const floating*>ops.x
+    cdef const floating* y = <const floating*>ops.y
+    cdef const floating* dy = <const floating*>ops.dy
+    cdef const floating* scale = <const floating*>ops.scale_in
+    cdef floating* dx = <floating*>ops.out
+    cdef Py_ssize_t pos, c, off, C = p.C, n = p.n, pre = p.pre, post = n - 1 - pre
+    cdef Py_ssize_t M = p.scratch.M
+    cdef Coefs co = p.co
+    cdef floating alpha_n = <floating>co.alpha_n, bias = <floating>co.bias
+    cdef floating* squares = buf + p.scratch.squares
+    cdef floating* terms = buf + p.scratch.terms
+    cdef floating* levels = buf + p.scratch.levels
+    cdef floating* work = buf + p.scratch.work
+    cdef floating* recomputed = buf + p.scratch.scale_row
+    cdef const floating* scale_row
+    cdef const floating* rows[MAX_TERMS]
+    zero_pads(squares, pre, C, M)
+    zero_pads(terms, post, C, M)
+    for pos in range(T):
+        off = pos * C
+        if scale == NULL:
+            for c in range(C):
+                squares[pre + c] = x[off + c] * x[off + c]
+            window_terms(squares, n, levels, M, rows)
+            sum_rows(rows, recomputed, C, alpha_n, bias)
+            scale_row = recomputed
+        else:
+            scale_row = scale + off
+        for c in range(C):
+            terms[post + c] = dy[off + c] * y[off + c] / scale_row[c]
+        window_terms(terms, n, levels, M, rows)
+        grad_row(rows, dy + off, scale_row, x + off, dx + off, work, C, &co)
