@@ -243,9 +243,9 @@ def _check_fits(value, name, nonzero, dtype, work):
     tiny, huge = _LIMITS[work]
     if (value == 0 and not nonzero) or tiny <= abs(value) <= huge:
         return
-    raise ValueError(f"{name} = {value:.6g} does not fit {dtype} data, which is computed "
-                     f"in {work}: it must be 0 or between {tiny:.3g} and {huge:.3g} "
-                     f"in magnitude")
+    what = "underflows to 0 for" if value == 0 else f"= {value:.6g} does not fit"
+    raise ValueError(f"{name} {what} {dtype} data, which is computed in {work}: it must be "
+                     f"0 or between {tiny:.3g} and {huge:.3g} in magnitude")
 
 
 def _make(size, alpha, beta, bias, layout, convention, region, num_threads):
