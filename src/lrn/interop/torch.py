@@ -407,8 +407,44 @@ def _bwd_backward(ctx, g):
     return gx, gy, gdy, gs, None, None, None, None
 
 
-torch.library.register_autograd("lrn::forward", _op_backward,
-                                setup_context=_op_setup_context, lib=_LIB)
+def _formula_needed(x):
+    """Whether a call of ``lrn::forward`` must be differentiated in a mode that the
+    registered (first-order, reverse-mode) autograd formula cannot serve: a
+    forward-mode tangent on ``x`` (torch.autograd.forward_ad), or a torch.func
+    grad/jvp level (torch.func runs only autograd.Functions with setup_context)."""
+    if torch._C._are_functorch_transforms_active():
+        level = torch._C._functorch.peek_interpreter_stack()
+        if level is not None and level.key() in (torch._C._functorch.TransformType.Grad,
+                                                 torch._C._functorch.TransformType.Jvp):
+            return True
+    return torch.autograd.forward_ad.unpack_dual(x).tangent is not None
+
+
+def _register_forward_autograd():
+    """The Autograd kernel of ``lrn::forward``: ``register_autograd``'s (the
+    kernels, first-order reverse mode; what torch.compile and torch.export trace)
+    unless :func:`_formula_needed`, where the operator is computed by the
+    differentiable formulas instead, so that a direct ``torch.ops.lrn.forward``
+    call (TorchScript's path) never drops a tangent silently."""
+    try:
+        from torch._library import autograd as _lib_autograd
+        generated = _lib_autograd.make_autograd_impl(
+            _forward_op, _lib_autograd.Info(_op_backward, _op_setup_context))
+    except (ImportError, AttributeError, TypeError):   # another torch: the plain registration
+        torch.library.register_autograd("lrn::forward", _op_backward,
+                                        setup_context=_op_setup_context, lib=_LIB)
+        return
+
+    def autograd_kernel(keyset, x, size, alpha, beta, k):
+        if _formula_needed(x):
+            y, scale = _formula_forward(x, size, alpha, beta, k)
+            return y.to(x.dtype), scale.detach()
+        return generated(keyset, x, size, alpha, beta, k)
+
+    _LIB.impl("forward", autograd_kernel, "Autograd", with_keyset=True)
+
+
+_register_forward_autograd()
 torch.library.register_autograd("lrn::backward", _bwd_backward,
                                 setup_context=_bwd_setup_context, lib=_LIB)
 
