@@ -483,39 +483,6 @@ torch.library.register_vmap("lrn::forward", _forward_vmap, lib=_LIB)
 torch.library.register_vmap("lrn::backward", _backward_vmap, lib=_LIB)
 
 
-class _LRNFunction(torch.autograd.Function):
-    """``lrn::forward`` with every autograd mode: reverse (first order on the
-    kernels, higher orders on the formulas), forward mode (``jvp``) and the
-    torch.func transforms (``generate_vmap_rule``; the operators have vmap rules).
-    Used by eager calls; torch.compile / export / jit tracing see the operator."""
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(x, size, alpha, beta, k):
-        return _forward_op(x, size, alpha, beta, k)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        x, size, alpha, beta, k = inputs
-        y, scale = output
-        ctx.mark_non_differentiable(scale)
-        ctx.save_for_backward(x, y, scale)
-        ctx.save_for_forward(x)
-        ctx.params = (size, alpha, beta, k)
-
-    @staticmethod
-    def backward(ctx, dy, dscale):
-        x, y, scale = ctx.saved_tensors
-        dx = _input_grad(x, y, dy, scale, ctx.params) if ctx.needs_input_grad[0] else None
-        return dx, None, None, None, None
-
-    @staticmethod
-    def jvp(ctx, dx, *_):
-        (x,) = ctx.saved_tensors
-        return _formula_jvp(x, dx, *ctx.params), None
-
-
 # -- the public functions --------------------------------------------------------
 
 def local_response_norm(input: torch.Tensor, size: int, alpha: float = 1e-4,
@@ -578,15 +545,11 @@ def _local_response_norm(input, size, alpha, beta, k):
     dim = input.dim()
     if dim < 3:
         raise ValueError(f"Expected 3D or higher dimensionality input (got {dim} dimensions)")
-    tracing = torch.jit.is_tracing()
-    if not tracing and input.numel() == 0:      # (the operator handles empty input too)
+    if not torch.jit.is_tracing() and input.numel() == 0:   # (the operator handles it too)
         return input
     input = _promote(input)
     size, alpha, beta, k = _check_params(size, alpha, beta, k)
-    if tracing or torch.compiler.is_compiling():
-        # one graph node (dynamo cannot trace an autograd.Function with a custom jvp)
-        return _forward_op(input, size, alpha, beta, k)[0]
-    return _LRNFunction.apply(input, size, alpha, beta, k)[0]
+    return _forward_op(input, size, alpha, beta, k)[0]
 
 
 def _check_params(size, alpha, beta, k):
