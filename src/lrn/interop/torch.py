@@ -26,11 +26,29 @@ How tensors reach the kernels:
 
 Both passes are ``torch.library`` custom operators (``torch.ops.lrn.forward``
 returning ``(y, scale)`` and ``torch.ops.lrn.backward``) with fake
-(meta) implementations, so ``torch.compile(fullgraph=True)`` traces them as
-single nodes.  Autograd is wired once, on the forward operator
-(``torch.library.register_autograd``): its backward is one
-``torch.ops.lrn.backward`` call on the saved ``scale``.  Double backward is
-not supported.
+(meta) implementations and vmap rules, so ``torch.compile(fullgraph=True)``,
+``torch.export`` and ``torch.jit.trace`` record them as single nodes and
+``torch.jit.script`` calls them.  Every call goes through ``lrn::forward``, whose
+autograd covers:
+
+* first-order reverse mode (``.backward()``, ``torch.autograd.grad``): one
+  ``torch.ops.lrn.backward`` call (the kernel) on the saved ``scale``;
+* higher orders (``create_graph=True``, gradient penalties, ``gradgradcheck``,
+  ``torch.func.hessian``): the gradient, when it is itself differentiated, is
+  computed by the same formulas written in PyTorch operations (``scale``
+  recomputed from ``x``), which autograd differentiates again;
+* forward mode (``torch.autograd.forward_ad``, ``torch.func.jvp`` / ``jacfwd``)
+  and ``torch.func.grad`` / ``jacrev``: those formulas, for the forward pass too;
+* ``torch.func.vmap``: the vmapped dimension joins the batch dimension N (the
+  kernels, one call).
+
+``torch.ops.lrn.backward`` is differentiable too (with respect to its four tensor
+inputs, taken as independent).  Integer and bool input follows PyTorch's dtype
+rule: the result is in the default floating dtype (float32 unless changed with
+``torch.set_default_dtype``), computed on the input converted to that dtype.
+PyTorch itself accepts only int64 among them, and there averages the squares in
+integer arithmetic (a truncated window mean), so its int64 values differ slightly
+from ours, which equal its result on the same input converted to float.
 
 The kernels use ``torch.get_num_threads()`` threads (results do not depend on it).
 """
@@ -498,8 +516,10 @@ def local_response_norm(input: torch.Tensor, size: int, alpha: float = 1e-4,
     ----------
     input : torch.Tensor
         ``(N, C, *)`` with at least one spatial axis (3-D or more); float16,
-        bfloat16 (computed in float32), float32 or float64; any device, any
-        memory format (``channels_last`` input gives ``channels_last`` output).
+        bfloat16 (computed in float32), float32 or float64; integer or bool
+        input gives a result in the default floating dtype (PyTorch's rule);
+        any device, any memory format (``channels_last`` input gives
+        ``channels_last`` output).
     size : int
         Number of neighbouring channels in the window (>= 1, may exceed C).
     alpha, beta, k : float
@@ -508,15 +528,16 @@ def local_response_norm(input: torch.Tensor, size: int, alpha: float = 1e-4,
     Returns
     -------
     torch.Tensor
-        Same shape, dtype, device and memory format as ``input``;
-        differentiable with respect to ``input``.
+        Same shape, dtype (floating input), device and memory format as
+        ``input``; differentiable with respect to ``input`` to any order, in
+        reverse and forward mode and under ``torch.func`` transforms.
 
     Raises
     ------
     ValueError
         For fewer than 3 dimensions (as PyTorch) or a bad parameter.
     TypeError
-        For a non-floating-point tensor.
+        For a complex tensor.
 
     Examples
     --------
