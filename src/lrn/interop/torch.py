@@ -320,7 +320,9 @@ _backward_op = torch.ops.lrn.backward.default
 # derivative must itself be differentiated (create_graph=True, torch.func.grad /
 # jacrev / hessian) or pushed forward (forward-mode AD), the same formulas are
 # written in out-of-place PyTorch operations, which autograd, forward AD and
-# torch.func differentiate and batch like any other code.  float16/bfloat16 are
+# torch.func differentiate and batch like any other code (the forward-mode
+# derivative is the one of the forward formula: ``dscale = 2 alpha / size W(x dx)``,
+# ``dy = dx scale^-beta - beta y / scale dscale``).  float16/bfloat16 are
 # computed in float32, as by the kernels.
 
 def _window_sum(v, size, mirrored=False):
@@ -356,15 +358,6 @@ def _formula_backward(x, dy, size, alpha, beta, k):
     t = _window_sum(dyw * y / scale, size, mirrored=True)
     xw = x.to(scale.dtype)
     return (dyw * scale.pow(-beta) - (2.0 * alpha * beta / size) * xw * t).to(x.dtype)
-
-
-def _formula_jvp(x, dx, size, alpha, beta, k):
-    """The forward-mode derivative: ``dscale = 2 alpha / size * W(x dx)``,
-    ``dy = dx scale^-beta - beta y / scale dscale``."""
-    y, scale = _formula_forward(x, size, alpha, beta, k)
-    xw, dxw = x.to(scale.dtype), dx.to(scale.dtype)
-    dscale = (2.0 * alpha / size) * _window_sum(xw * dxw, size)
-    return (dxw * scale.pow(-beta) - beta * (y / scale) * dscale).to(x.dtype)
 
 
 def _input_grad(x, y, dy, scale, params):
@@ -442,8 +435,9 @@ def _register_forward_autograd():
     """The Autograd kernel of ``lrn::forward``: ``register_autograd``'s (the
     kernels, first-order reverse mode; what torch.compile and torch.export trace)
     unless :func:`_formula_needed`, where the operator is computed by the
-    differentiable formulas instead, so that a direct ``torch.ops.lrn.forward``
-    call (TorchScript's path) never drops a tangent silently."""
+    differentiable formulas instead (``register_autograd`` alone drops a
+    forward-mode tangent silently and fails under torch.func.grad).  Every call
+    reaches it: :func:`local_response_norm`, TorchScript, direct operator calls."""
     try:
         from torch._library import autograd as _lib_autograd
         generated = _lib_autograd.make_autograd_impl(
