@@ -250,12 +250,16 @@ def test_op_called_directly_is_differentiable():
         lambda t: torch.ops.lrn.forward(t, 4, 0.9, 0.75, 1.0)[0], (x,), eps=1e-6, atol=1e-8)
 
 
-def test_double_backward_is_a_clear_error():
+def test_double_backward_matches_pytorch():
+    # a gradient penalty: the gradient taken with create_graph=True, then differentiated
     x = _randn((1, 4, 3), torch.float64, "dbl").requires_grad_()
-    y = local_response_norm(x, 3, 1.0)
-    (g,) = torch.autograd.grad(y.sum(), x, create_graph=True)
-    with pytest.raises(RuntimeError):
-        g.sum().backward()
+    xt = x.detach().clone().requires_grad_()
+    (g,) = torch.autograd.grad(local_response_norm(x, 3, 1.0).sum(), x, create_graph=True)
+    (gt,) = torch.autograd.grad(F.local_response_norm(xt, 3, 1.0).sum(), xt, create_graph=True)
+    torch.testing.assert_close(g, gt, rtol=1e-12, atol=1e-15)
+    g.pow(2).sum().backward()
+    gt.pow(2).sum().backward()
+    torch.testing.assert_close(x.grad, xt.grad, rtol=1e-10, atol=1e-14)
 
 
 def test_torch_compile_fullgraph():
@@ -413,8 +417,10 @@ def test_errors():
         local_response_norm(torch.ones(1, 3, 2), 3, alpha=float("nan"))
     with pytest.raises(TypeError, match="`k` must be a real number"):
         local_response_norm(torch.ones(1, 3, 2), 3, k="1")
-    with pytest.raises(TypeError, match="floating-point"):
-        local_response_norm(torch.ones(1, 3, 2, dtype=torch.int64), 3)
+    with pytest.raises(TypeError, match="real tensor"):
+        local_response_norm(torch.ones(1, 3, 2, dtype=torch.complex64), 3)
+    with pytest.raises(TypeError, match="floating-point"):   # the operator itself
+        torch.ops.lrn.forward(torch.ones(1, 3, 2, dtype=torch.int64), 3, 1e-4, 0.75, 1.0)
 
 
 def test_empty_input_is_returned():

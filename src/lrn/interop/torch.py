@@ -26,11 +26,29 @@ How tensors reach the kernels:
 
 Both passes are ``torch.library`` custom operators (``torch.ops.lrn.forward``
 returning ``(y, scale)`` and ``torch.ops.lrn.backward``) with fake
-(meta) implementations, so ``torch.compile(fullgraph=True)`` traces them as
-single nodes.  Autograd is wired once, on the forward operator
-(``torch.library.register_autograd``): its backward is one
-``torch.ops.lrn.backward`` call on the saved ``scale``.  Double backward is
-not supported.
+(meta) implementations and vmap rules, so ``torch.compile(fullgraph=True)``,
+``torch.export`` and ``torch.jit.trace`` record them as single nodes and
+``torch.jit.script`` calls them.  Every call goes through ``lrn::forward``, whose
+autograd covers:
+
+* first-order reverse mode (``.backward()``, ``torch.autograd.grad``): one
+  ``torch.ops.lrn.backward`` call (the kernel) on the saved ``scale``;
+* higher orders (``create_graph=True``, gradient penalties, ``gradgradcheck``,
+  ``torch.func.hessian``): the gradient, when it is itself differentiated, is
+  computed by the same formulas written in PyTorch operations (``scale``
+  recomputed from ``x``), which autograd differentiates again;
+* forward mode (``torch.autograd.forward_ad``, ``torch.func.jvp`` / ``jacfwd``)
+  and ``torch.func.grad`` / ``jacrev``: those formulas, for the forward pass too;
+* ``torch.func.vmap``: the vmapped dimension joins the batch dimension N (the
+  kernels, one call).
+
+``torch.ops.lrn.backward`` is differentiable too (with respect to its four tensor
+inputs, taken as independent).  Integer and bool input follows PyTorch's dtype
+rule: the result is in the default floating dtype (float32 unless changed with
+``torch.set_default_dtype``), computed on the input converted to that dtype.
+PyTorch itself accepts only int64 among them, and there averages the squares in
+integer arithmetic (a truncated window mean), so its int64 values differ slightly
+from ours, which equal its result on the same input converted to float.
 
 The kernels use ``torch.get_num_threads()`` threads (results do not depend on it).
 """
@@ -296,6 +314,63 @@ _forward_op = torch.ops.lrn.forward.default
 _backward_op = torch.ops.lrn.backward.default
 
 
+# -- differentiable formulas (higher-order derivatives, forward mode, transforms) --
+#
+# The kernels above serve the first-order forward and backward passes.  Where a
+# derivative must itself be differentiated (create_graph=True, torch.func.grad /
+# jacrev / hessian) or pushed forward (forward-mode AD), the same formulas are
+# written in out-of-place PyTorch operations, which autograd, forward AD and
+# torch.func differentiate and batch like any other code (the forward-mode
+# derivative is the one of the forward formula: ``dscale = 2 alpha / size W(x dx)``,
+# ``dy = dx scale^-beta - beta y / scale dscale``).  float16/bfloat16 are
+# computed in float32, as by the kernels.
+
+def _window_sum(v, size, mirrored=False):
+    """Zero-padded sum along dim 1 over PyTorch's window ``[c - size // 2,
+    c + (size - 1) // 2]``, or the mirrored one ``[c - (size - 1) // 2, c + size // 2]``
+    (its adjoint).  Out of place, so every autograd mode and transform applies."""
+    channels = v.shape[1]
+    before, after = size // 2, (size - 1) // 2
+    if mirrored:
+        before, after = after, before
+    before, after = min(before, channels), min(after, channels)
+    if before == 0 and after == 0:
+        return v
+    moved = v.movedim(1, -1)
+    padded = torch.nn.functional.pad(moved, (before, after))
+    out = padded.narrow(-1, 0, channels)
+    for d in range(1, before + after + 1):
+        out = out + padded.narrow(-1, d, channels)
+    return out.movedim(-1, 1)
+
+
+def _formula_forward(x, size, alpha, beta, k):
+    """``(y, scale)`` in PyTorch operations, in the compute dtype."""
+    xw = x.to(_work_dtype(x.dtype))
+    scale = k + (alpha / size) * _window_sum(xw * xw, size)
+    return xw * scale.pow(-beta), scale
+
+
+def _formula_backward(x, dy, size, alpha, beta, k):
+    """``dx`` as a differentiable function of ``x`` and ``dy`` (scale recomputed)."""
+    y, scale = _formula_forward(x, size, alpha, beta, k)
+    dyw = dy.to(scale.dtype)
+    t = _window_sum(dyw * y / scale, size, mirrored=True)
+    xw = x.to(scale.dtype)
+    return (dyw * scale.pow(-beta) - (2.0 * alpha * beta / size) * xw * t).to(x.dtype)
+
+
+def _input_grad(x, y, dy, scale, params):
+    """dx for autograd: the kernel when the gradient is not itself differentiated
+    (grad mode off in the backward pass: the common ``.backward()``), else the
+    differentiable formula (``create_graph=True``, torch.func transforms)."""
+    if torch.is_grad_enabled():
+        return _formula_backward(x, dy, *params)
+    return _backward_op(x, y, dy, scale, *params)
+
+
+# -- autograd and vmap of the operators ------------------------------------------
+
 def _op_setup_context(ctx, inputs, output):
     x, size, alpha, beta, k = inputs
     y, scale = output
@@ -308,26 +383,122 @@ def _op_backward(ctx, dy, dscale):
     x, y, scale = ctx.saved_tensors
     dx = None
     if ctx.needs_input_grad[0]:
-        dx = _backward_op(x, y, dy, scale, *ctx.params)
+        dx = _input_grad(x, y, dy, scale, ctx.params)
     return dx, None, None, None, None
 
 
-def _no_double_backward(ctx, ddx):
-    raise RuntimeError("lrn.torch: the second derivative of local_response_norm (double "
-                       "backward, e.g. a gradient penalty) is not implemented")
+def _bwd_setup_context(ctx, inputs, output):
+    x, y, dy, scale, size, alpha, beta, k = inputs
+    ctx.save_for_backward(x, y, dy, scale)
+    ctx.params = (size, alpha, beta, k)
 
 
-torch.library.register_autograd("lrn::forward", _op_backward,
-                                setup_context=_op_setup_context, lib=_LIB)
-# A gradient taken with create_graph=True must not pass for a constant: it has a
-# backward that says so.
-torch.library.register_autograd("lrn::backward", _no_double_backward,
-                                setup_context=lambda ctx, inputs, output: None, lib=_LIB)
+def _bwd_backward(ctx, g):
+    """Derivatives of ``lrn::backward`` with respect to its four tensor inputs,
+    taken as independent: ``dx = dy s^-b - c x M(dy y / s)`` (``c = 2 alpha beta /
+    size``, ``M`` the mirrored window sum, whose adjoint is the window sum ``W``).
+    Written in PyTorch operations, so they are differentiable again."""
+    x, y, dy, scale = ctx.saved_tensors
+    size, alpha, beta, k = ctx.params
+    work = scale.dtype
+    xw, yw, dyw, gw = (t.to(work) for t in (x, y, dy, g))
+    c = 2.0 * alpha * beta / size
+    wgx = _window_sum(gw * xw, size)                    # W(g x)
+    s_b = scale.pow(-beta)
+    need = ctx.needs_input_grad
+    gx = gy = gdy = gs = None
+    if need[0]:
+        gx = (-c * gw * _window_sum(dyw * yw / scale, size, mirrored=True)).to(x.dtype)
+    if need[1]:
+        gy = (-c * dyw / scale * wgx).to(y.dtype)
+    if need[2]:
+        gdy = (gw * s_b - c * yw / scale * wgx).to(dy.dtype)
+    if need[3]:
+        gs = -beta * gw * dyw * s_b / scale + c * dyw * yw / (scale * scale) * wgx
+    return gx, gy, gdy, gs, None, None, None, None
+
+
+def _formula_needed(x):
+    """Whether a call of ``lrn::forward`` must be differentiated in a mode that the
+    registered (first-order, reverse-mode) autograd formula cannot serve: a
+    forward-mode tangent on ``x`` (torch.autograd.forward_ad), or a torch.func
+    grad/jvp level (torch.func runs only autograd.Functions with setup_context)."""
+    if torch._C._are_functorch_transforms_active():
+        level = torch._C._functorch.peek_interpreter_stack()
+        if level is not None and level.key() in (torch._C._functorch.TransformType.Grad,
+                                                 torch._C._functorch.TransformType.Jvp):
+            return True
+    return torch.autograd.forward_ad.unpack_dual(x).tangent is not None
+
+
+def _register_forward_autograd():
+    """The Autograd kernel of ``lrn::forward``: ``register_autograd``'s (the
+    kernels, first-order reverse mode; what torch.compile and torch.export trace)
+    unless :func:`_formula_needed`, where the operator is computed by the
+    differentiable formulas instead (``register_autograd`` alone drops a
+    forward-mode tangent silently and fails under torch.func.grad).  Every call
+    reaches it: :func:`local_response_norm`, TorchScript, direct operator calls."""
+    try:
+        from torch._library import autograd as _lib_autograd
+        generated = _lib_autograd.make_autograd_impl(
+            _forward_op, _lib_autograd.Info(_op_backward, _op_setup_context))
+    except (ImportError, AttributeError, TypeError):   # another torch: the plain registration
+        torch.library.register_autograd("lrn::forward", _op_backward,
+                                        setup_context=_op_setup_context, lib=_LIB)
+        return
+
+    def autograd_kernel(keyset, x, size, alpha, beta, k):
+        if _formula_needed(x):
+            y, scale = _formula_forward(x, size, alpha, beta, k)
+            return y.to(x.dtype), scale.detach()
+        return generated(keyset, x, size, alpha, beta, k)
+
+    _LIB.impl("forward", autograd_kernel, "Autograd", with_keyset=True)
+
+
+_register_forward_autograd()
+torch.library.register_autograd("lrn::backward", _bwd_backward,
+                                setup_context=_bwd_setup_context, lib=_LIB)
+
+
+def _merge_batch(t, bdim, batch):
+    """(B, N, C, *S) with the vmapped dim ``bdim`` first (expanded if None) -> (B*N, C, *S)."""
+    t = t.movedim(bdim, 0) if bdim is not None else t.unsqueeze(0).expand(batch, *t.shape)
+    return t.reshape(batch * t.shape[1], *t.shape[2:])
+
+
+def _split_batch(t, batch, n):
+    return t.reshape(batch, n, *t.shape[1:])
+
+
+def _forward_vmap(info, in_dims, x, size, alpha, beta, k):
+    """LRN acts on each sample: the vmapped dim joins the batch dim N."""
+    bdim = in_dims[0]
+    if bdim is None:
+        return _forward_op(x, size, alpha, beta, k), (None, None)
+    n = x.shape[1 if bdim == 0 else 0]
+    y, scale = _forward_op(_merge_batch(x, bdim, info.batch_size), size, alpha, beta, k)
+    return (_split_batch(y, info.batch_size, n), _split_batch(scale, info.batch_size, n)), (0, 0)
+
+
+def _backward_vmap(info, in_dims, x, y, dy, scale, size, alpha, beta, k):
+    tensors = (x, y, dy, scale)
+    if all(d is None for d in in_dims[:4]):
+        return _backward_op(x, y, dy, scale, size, alpha, beta, k), None
+    n = x.shape[1 if in_dims[0] == 0 else 0] if in_dims[0] is not None else x.shape[0]
+    merged = [_merge_batch(t, d, info.batch_size) for t, d in zip(tensors, in_dims[:4])]
+    dx = _backward_op(*merged, size, alpha, beta, k)
+    return _split_batch(dx, info.batch_size, n), 0
+
+
+torch.library.register_vmap("lrn::forward", _forward_vmap, lib=_LIB)
+torch.library.register_vmap("lrn::backward", _backward_vmap, lib=_LIB)
 
 
 # -- the public functions --------------------------------------------------------
 
-def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+def local_response_norm(input: torch.Tensor, size: int, alpha: float = 1e-4,
+                        beta: float = 0.75, k: float = 1.0) -> torch.Tensor:
     """Local response normalization across channels, as
     :func:`torch.nn.functional.local_response_norm`, on the lrn kernels.
 
@@ -339,8 +510,10 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     ----------
     input : torch.Tensor
         ``(N, C, *)`` with at least one spatial axis (3-D or more); float16,
-        bfloat16 (computed in float32), float32 or float64; any device, any
-        memory format (``channels_last`` input gives ``channels_last`` output).
+        bfloat16 (computed in float32), float32 or float64; integer or bool
+        input gives a result in the default floating dtype (PyTorch's rule);
+        any device, any memory format (``channels_last`` input gives
+        ``channels_last`` output).
     size : int
         Number of neighbouring channels in the window (>= 1, may exceed C).
     alpha, beta, k : float
@@ -349,15 +522,16 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     Returns
     -------
     torch.Tensor
-        Same shape, dtype, device and memory format as ``input``;
-        differentiable with respect to ``input``.
+        Same shape, dtype (floating input), device and memory format as
+        ``input``; differentiable with respect to ``input`` to any order, in
+        reverse and forward mode and under ``torch.func`` transforms.
 
     Raises
     ------
     ValueError
         For fewer than 3 dimensions (as PyTorch) or a bad parameter.
     TypeError
-        For a non-floating-point tensor.
+        For a complex tensor.
 
     Examples
     --------
@@ -369,11 +543,26 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     >>> torch.allclose(y, ref, rtol=1e-5, atol=1e-6)
     True
     """
+    if torch.jit.is_scripting():
+        # TorchScript: the operator itself (its autograd is the registered one)
+        if input.dim() < 3:
+            raise ValueError("Expected 3D or higher dimensionality input")
+        if input.numel() == 0:
+            return input
+        if not input.is_floating_point():
+            input = input * 1.0               # the default floating dtype, as eager
+        return torch.ops.lrn.forward(input, size, alpha, beta, k)[0]
+    return _local_response_norm(input, size, alpha, beta, k)
+
+
+@torch.jit.unused
+def _local_response_norm(input, size, alpha, beta, k):
     dim = input.dim()
     if dim < 3:
         raise ValueError(f"Expected 3D or higher dimensionality input (got {dim} dimensions)")
-    if input.numel() == 0:
+    if not torch.jit.is_tracing() and input.numel() == 0:   # (the operator handles it too)
         return input
+    input = _promote(input)
     size, alpha, beta, k = _check_params(size, alpha, beta, k)
     return _forward_op(input, size, alpha, beta, k)[0]
 
@@ -385,6 +574,16 @@ def _check_params(size, alpha, beta, k):
     return (_params.check_size(size, maximum=_params.INT64_MAX),   # the operator's int
             _params.check_real(alpha, "alpha"),
             _params.check_real(beta, "beta"), _params.check_real(k, "k"))
+
+
+def _promote(input):
+    """PyTorch's dtype rule: integer (and bool) input gives a result in the default
+    floating dtype (``F.local_response_norm`` on int64 returns float32)."""
+    if input.is_floating_point():
+        return input
+    if input.is_complex():
+        raise TypeError(f"`input` must be a real tensor, got {input.dtype}")
+    return input.to(torch.get_default_dtype())
 
 
 class LocalResponseNorm(torch.nn.LocalResponseNorm):
@@ -406,7 +605,7 @@ class LocalResponseNorm(torch.nn.LocalResponseNorm):
     torch.Size([2, 8, 4, 4])
     """
 
-    def forward(self, input):
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
         return local_response_norm(input, self.size, self.alpha, self.beta, self.k)
 
 
