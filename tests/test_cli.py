@@ -351,3 +351,20 @@ def test_bench_writes_only_what_is_asked(tmp_path):
                    cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("layout", ["nhwc", "NHWC"])
+def test_apply_layout_in_either_case(tmp_path, layout):
+    x = np.random.default_rng(3).standard_normal((2, 3, 4, 6)).astype(np.float32)
+    src, dst = tmp_path / "in.npy", tmp_path / "out.npy"
+    np.save(src, x)
+    proc = run_cli("apply", src, dst, "--size", "3", "--layout", layout)
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_array_equal(np.load(dst), lrn.lrn(x, 3, layout="NHWC"))
+
+
+def test_apply_layout_mixed_case(tmp_path):
+    src, dst = _write_case(tmp_path, "good"), tmp_path / "out.npy"
+    proc = run_cli("apply", src, dst, "--size", "3", "--layout", "Nhwc")
+    assert_clean_usage_error(proc, dst)
+    assert "argument --layout: must be 'NCHW' or 'NHWC' (or in lower case)" in proc.stderr

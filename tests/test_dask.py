@@ -472,3 +472,12 @@ def test_apply_chunks_file_larger_than_its_memory(tmp_path):
     ym = np.load(dst, mmap_mode="r")
     for n in range(0, shape[0], 16):
         assert_bitwise(ym[n:n + 16], lrn.lrn(xm[n:n + 16], 5), f"samples {n}:{n + 16}")
+
+
+@pytest.mark.parametrize("method", ["overlap", "rechunk"])
+def test_string_options_in_either_case(method):
+    # the blocks get the options as passed; the plan reads them through _params
+    x = np.random.default_rng(5).random((2, 5, 4, 6)).astype(np.float32)
+    d = da.from_array(x, chunks=(1, 3, 2, 4))
+    got = lrn.dask.lrn(d, 3, layout="nhwc", region="WITHIN", method=method).compute()
+    np.testing.assert_array_equal(got, lrn.lrn(x, 3, layout="NHWC", region="within"))

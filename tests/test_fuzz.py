@@ -108,7 +108,8 @@ def flag_ok(v):
 
 
 def choice_ok(valid):
-    return lambda v: isinstance(v, str) and v in valid
+    # a choice as written, in upper case or in lower case; not in mixed case
+    return lambda v: isinstance(v, str) and any(v in (c, c.upper(), c.lower()) for c in valid)
 
 
 GOOD_SIZES = st.integers(1, 7)
@@ -145,7 +146,8 @@ WILD_THREADS = st.one_of(
 
 
 def wild_choice(valid):
-    return st.sampled_from([v.lower() for v in valid] + [v + " " for v in valid]
+    return st.sampled_from([v.lower() for v in valid] + [v.upper() for v in valid]
+                           + [v.capitalize() for v in valid] + [v + " " for v in valid]
                            + ["", None, 1, b"NCHW", np.str_(valid[0]), valid[0].encode()])
 
 
@@ -308,8 +310,9 @@ class Params:
                  region="across"):
         self.size, self.alpha, self.beta, self.bias = operator.index(size), float(alpha), \
             float(beta), float(bias)
-        self.layout, self.convention, self.within = str(layout), str(convention), \
-            region == "within"
+        # either case is valid (lrn._params.check_choice); the reference takes these
+        self.layout, self.convention, self.within = str(layout).upper(), \
+            str(convention).lower(), str(region).lower() == "within"
 
     def axes(self, ndim):
         return ndim - 2 if self.within else 1
@@ -808,7 +811,7 @@ def caffe_calls(draw):
     regions = ("ACROSS_CHANNELS", "WITHIN_CHANNEL")
     region = call.arg("norm_region", st.sampled_from(regions), wild_choice(regions),
                       choice_ok(regions), 1)
-    within = region == "WITHIN_CHANNEL"
+    within = isinstance(region, str) and region.upper() == "WITHIN_CHANNEL"
     arr, x, obj = adapter_x(call, "within" if within else "across")
     call.p = None
     if not call.bad:

@@ -313,6 +313,12 @@ _real = _checked(float, lambda v: _params.check_real(v, "value"), "a finite real
 _threads = _checked(int, _params.check_threads, "a nonzero integer")
 
 
+def _choice(name, choices):
+    """An option of ``choices`` in the library's one rule for case."""
+    parse = _checked(str, lambda v: _params.check_choice(v, name, choices), name)
+    return dict(type=parse, metavar="{" + ",".join(choices) + "}")
+
+
 def _parser(prog):
     p = _Parser(prog=prog, description=(
         "Local Response Normalization. Without a subcommand, runs the demo: an "
@@ -340,9 +346,11 @@ def _parser(prog):
     a.add_argument("--alpha", type=_real, default=1e-4, help="default 1e-4")
     a.add_argument("--beta", type=_real, default=0.75, help="default 0.75")
     a.add_argument("--bias", type=_real, default=1.0, help="default 1.0")
-    a.add_argument("--layout", choices=_params.LAYOUTS, default="NCHW")
-    a.add_argument("--convention", choices=_params.CONVENTIONS, default="onnx")
-    a.add_argument("--region", choices=_params.REGIONS, default="across",
+    a.add_argument("--layout", **_choice("layout", _params.LAYOUTS), default="NCHW",
+                   help="NCHW (default) or NHWC, in upper or lower case")
+    a.add_argument("--convention", **_choice("convention", _params.CONVENTIONS),
+                   default="onnx", help="onnx (default) or torch: where an even window sits")
+    a.add_argument("--region", **_choice("region", _params.REGIONS), default="across",
                    help="across channels (default) or within each channel (a spatial box)")
     a.add_argument("--num-threads", type=_threads, metavar="N", default=None,
                    help="OpenMP threads (default: the OpenMP default; -1: all processors)")

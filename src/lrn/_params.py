@@ -97,10 +97,23 @@ def check_real(value, name):
 
 
 def check_choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        options = " or ".join(repr(c) for c in choices)
-        raise ValueError(f"`{name}` must be {options}, got {value!r}")
-    return value
+    """The choice ``value`` names, as written in ``choices``.
+
+    The one rule for case in string options: a choice may be written as in
+    ``choices``, all upper case or all lower case (``"NCHW"`` or ``"nchw"``,
+    ``"onnx"`` or ``"ONNX"``), never in mixed case (``"Nchw"``), so that
+    Caffe2's ``order="nchw"`` and ONNX/TensorFlow-style upper-case names work.
+
+    >>> check_choice("nhwc", "layout", LAYOUTS)
+    'NHWC'
+    """
+    if isinstance(value, str):
+        for choice in choices:
+            if value in (choice, choice.upper(), choice.lower()):
+                return choice
+    options = " or ".join(repr(c) for c in choices)
+    other = "lower" if choices[0].isupper() else "upper"
+    raise ValueError(f"`{name}` must be {options} (or in {other} case), got {value!r}")
 
 
 def check_flag(value, name):
