@@ -11,9 +11,14 @@ two differ.
 Array types that are computed lazily (dask) register a handler with
 :func:`register_lazy`; this module imports none of them.
 """
+from __future__ import annotations
+
+from typing import Literal, overload
+
 import numpy as np
 
 from . import _cpu, _gpu, _params
+from ._typing import Array, ArrayInput, Convention, Layout, Region
 
 _LAZY = []
 
@@ -127,8 +132,22 @@ def _split_out(out, return_scale):
     return out, None
 
 
-def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="onnx",
-        region="across", out=None, return_scale=False, num_threads=None):
+@overload
+def lrn(x: ArrayInput, size: int, alpha: float = ..., beta: float = ..., bias: float = ..., *,
+        layout: Layout = ..., convention: Convention = ..., region: Region = ...,
+        out: Array | None = ..., return_scale: Literal[False] = ...,
+        num_threads: int | None = ...) -> Array: ...
+@overload
+def lrn(x: ArrayInput, size: int, alpha: float = ..., beta: float = ..., bias: float = ..., *,
+        layout: Layout = ..., convention: Convention = ..., region: Region = ...,
+        out: tuple[Array, Array] | None = ..., return_scale: Literal[True],
+        num_threads: int | None = ...) -> tuple[Array, Array]: ...
+
+
+def lrn(x: ArrayInput, size: int, alpha: float = 1e-4, beta: float = 0.75, bias: float = 1.0, *,
+        layout: Layout = "NCHW", convention: Convention = "onnx", region: Region = "across",
+        out: Array | tuple[Array, Array] | None = None, return_scale: bool = False,
+        num_threads: int | None = None) -> Array | tuple[Array, Array]:
     """Local Response Normalization across (or within) channels.
 
     ``scale = bias + alpha / size * sum(x[c']**2 for c' in W(c))`` and
@@ -214,9 +233,11 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
     return y
 
 
-def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
-                 layout="NCHW", convention="onnx", region="across", out=None,
-                 num_threads=None):
+def lrn_backward(x: ArrayInput, y: ArrayInput, dy: ArrayInput, size: int, alpha: float = 1e-4,
+                 beta: float = 0.75, bias: float = 1.0, *, scale: ArrayInput | None = None,
+                 layout: Layout = "NCHW", convention: Convention = "onnx",
+                 region: Region = "across", out: Array | None = None,
+                 num_threads: int | None = None) -> Array:
     """Input gradient of :func:`lrn`.
 
     ``dx[c] = dy[c] * scale[c] ** -beta - 2 alpha beta / size * x[c] *
