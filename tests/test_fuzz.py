@@ -276,12 +276,28 @@ def draw_x(call, min_ndim=0):
         obj = 1.5
     else:
         obj = x
-    return arr, x, obj
+    return seen(arr, x, obj), x, obj
+
+
+def seen(arr, x, obj):
+    """The array lrn sees when passed ``obj``: ``arr`` (the values of ``x``)
+    for ``x`` or a view of it, else NumPy's reading of ``obj`` (a list of
+    Python numbers, maybe with fewer axes); bool and integers promoted as
+    ``np.sqrt`` promotes them (lrn._params.promoted_dtype)."""
+    if obj is not x and not isinstance(obj, memoryview):
+        arr = np.asarray(obj)
+    if arr.dtype.kind in "biu":
+        arr = arr.astype(np.sqrt(np.zeros(0, arr.dtype)).dtype)
+    return arr
+
+
+def viewed(obj, x, arr):
+    """Whether lrn works on ``x``'s own memory (not a list's or a promoted copy)."""
+    return obj is x and x.dtype == arr.dtype
 
 
 def x_ok(arr, obj, region):
-    if not isinstance(obj, (np.ndarray, memoryview)):
-        return False
+    """``arr`` is what lrn sees (a list read by NumPy, integers promoted)."""
     if np.dtype(arr.dtype).type not in FLOATS:
         return False
     return arr.ndim >= (3 if region == "within" else 2)
@@ -641,9 +657,9 @@ def forward_calls(draw):
         call.bad.add("x")
     elif p is not None:
         classify_coefficients(call, p, np.dtype(arr.dtype).type, arr.ndim, False)
-    out, ok = draw_out(call, arr, x, within, {"x": x if obj is x else None})
+    out, ok = draw_out(call, arr, x, within, {"x": x if viewed(obj, x, arr) else None})
     if isinstance(out, str):                              # overlap
-        if arr.size >= 2 and obj is x:
+        if arr.size >= 2 and viewed(obj, x, arr):
             x, out = draw_overlap(call, arr)
             obj = x
         else:
@@ -653,7 +669,7 @@ def forward_calls(draw):
     if out is not None and call.draw(st.integers(0, 9)) >= 7:   # a (y, scale) pair
         second = call.draw(st.sampled_from(["fresh", "strided", "alias_x", "same", "wrong_dtype",
                                             "triple"]))
-        if second == "alias_x" and obj is x:
+        if second == "alias_x" and viewed(obj, x, arr):
             pair, pair_ok = (out, x), arr.size == 0
         elif second == "same":
             pair, pair_ok = (out, out), arr.size == 0
@@ -715,7 +731,7 @@ def backward_calls(draw):
         dy = values(call, arr.shape, dtype.type)
         y_in, s_in = y64.astype(dtype), s64.astype(dtype)
     call.refs = (y64, s64, dy.copy(), y_in.copy(), s_in.copy())
-    companions = {"x": x if obj is x else None}
+    companions = {"x": x if viewed(obj, x, arr) else None}
     for name, a in (("y", y_in), ("dy", dy), ("scale", s_in)):
         if name == "scale" and draw(st.booleans()):          # scale given or not
             call.kwargs["scale"] = None
@@ -730,7 +746,10 @@ def backward_calls(draw):
             a, ok = np.zeros(arr.shape[:-1] + (arr.shape[-1] + 1,) if arr.ndim else (1,),
                              dtype), False
         elif kind == "list":
-            a, ok = a.tolist(), False
+            # array_like: valid where NumPy reads it back as x's dtype and shape
+            # (Python floats are float64; a zero-length axis loses the ones after it)
+            a = a.tolist()
+            ok = dtype == np.float64 and np.asarray(a).shape == arr.shape
         elif kind == "memoryview" and dtype.type in (np.float16, np.float32, np.float64):
             a, ok = memoryview(a), True
         else:
@@ -743,7 +762,7 @@ def backward_calls(draw):
     call.s_given = None if s_in is None else s_in.copy()
     out, ok = draw_out(call, arr, x, within, companions)
     if isinstance(out, str):
-        if arr.size >= 2 and obj is x:
+        if arr.size >= 2 and viewed(obj, x, arr):
             x, out = draw_overlap(call, arr)
             obj = x
         else:
@@ -786,6 +805,7 @@ def adapter_x(call, region="across"):
     """x for an adapter (at least 2-D)."""
     arr, x, obj = draw_x(call, min_ndim=2)
     obj = x        # always a dask array here; test_dask_takes_only_dask_x has the rest
+    arr = seen(np.asarray(x), x, obj)
     if not x_ok(arr, obj, region):
         call.bad.add("x")
     return arr, x, obj
@@ -947,6 +967,7 @@ def dask_calls(draw):
     call.direction = draw(st.sampled_from(["forward", "backward"]))
     arr, x, obj = draw_x(call, min_ndim=2)
     obj = x        # always a dask array here; test_dask_takes_only_dask_x has the rest
+    arr = seen(np.asarray(x), x, obj)
     if not x_ok(arr, obj, region):
         call.bad.add("x")
     elif p is not None:

@@ -156,13 +156,19 @@ def lrn(x: ArrayInput, size: int, alpha: float = 1e-4, beta: float = 0.75, bias:
 
     Parameters
     ----------
-    x : array
+    x : array_like
         Input of shape ``(N, C, *spatial)`` (``layout="NCHW"``) or
         ``(N, *spatial, C)`` (``"NHWC"``), any number of spatial axes
         (2-D ``(N, C)`` included).  float16, float32 or float64; float16 is
-        computed in float32, as is ml_dtypes' bfloat16.  Any buffer-protocol
-        object is read without copying; a CuPy (or other CUDA) array runs on
-        the GPU; a ``dask.array.Array`` gives a lazy dask array
+        computed in float32, as is ml_dtypes' bfloat16.  An ndarray, a
+        buffer-protocol or ``__array_interface__`` object is read without
+        copying; other array_like (nested lists or tuples) go through
+        ``np.asarray``.  Bool and integer data are promoted to float as
+        NumPy's float functions (``np.sqrt``) promote them: bool, int8 and
+        uint8 to float16, int16 and uint16 to float32, wider integers to
+        float64; the result (and ``out``) has that dtype.  A CuPy (or other
+        CUDA) array runs on the GPU, in its own dtype (float16/32/64 only:
+        no promotion there); a ``dask.array.Array`` gives a lazy dask array
         (:mod:`lrn.dask`).
     size : int
         Window length in channels, >= 1, odd or even, may exceed C.
@@ -202,6 +208,13 @@ def lrn(x: ArrayInput, size: int, alpha: float = 1e-4, beta: float = 0.75, bias:
     >>> y = lrn.lrn(x, size=3, alpha=3.0, beta=1.0, bias=1.0)
     >>> y[0, :, 0, 0]   # scale = 1 + 3/3 * (number of channels in the window)
     array([0.33333334, 0.25      , 0.33333334], dtype=float32)
+
+    Lists and integer data are array_like; integers are promoted as by ``np.sqrt``:
+
+    >>> lrn.lrn([[1, 1, 1]], size=3, alpha=3.0, beta=1.0)
+    array([[0.33333333, 0.25      , 0.33333333]])
+    >>> lrn.lrn(np.ones((1, 3), dtype=np.int16), size=3).dtype
+    dtype('float32')
     """
     lazy = _lazy(1, (x,))
     if lazy is not None:
@@ -249,13 +262,14 @@ def lrn_backward(x: ArrayInput, y: ArrayInput, dy: ArrayInput, size: int, alpha:
 
     Parameters
     ----------
-    x, y, dy : array
+    x, y, dy : array_like
         Forward input, forward output and gradient of the loss with respect
-        to ``y``; same shape and dtype.
+        to ``y``; same shape, and the same dtype once bool and integer data
+        are promoted as in :func:`lrn`.
     size, alpha, beta, bias, layout, convention, region, num_threads
         As in :func:`lrn`; ``2 * alpha * beta / size`` must fit the compute
         precision too.
-    scale : array, optional
+    scale : array_like, optional
         The ``scale`` that ``lrn(..., return_scale=True)`` returned; when
         absent it is recomputed from ``x``.
     out : ndarray, optional

@@ -41,6 +41,23 @@ DTYPES = {
 }
 
 
+def promoted_dtype(dtype):
+    """The dtype host data of ``dtype`` is normalised in: float types as they
+    are; bool and integer types promoted as NumPy's float functions promote
+    them (``np.sqrt``): to the smallest float that holds every value exactly,
+    or float64 -- bool, int8 and uint8 to float16, int16 and uint16 to
+    float32, wider integers to float64.  Other kinds are left for
+    :func:`check_dtype` to refuse.  GPU arrays are not promoted (their dtype
+    rule is strict: no hidden device copy).
+
+    >>> [promoted_dtype(np.dtype(t)).name for t in (bool, np.uint8, np.int16, np.int64)]
+    ['float16', 'float16', 'float32', 'float64']
+    """
+    if dtype.kind in "biu":
+        return np.promote_types(dtype, np.float16)
+    return dtype
+
+
 def compute_dtype(dtype):
     """The dtype LRN of ``dtype`` data is computed in (float32 or float64)."""
     return DTYPES[dtype.type.__name__][0]
