@@ -188,6 +188,12 @@ def test_demo_bad_shape(args, tmp_path):
     assert "demo: error: argument --shape" in proc.stderr
 
 
+def test_demo_shape_too_large(tmp_path):
+    proc = run_cli("--shape", "100000", "100000", "1000", "--repeats", "1")
+    assert_clean_usage_error(proc, tmp_path / "none")
+    assert "does not fit in memory" in proc.stderr
+
+
 def _bad_npy(tmp_path, case):
     src = tmp_path / "in.npy"
     if case == "negative_dim":
@@ -199,12 +205,30 @@ def _bad_npy(tmp_path, case):
         src.write_bytes((tmp_path / "z.npz").read_bytes())
     elif case == "text":
         src.write_text("1 2 3\n4 5 6\n")
+    elif case == "huge_shape":
+        src.write_bytes(_npy_header({"descr": "<f4", "fortran_order": False,
+                                     "shape": (2**70, 3)}))
+    elif case == "bad_descr":
+        src.write_bytes(_npy_header({"descr": "zz", "fortran_order": False, "shape": (2, 3)}))
+    elif case == "short":
+        src.write_bytes(_npy_header({"descr": "<f4", "fortran_order": False,
+                                     "shape": (2, 3)}) + bytes(8))
     return src
+
+
+def _npy_header(d):
+    """A version 1.0 .npy header holding ``d`` as written (NumPy's writer checks it)."""
+    text = repr(d).encode()
+    text += b" " * (63 - (10 + len(text)) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text
 
 
 @pytest.mark.parametrize("case, words", [("negative_dim", "negative dimension"),
                                          ("zip", "not a .npy file"),
-                                         ("text", "not a .npy file")])
+                                         ("text", "not a .npy file"),
+                                         ("huge_shape", "shape is too large"),
+                                         ("bad_descr", "bad .npy header"),
+                                         ("short", "shorter than its header says")])
 def test_apply_not_an_array(tmp_path, case, words):
     src = _bad_npy(tmp_path, case)
     dst = tmp_path / "out.npy"

@@ -4,6 +4,7 @@ With no subcommand it runs the built-in demo (design §5): an AlexNet-sized
 batch, checked against float64 NumPy and timed against the installed peers.
 """
 import argparse
+import math
 import os
 import signal
 import sys
@@ -29,7 +30,14 @@ def _demo(args):
     if len(shape) < 2:
         raise _UsageError(f"argument --shape: must have at least 2 dimensions (N C ...), "
                           f"got {len(shape)}")
-    benchmark.demo(shape=shape, size=args.size, repeats=args.repeats)
+    too_big = _UsageError(f"argument --shape: {' x '.join(map(str, shape))} does not fit "
+                          f"in memory")
+    if math.prod(shape) * 8 > sys.maxsize:   # float64 references: NumPy's limit
+        raise too_big
+    try:
+        benchmark.demo(shape=shape, size=args.size, repeats=args.repeats)
+    except MemoryError:
+        raise too_big from None
     return 0
 
 
@@ -74,11 +82,18 @@ def _read_input(path):
                                       f"{tuple(shape)}")
                 if dtype.hasobject:
                     raise _UsageError(f"{where}: it holds Python objects, not numbers")
+                nbytes = math.prod(shape) * dtype.itemsize
+                if nbytes > sys.maxsize:
+                    raise _UsageError(f"{where}: its header's shape is too large")
+                if os.fstat(f.fileno()).st_size < f.tell() + nbytes:
+                    raise _UsageError(f"{where}: the file is shorter than its header says")
         x = np.load(path, mmap_mode="r", allow_pickle=False)
     except OSError as e:
         raise _UsageError(f"{where}: {e.strerror or _plain(e)}") from None
     except (ValueError, EOFError) as e:
         raise _UsageError(f"{where}: {_plain(e)}") from None
+    except OverflowError:                 # a version 3.0 header's shape beyond C's sizes
+        raise _UsageError(f"{where}: its header's shape is too large") from None
     if not isinstance(x, np.ndarray):
         raise _UsageError(f"{where}: not a .npy file")
     if x.dtype.kind != "f":
