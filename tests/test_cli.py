@@ -392,3 +392,25 @@ def test_apply_layout_mixed_case(tmp_path):
     proc = run_cli("apply", src, dst, "--size", "3", "--layout", "Nhwc")
     assert_clean_usage_error(proc, dst)
     assert "argument --layout: must be 'NCHW' or 'NHWC' (or in lower case)" in proc.stderr
+
+
+def test_apply_unwritable_folder_in_process(tmp_path, monkeypatch, capsys):
+    # what a read-only folder gives (the subprocess test above skips as root):
+    # mkstemp's PermissionError, reported for OUT without the temporary name
+    from lrn import __main__ as cli
+
+    src, dst = _write_case(tmp_path, "good"), tmp_path / "out.npy"
+
+    def refuse(prefix, dir):
+        raise PermissionError(13, "Permission denied", os.path.join(dir, prefix + "abc123"))
+
+    monkeypatch.setattr(cli.tempfile, "mkstemp", refuse)
+    assert cli.main(["apply", str(src), str(dst), "--size", "3"]) == 2
+    assert capsys.readouterr().err == (f"lrn apply: error: cannot write OUT {str(dst)!r}: "
+                                       f"Permission denied\n")
+
+
+def test_top_level_options_run_the_demo():
+    proc = run_cli("--shape", "1", "8", "4", "4", "--repeats", "1", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "lrn demo: x (1, 8, 4, 4)" in proc.stdout

@@ -4,6 +4,7 @@ With no subcommand it runs the built-in demo (design §5): an AlexNet-sized
 batch, checked against float64 NumPy and timed against the installed peers.
 """
 import argparse
+import errno
 import math
 import os
 import signal
@@ -123,7 +124,7 @@ class _Partial:
                 self.label = label
                 folder, name = os.path.split(os.path.abspath(path))
                 if os.path.isdir(path):
-                    raise IsADirectoryError(21, "Is a directory")
+                    raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
                 fd, tmp = tempfile.mkstemp(prefix=f".{name}.partial-", dir=folder)
                 self.temps.append(tmp)
                 # the permissions a plain open() would give (mkstemp's are 0600)
@@ -135,7 +136,10 @@ class _Partial:
         return self
 
     def commit(self):
-        for f in self.files:
+        """Close (flush) every file, then rename each onto its target.  A
+        failure names the output concerned; outputs renamed before it stay."""
+        for (label, _), f in zip(self.targets, self.files):
+            self.label = label
             f.close()
         for (label, path), tmp in zip(self.targets, self.temps):
             self.label = label
@@ -144,7 +148,10 @@ class _Partial:
 
     def _remove(self):
         for f in self.files:
-            f.close()
+            try:
+                f.close()
+            except OSError:               # a failed flush: the file goes anyway
+                pass
         for tmp in self.temps:
             try:
                 os.unlink(tmp)
