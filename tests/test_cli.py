@@ -414,3 +414,19 @@ def test_top_level_options_run_the_demo():
     proc = run_cli("--shape", "1", "8", "4", "4", "--repeats", "1", timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "lrn demo: x (1, 8, 4, 4)" in proc.stdout
+
+
+@pytest.mark.parametrize("opts", [("--size", "0"), ("--repeats", "0"), ("--threads", "0"),
+                                  ("--shapes", "nope"), ("--size", "x")])
+def test_bench_bad_options_one_line(tmp_path, opts):
+    proc = run_cli("bench", *opts, cwd=tmp_path)
+    assert_clean_usage_error(proc, tmp_path / "none")
+    assert proc.stderr.startswith(f"python -m lrn bench: error: argument {opts[0]}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_apply_1d_input_names_in(tmp_path):
+    src, dst = _write_case(tmp_path, "1d_array"), tmp_path / "out.npy"
+    proc = run_cli("apply", src, dst, "--size", "3")
+    assert_clean_usage_error(proc, dst)
+    assert f"IN {str(src)!r} must have at least 2 dimensions" in proc.stderr

@@ -3,7 +3,6 @@
 With no subcommand it runs the built-in demo (design §5): an AlexNet-sized
 batch, checked against float64 NumPy and timed against the installed peers.
 """
-import argparse
 import errno
 import math
 import os
@@ -14,14 +13,8 @@ import tempfile
 import numpy as np
 
 from . import _params
+from ._cli import Parser, choice, plain, positive_int, real, threads
 from ._version import __version__
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (no usage block) and exit status 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def _demo(args):
@@ -53,11 +46,6 @@ class _UsageError(Exception):
     """A bad argument or file: one line on stderr and exit status 2."""
 
 
-def _plain(error):
-    """An exception's message on one line, without the library's backquotes."""
-    return " ".join(str(error).replace("`", "").split())
-
-
 def _read_input(path):
     """IN as a read-only array (memory-mapped), or a _UsageError saying why
     not.  The header is read first so that a file that is no .npy array
@@ -77,7 +65,7 @@ def _read_input(path):
                 try:
                     shape, _, dtype = reader(f)
                 except ValueError as e:
-                    raise _UsageError(f"{where}: bad .npy header ({_plain(e)})") from None
+                    raise _UsageError(f"{where}: bad .npy header ({plain(e)})") from None
                 if any(n < 0 for n in shape):
                     raise _UsageError(f"{where}: its header has a negative dimension "
                                       f"{tuple(shape)}")
@@ -90,9 +78,9 @@ def _read_input(path):
                     raise _UsageError(f"{where}: the file is shorter than its header says")
         x = np.load(path, mmap_mode="r", allow_pickle=False)
     except OSError as e:
-        raise _UsageError(f"{where}: {e.strerror or _plain(e)}") from None
+        raise _UsageError(f"{where}: {e.strerror or plain(e)}") from None
     except (ValueError, EOFError) as e:
-        raise _UsageError(f"{where}: {_plain(e)}") from None
+        raise _UsageError(f"{where}: {plain(e)}") from None
     except OverflowError:                 # a version 3.0 header's shape beyond C's sizes
         raise _UsageError(f"{where}: its header's shape is too large") from None
     if not isinstance(x, np.ndarray):
@@ -165,7 +153,7 @@ class _Partial:
 
     def error(self, e):
         path = dict(self.targets)[self.label]
-        return _UsageError(f"cannot write {self.label} {path!r}: {e.strerror or _plain(e)}")
+        return _UsageError(f"cannot write {self.label} {path!r}: {e.strerror or plain(e)}")
 
 
 def _check_apply(args, x):
@@ -178,7 +166,7 @@ def _check_apply(args, x):
         _params.check_ndim(x.shape, params.within)
         params.resolve(x.dtype, x.ndim)
     except (TypeError, ValueError) as e:
-        raise _UsageError(_plain(e).replace("x must", "IN must")) from None
+        raise _UsageError(plain(e).replace("x must", f"IN {args.input!r} must")) from None
 
 
 def _run(args, block, out=None, scale_out=None):
@@ -309,52 +297,20 @@ def _apply_chunked(args, x):
     return 0
 
 
-# Option types: argparse calls them and reports a ValueError/TypeError as
-# "argument --NAME: message"; the checks themselves are the library's
-# (lrn._params), so the command line accepts exactly what lrn.lrn accepts.
-
-def _checked(convert, check, what):
-    def parse(text):
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
-        try:
-            return check(value)
-        except (TypeError, ValueError) as e:
-            # the library's message less its argument name (argparse names the option)
-            # and less "None or", which a command line cannot pass
-            reason = _plain(e).split(" must ", 1)[-1].replace("None or ", "")
-            raise argparse.ArgumentTypeError(f"must {reason}") from None
-    parse.__name__ = what        # argparse names the type in some messages
-    return parse
-
-
-_positive_int = _checked(int, _params.check_size, "a positive integer")
-_real = _checked(float, lambda v: _params.check_real(v, "value"), "a finite real number")
-_threads = _checked(int, _params.check_threads, "a nonzero integer")
-
-
-def _choice(name, choices):
-    """An option of ``choices`` in the library's one rule for case."""
-    parse = _checked(str, lambda v: _params.check_choice(v, name, choices), name)
-    return dict(type=parse, metavar="{" + ",".join(choices) + "}")
-
-
 def _parser(prog):
-    p = _Parser(prog=prog, description=(
+    p = Parser(prog=prog, description=(
         "Local Response Normalization. Without a subcommand, runs the demo: an "
         "AlexNet-sized batch checked against float64 NumPy and timed against "
         "NumPy and the installed peers; options before any subcommand are the "
         "demo's."))
     p.add_argument("--version", action="version", version=f"lrn {__version__}")
-    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", parser_class=Parser)
 
     d = sub.add_parser("demo", help="the built-in demo (the default)")
-    d.add_argument("--shape", type=_positive_int, nargs="+", default=[8, 96, 55, 55],
+    d.add_argument("--shape", type=positive_int, nargs="+", default=[8, 96, 55, 55],
                    help="NCHW input shape, at least 2 dimensions (default: 8 96 55 55)")
-    d.add_argument("--size", type=_positive_int, default=5, help="window size (default 5)")
-    d.add_argument("--repeats", type=_positive_int, default=15,
+    d.add_argument("--size", type=positive_int, default=5, help="window size (default 5)")
+    d.add_argument("--repeats", type=positive_int, default=15,
                    help="timing repeats per case (default 15)")
     d.set_defaults(func=_demo)
 
@@ -363,22 +319,22 @@ def _parser(prog):
     a.add_argument("output", metavar="OUT",
                    help="output .npy file (written through a temporary .OUT.partial-* "
                         "file beside it and renamed onto OUT only on success)")
-    a.add_argument("--size", type=_positive_int, required=True,
+    a.add_argument("--size", type=positive_int, required=True,
                    help="window size (any positive integer: the window is clipped)")
-    a.add_argument("--alpha", type=_real, default=1e-4, help="default 1e-4")
-    a.add_argument("--beta", type=_real, default=0.75, help="default 0.75")
-    a.add_argument("--bias", type=_real, default=1.0, help="default 1.0")
-    a.add_argument("--layout", **_choice("layout", _params.LAYOUTS), default="NCHW",
+    a.add_argument("--alpha", type=real, default=1e-4, help="default 1e-4")
+    a.add_argument("--beta", type=real, default=0.75, help="default 0.75")
+    a.add_argument("--bias", type=real, default=1.0, help="default 1.0")
+    a.add_argument("--layout", **choice("layout", _params.LAYOUTS), default="NCHW",
                    help="NCHW (default) or NHWC, in upper or lower case")
-    a.add_argument("--convention", **_choice("convention", _params.CONVENTIONS),
+    a.add_argument("--convention", **choice("convention", _params.CONVENTIONS),
                    default="onnx", help="onnx (default) or torch: where an even window sits")
-    a.add_argument("--region", **_choice("region", _params.REGIONS), default="across",
+    a.add_argument("--region", **choice("region", _params.REGIONS), default="across",
                    help="across channels (default) or within each channel (a spatial box)")
-    a.add_argument("--num-threads", type=_threads, metavar="N", default=None,
+    a.add_argument("--num-threads", type=threads, metavar="N", default=None,
                    help="OpenMP threads (default: the OpenMP default; -1: all processors)")
     a.add_argument("--scale", metavar="SCALE", default=None,
                    help="also write the scale (Caffe2's second output) to this .npy file")
-    a.add_argument("--chunks", type=_positive_int, metavar="N", default=None,
+    a.add_argument("--chunks", type=positive_int, metavar="N", default=None,
                    help="process N samples (batch entries) at a time: IN is read and "
                         "OUT written block by block, so both may be larger than "
                         "memory (about 3 blocks are held); a progress bar shows on a "

@@ -7,7 +7,6 @@ serve the scripts under ``bench/``.  All cases of one comparison run in one proc
 interleaved repeats, so a noisy machine slows them alike; medians and ratios
 measured together are what to quote.
 """
-import argparse
 import json
 import os
 import platform
@@ -17,6 +16,7 @@ import time
 import numpy as np
 
 from . import _arrays, _cpu, _params
+from ._cli import Parser, positive_int, threads
 from ._api import lrn, lrn_backward
 
 ALEXNET = dict(size=5, alpha=1e-4, beta=0.75, bias=2.0)  # Krizhevsky et al. 2012
@@ -335,14 +335,14 @@ def demo(shape=SHAPES["alexnet1"], size=5, repeats=15):
 def main(argv=None, prog="python -m lrn bench"):
     """The full comparison: every shape x layout, a table, and the JSON and
     PNG files where ``--json`` and ``--png`` say (nothing is written unasked)."""
-    ap = argparse.ArgumentParser(prog=prog, description=__doc__)
+    ap = Parser(prog=prog, description=__doc__)
     ap.add_argument("--shapes", nargs="+", default=["alexnet1", "alexnet2"],
                     choices=sorted(SHAPES), help="named input shapes")
     ap.add_argument("--layouts", nargs="+", default=["NCHW", "NHWC"], choices=["NCHW", "NHWC"])
     ap.add_argument("--dtype", default="float32", choices=["float16", "float32", "float64"])
-    ap.add_argument("--size", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=None, help="default: OpenMP default")
-    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--size", type=positive_int, default=5)
+    ap.add_argument("--threads", type=threads, default=None, help="default: OpenMP default")
+    ap.add_argument("--repeats", type=positive_int, default=15)
     ap.add_argument("--json", metavar="PATH", default=None,
                     help="write the results here as JSON (default: none)")
     ap.add_argument("--png", metavar="PATH", default=None,
