@@ -68,8 +68,17 @@ def _check_params(size, alpha, beta, bias, layout, convention, region, num_threa
                 num_threads=1 if num_threads is None else num_threads), p
 
 
+def _promoted(arr):
+    """Bool and integer data as float, lazily, by the in-memory call's rule
+    (:func:`lrn._params.promoted_dtype`)."""
+    dtype = _params.promoted_dtype(np.dtype(arr.dtype))
+    return arr if dtype == arr.dtype else arr.astype(dtype)
+
+
 def _check_x(x, p, backward):
-    """The dtype, ndim and data-dependent checks of the in-memory call."""
+    """The dtype, ndim and data-dependent checks of the in-memory call (after
+    its promotion of bool and integer data)."""
+    x = _promoted(x)
     _params.check_dtype(x.dtype, "x", gpu=False)
     _params.check_ndim(x.shape, p.within)
     p.resolve(x.dtype, x.ndim, backward)
@@ -96,6 +105,7 @@ def _as_dask_like(arr, name, x):
 
     if not is_dask(arr):
         arr = _to_numpy(arr, name)
+    arr = _promoted(arr)
     if arr.dtype != x.dtype:
         raise TypeError(f"`{name}` must have the dtype of `x` ({x.dtype}), got {arr.dtype}")
     if tuple(arr.shape) != tuple(x.shape):
