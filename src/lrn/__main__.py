@@ -292,6 +292,9 @@ def _apply_chunked(args, x):
             partial.commit()
     except OSError as e:
         raise partial.error(e) from None
+    except MemoryError:                   # the kernels' temporaries for a block
+        raise _UsageError(f"argument --chunks: {step} samples do not fit in "
+                          f"memory") from None
     finally:
         bar.close()
     return 0
