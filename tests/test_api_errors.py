@@ -121,8 +121,8 @@ def test_error_message_format():
     assert "NCWH" in str(ei.value)                 # says what was given
     assert "NCHW" in str(ei.value) and "NHWC" in str(ei.value)   # and what is expected
     with pytest.raises(TypeError) as ei:
-        lrn.lrn(_x(np.int32), 5)
-    assert "int32" in str(ei.value)
+        lrn.lrn(_x(np.complex64), 5)
+    assert "complex64" in str(ei.value)
 
 
 @pytest.mark.parametrize("good", [3, np.int64(3), np.int32(3), np.uint8(3)],
@@ -141,8 +141,8 @@ def test_real_like_params_accepted(alpha):
     np.testing.assert_array_equal(lrn.lrn(x, 3, 2.0, np.float32(0.5), np.int64(1)), ref)
 
 
-@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint8, np.bool_, np.complex64,
-                                   np.complex128, object, np.longdouble])
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128, object, np.longdouble,
+                                   "U3", "M8[s]"])
 def test_bad_dtype(dtype):
     if dtype is np.longdouble and np.dtype(np.longdouble) == np.dtype(np.float64):
         pytest.skip("longdouble is float64 here")
@@ -154,10 +154,20 @@ def test_bad_dtype(dtype):
         lrn.lrn_backward(x, f, f, 3)
 
 
-@pytest.mark.parametrize("x", [[[1.0, 2.0], [3.0, 4.0]], ((1.0, 2.0), (3.0, 4.0)), 3.0, None,
-                               "abc"], ids=["list", "tuple", "float", "None", "str"])
+@pytest.mark.parametrize("x", [None, "abc", [[1.0], [2.0, 3.0]], [[1.0, "a"]], [[1j]],
+                               [[None, 1.0]]],
+                         ids=["None", "str", "ragged", "mixed_str", "complex", "object"])
 def test_non_array_x(x):
     with pytest.raises(TypeError, match=_named("x")):
+        lrn.lrn(x, 3)
+    f = np.ones((2, 2))
+    with pytest.raises(TypeError, match=_named("x")):
+        lrn.lrn_backward(x, f, f, 3)
+
+
+@pytest.mark.parametrize("x", [3.0, [1.0, 2.0], np.float32(2.0)], ids=["float", "1d", "np"])
+def test_scalar_or_1d_x_is_a_shape_error(x):
+    with pytest.raises(ValueError, match=_named("x") + "` must have at least 2 dimensions"):
         lrn.lrn(x, 3)
 
 
@@ -357,9 +367,13 @@ def test_backward_bad_argument(over, exc, name):
 
 
 def test_backward_x_list():
-    _, y, dy, _ = _bwd_inputs()
-    with pytest.raises(TypeError, match=_named("x")):
-        lrn.lrn_backward(y.tolist(), y, dy, 3)
+    # a list is array_like: its float64 data must match the companions' dtype
+    x, y, dy, _ = _bwd_inputs()
+    with pytest.raises(TypeError, match=re.escape("`y` must have the dtype of `x` (float64)")):
+        lrn.lrn_backward(x.tolist(), y, dy, 3)
+    x, y, dy = (a.astype(np.float64) for a in (x, y, dy))
+    np.testing.assert_array_equal(lrn.lrn_backward(x.tolist(), y.tolist(), dy, 3),
+                                  lrn.lrn_backward(x, y, dy, 3))
 
 
 def test_backward_x_wrong_dtype_vs_companions():
@@ -385,3 +399,41 @@ def test_within_inplace_rejected_untouched():
             lrn.lrn_backward(arrays["x"], arrays["y"], arrays["dy"], 3, region="within",
                              out=arrays[target])
         np.testing.assert_array_equal(arrays[target], saved)
+
+
+# ----------------------------------------------------------------- array_like x
+
+@pytest.mark.parametrize("make", [lambda a: a.tolist(), lambda a: tuple(map(tuple, a.tolist()))],
+                         ids=["list", "tuple"])
+def test_nested_sequences_are_array_like(make):
+    x = np.linspace(-2, 2, 12).reshape(3, 4)
+    np.testing.assert_array_equal(lrn.lrn(make(x), 3, 2.0), lrn.lrn(x, 3, 2.0))
+    y, s = lrn.lrn(x, 3, 2.0, return_scale=True)
+    dy = np.ones_like(x)
+    np.testing.assert_array_equal(
+        lrn.lrn_backward(make(x), make(y), make(dy), 3, 2.0, scale=make(s)),
+        lrn.lrn_backward(x, y, dy, 3, 2.0, scale=s))
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.int8, np.uint8, np.int16, np.uint16, np.int32,
+                                   np.uint32, np.int64, np.uint64])
+def test_bool_and_integers_promoted_as_numpy_sqrt(dtype):
+    x = (np.arange(24).reshape(2, 3, 4) % 3).astype(dtype)
+    want = np.sqrt(x).dtype                 # NumPy's rule for float functions
+    y, s = lrn.lrn(x, 3, 2.0, return_scale=True)
+    assert y.dtype == want and s.dtype == want
+    np.testing.assert_array_equal(y, lrn.lrn(x.astype(want), 3, 2.0))
+    out = np.empty(x.shape, want)
+    assert lrn.lrn(x, 3, 2.0, out=out) is out
+    dx = lrn.lrn_backward(x, y, np.ones_like(y), 3, 2.0)
+    assert dx.dtype == want
+    with pytest.raises(TypeError, match=_named("out")):      # out is never promoted
+        lrn.lrn(x, 3, 2.0, out=np.empty(x.shape, dtype))
+    assert x.dtype == dtype                 # the input is not changed
+
+
+def test_promotion_table_matches_numpy():
+    from lrn import _params
+    for t in (np.bool_, np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32,
+              np.int64, np.uint64, np.float16, np.float32, np.float64):
+        assert _params.promoted_dtype(np.dtype(t)) == np.sqrt(np.zeros(1, t)).dtype, t

@@ -225,7 +225,7 @@ def test_errors(api):
     with pytest.raises(TypeError, match="`out`"):
         api.lrn(x, 3, out=np.empty(x.shape, np.float32))
     with pytest.raises(TypeError, match="`x` must have dtype"):
-        api.lrn(x.astype(np.int32), 3)
+        api.lrn(x.astype(np.complex64), 3)
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         api.lrn(da.ones(5, chunks=2), 3)
     with pytest.raises(ValueError, match="`dy` must have the shape"):
@@ -472,3 +472,24 @@ def test_apply_chunks_file_larger_than_its_memory(tmp_path):
     ym = np.load(dst, mmap_mode="r")
     for n in range(0, shape[0], 16):
         assert_bitwise(ym[n:n + 16], lrn.lrn(xm[n:n + 16], 5), f"samples {n}:{n + 16}")
+
+
+@pytest.mark.parametrize("method", ["overlap", "rechunk"])
+def test_string_options_in_either_case(method):
+    # the blocks get the options as passed; the plan reads them through _params
+    x = np.random.default_rng(5).random((2, 5, 4, 6)).astype(np.float32)
+    d = da.from_array(x, chunks=(1, 3, 2, 4))
+    got = lrn.dask.lrn(d, 3, layout="nhwc", region="WITHIN", method=method).compute()
+    np.testing.assert_array_equal(got, lrn.lrn(x, 3, layout="NHWC", region="within"))
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.uint8, np.int16, np.int64])
+def test_integers_promoted_as_in_memory(dtype):
+    x = (np.arange(60).reshape(2, 5, 6) % 4).astype(dtype)
+    d = da.from_array(x, chunks=(1, 2, 3))
+    y = lrn.lrn(d, 3, 2.0)
+    assert y.dtype == np.sqrt(x).dtype
+    assert_bitwise(y.compute(), lrn.lrn(x, 3, 2.0))
+    yx = lrn.lrn(x, 3, 2.0)
+    dx = lrn.lrn_backward(d, yx, np.ones(x.shape, dtype), 3, 2.0)
+    assert_bitwise(dx.compute(), lrn.lrn_backward(x, yx, np.ones(x.shape, dtype), 3, 2.0))

@@ -108,7 +108,8 @@ def flag_ok(v):
 
 
 def choice_ok(valid):
-    return lambda v: isinstance(v, str) and v in valid
+    # a choice as written, in upper case or in lower case; not in mixed case
+    return lambda v: isinstance(v, str) and any(v in (c, c.upper(), c.lower()) for c in valid)
 
 
 GOOD_SIZES = st.integers(1, 7)
@@ -145,7 +146,8 @@ WILD_THREADS = st.one_of(
 
 
 def wild_choice(valid):
-    return st.sampled_from([v.lower() for v in valid] + [v + " " for v in valid]
+    return st.sampled_from([v.lower() for v in valid] + [v.upper() for v in valid]
+                           + [v.capitalize() for v in valid] + [v + " " for v in valid]
                            + ["", None, 1, b"NCHW", np.str_(valid[0]), valid[0].encode()])
 
 
@@ -274,12 +276,28 @@ def draw_x(call, min_ndim=0):
         obj = 1.5
     else:
         obj = x
-    return arr, x, obj
+    return seen(arr, x, obj), x, obj
+
+
+def seen(arr, x, obj):
+    """The array lrn sees when passed ``obj``: ``arr`` (the values of ``x``)
+    for ``x`` or a view of it, else NumPy's reading of ``obj`` (a list of
+    Python numbers, maybe with fewer axes); bool and integers promoted as
+    ``np.sqrt`` promotes them (lrn._params.promoted_dtype)."""
+    if obj is not x and not isinstance(obj, memoryview):
+        arr = np.asarray(obj)
+    if arr.dtype.kind in "biu":
+        arr = arr.astype(np.sqrt(np.zeros(0, arr.dtype)).dtype)
+    return arr
+
+
+def viewed(obj, x, arr):
+    """Whether lrn works on ``x``'s own memory (not a list's or a promoted copy)."""
+    return obj is x and x.dtype == arr.dtype
 
 
 def x_ok(arr, obj, region):
-    if not isinstance(obj, (np.ndarray, memoryview)):
-        return False
+    """``arr`` is what lrn sees (a list read by NumPy, integers promoted)."""
     if np.dtype(arr.dtype).type not in FLOATS:
         return False
     return arr.ndim >= (3 if region == "within" else 2)
@@ -308,8 +326,9 @@ class Params:
                  region="across"):
         self.size, self.alpha, self.beta, self.bias = operator.index(size), float(alpha), \
             float(beta), float(bias)
-        self.layout, self.convention, self.within = str(layout), str(convention), \
-            region == "within"
+        # either case is valid (lrn._params.check_choice); the reference takes these
+        self.layout, self.convention, self.within = str(layout).upper(), \
+            str(convention).lower(), str(region).lower() == "within"
 
     def axes(self, ndim):
         return ndim - 2 if self.within else 1
@@ -638,9 +657,9 @@ def forward_calls(draw):
         call.bad.add("x")
     elif p is not None:
         classify_coefficients(call, p, np.dtype(arr.dtype).type, arr.ndim, False)
-    out, ok = draw_out(call, arr, x, within, {"x": x if obj is x else None})
+    out, ok = draw_out(call, arr, x, within, {"x": x if viewed(obj, x, arr) else None})
     if isinstance(out, str):                              # overlap
-        if arr.size >= 2 and obj is x:
+        if arr.size >= 2 and viewed(obj, x, arr):
             x, out = draw_overlap(call, arr)
             obj = x
         else:
@@ -650,7 +669,7 @@ def forward_calls(draw):
     if out is not None and call.draw(st.integers(0, 9)) >= 7:   # a (y, scale) pair
         second = call.draw(st.sampled_from(["fresh", "strided", "alias_x", "same", "wrong_dtype",
                                             "triple"]))
-        if second == "alias_x" and obj is x:
+        if second == "alias_x" and viewed(obj, x, arr):
             pair, pair_ok = (out, x), arr.size == 0
         elif second == "same":
             pair, pair_ok = (out, out), arr.size == 0
@@ -712,7 +731,7 @@ def backward_calls(draw):
         dy = values(call, arr.shape, dtype.type)
         y_in, s_in = y64.astype(dtype), s64.astype(dtype)
     call.refs = (y64, s64, dy.copy(), y_in.copy(), s_in.copy())
-    companions = {"x": x if obj is x else None}
+    companions = {"x": x if viewed(obj, x, arr) else None}
     for name, a in (("y", y_in), ("dy", dy), ("scale", s_in)):
         if name == "scale" and draw(st.booleans()):          # scale given or not
             call.kwargs["scale"] = None
@@ -727,7 +746,10 @@ def backward_calls(draw):
             a, ok = np.zeros(arr.shape[:-1] + (arr.shape[-1] + 1,) if arr.ndim else (1,),
                              dtype), False
         elif kind == "list":
-            a, ok = a.tolist(), False
+            # array_like: valid where NumPy reads it back as x's dtype and shape
+            # (Python floats are float64; a zero-length axis loses the ones after it)
+            a = a.tolist()
+            ok = dtype == np.float64 and np.asarray(a).shape == arr.shape
         elif kind == "memoryview" and dtype.type in (np.float16, np.float32, np.float64):
             a, ok = memoryview(a), True
         else:
@@ -740,7 +762,7 @@ def backward_calls(draw):
     call.s_given = None if s_in is None else s_in.copy()
     out, ok = draw_out(call, arr, x, within, companions)
     if isinstance(out, str):
-        if arr.size >= 2 and obj is x:
+        if arr.size >= 2 and viewed(obj, x, arr):
             x, out = draw_overlap(call, arr)
             obj = x
         else:
@@ -783,6 +805,7 @@ def adapter_x(call, region="across"):
     """x for an adapter (at least 2-D)."""
     arr, x, obj = draw_x(call, min_ndim=2)
     obj = x        # always a dask array here; test_dask_takes_only_dask_x has the rest
+    arr = seen(np.asarray(x), x, obj)
     if not x_ok(arr, obj, region):
         call.bad.add("x")
     return arr, x, obj
@@ -808,7 +831,7 @@ def caffe_calls(draw):
     regions = ("ACROSS_CHANNELS", "WITHIN_CHANNEL")
     region = call.arg("norm_region", st.sampled_from(regions), wild_choice(regions),
                       choice_ok(regions), 1)
-    within = region == "WITHIN_CHANNEL"
+    within = isinstance(region, str) and region.upper() == "WITHIN_CHANNEL"
     arr, x, obj = adapter_x(call, "within" if within else "across")
     call.p = None
     if not call.bad:
@@ -944,6 +967,7 @@ def dask_calls(draw):
     call.direction = draw(st.sampled_from(["forward", "backward"]))
     arr, x, obj = draw_x(call, min_ndim=2)
     obj = x        # always a dask array here; test_dask_takes_only_dask_x has the rest
+    arr = seen(np.asarray(x), x, obj)
     if not x_ok(arr, obj, region):
         call.bad.add("x")
     elif p is not None:

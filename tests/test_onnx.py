@@ -104,9 +104,14 @@ def test_not_a_node():
         node_params({"op_type": "LRN"})
 
 
-def test_non_float_input_is_type_error():
+def test_non_float_input():
+    # lrn.lrn's rule: integers promoted as np.sqrt promotes them; complex refused
+    x = np.arange(12, dtype=np.int32).reshape(1, 3, 2, 2)
+    y = run_node(make_node(3), x)
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, run_node(make_node(3), x.astype(np.float64)))
     with pytest.raises(TypeError, match="dtype"):
-        run_node(make_node(3), np.ones((1, 3, 2, 2), np.int32))
+        run_node(make_node(3), np.ones((1, 3, 2, 2), np.complex64))
 
 
 def test_validation_before_any_work():

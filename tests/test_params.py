@@ -209,3 +209,44 @@ def test_tiny_beta_is_not_zero():
     args = (1, 1e-4, 1e-300, 0.0)
     assert np.isnan(lrn.lrn(x.astype(np.float64), *args)).all()
     assert np.isnan(lrn.lrn(x, *args)).all()
+
+
+# -- one rule for case in string options ---------------------------------------
+
+@pytest.mark.parametrize("kw, same", [
+    (dict(layout="nchw"), dict(layout="NCHW")),
+    (dict(layout="nhwc"), dict(layout="NHWC")),
+    (dict(convention="TORCH"), dict(convention="torch")),
+    (dict(region="WITHIN"), dict(region="within")),
+])
+def test_string_options_in_either_case(x, kw, same):
+    xl = np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if "nhwc" in kw.values() else x
+    np.testing.assert_array_equal(lrn.lrn(xl, 4, 2.0, **kw), lrn.lrn(xl, 4, 2.0, **same))
+    dy = np.ones_like(xl)
+    y = lrn.lrn(xl, 4, 2.0, **same)
+    np.testing.assert_array_equal(lrn.lrn_backward(xl, y, dy, 4, 2.0, **kw),
+                                  lrn.lrn_backward(xl, y, dy, 4, 2.0, **same))
+
+
+@pytest.mark.parametrize("name, value", [("layout", "Nchw"), ("layout", "nChW"),
+                                         ("convention", "Onnx"), ("region", "Across"),
+                                         ("layout", "NCHW ")])
+def test_string_options_not_in_mixed_case(x, name, value):
+    with pytest.raises(ValueError, match=f"`{name}` must be .* case\\), got {value!r}"):
+        lrn.lrn(x, 3, **{name: value})
+
+
+def test_case_rule_is_the_same_in_every_entry_point(x):
+    from lrn.ops import LRN, LRNGradient
+
+    y = lrn.lrn(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), 3, layout="NHWC")
+    for layout in ("nhwc", "NHWC"):
+        assert LRN(3, order=layout).order == "NHWC"
+        assert LRNGradient(3, order=layout).order == "NHWC"
+    xl = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(LRN(3, order="nhwc").run(xl), y)
+    np.testing.assert_array_equal(
+        lrn.caffe_lrn(x, 3, norm_region="within_channel"),
+        lrn.caffe_lrn(x, 3, norm_region="WITHIN_CHANNEL"))
+    with pytest.raises(ValueError, match="`order`"):
+        LRN(3, order="Nhwc")

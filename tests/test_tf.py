@@ -98,9 +98,14 @@ def test_errors(kwargs, exc, match):
         tf_lrn_grad(x, x, x, **kwargs)
 
 
-def test_non_float_is_type_error():
+def test_non_float_input():
+    # lrn.lrn's rule: integers promoted as np.sqrt promotes them; complex refused
+    x = np.arange(12, dtype=np.int16).reshape(1, 2, 2, 3)
+    y = tf_lrn(x)
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y, tf_lrn(x.astype(np.float32)))
     with pytest.raises(TypeError, match="dtype"):
-        tf_lrn(np.ones((1, 2, 2, 3), np.int64))
+        tf_lrn(np.ones((1, 2, 2, 3), np.complex128))
 
 
 # -- against TensorFlow --------------------------------------------------------------

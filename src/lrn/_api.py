@@ -11,9 +11,14 @@ two differ.
 Array types that are computed lazily (dask) register a handler with
 :func:`register_lazy`; this module imports none of them.
 """
+from __future__ import annotations
+
+from typing import Literal, overload
+
 import numpy as np
 
 from . import _cpu, _gpu, _params
+from ._typing import Array, ArrayInput, Convention, Layout, Region
 
 _LAZY = []
 
@@ -127,8 +132,22 @@ def _split_out(out, return_scale):
     return out, None
 
 
-def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="onnx",
-        region="across", out=None, return_scale=False, num_threads=None):
+@overload
+def lrn(x: ArrayInput, size: int, alpha: float = ..., beta: float = ..., bias: float = ..., *,
+        layout: Layout = ..., convention: Convention = ..., region: Region = ...,
+        out: Array | None = ..., return_scale: Literal[False] = ...,
+        num_threads: int | None = ...) -> Array: ...
+@overload
+def lrn(x: ArrayInput, size: int, alpha: float = ..., beta: float = ..., bias: float = ..., *,
+        layout: Layout = ..., convention: Convention = ..., region: Region = ...,
+        out: tuple[Array, Array] | None = ..., return_scale: Literal[True],
+        num_threads: int | None = ...) -> tuple[Array, Array]: ...
+
+
+def lrn(x: ArrayInput, size: int, alpha: float = 1e-4, beta: float = 0.75, bias: float = 1.0, *,
+        layout: Layout = "NCHW", convention: Convention = "onnx", region: Region = "across",
+        out: Array | tuple[Array, Array] | None = None, return_scale: bool = False,
+        num_threads: int | None = None) -> Array | tuple[Array, Array]:
     """Local Response Normalization across (or within) channels.
 
     ``scale = bias + alpha / size * sum(x[c']**2 for c' in W(c))`` and
@@ -137,13 +156,19 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
 
     Parameters
     ----------
-    x : array
+    x : array_like
         Input of shape ``(N, C, *spatial)`` (``layout="NCHW"``) or
         ``(N, *spatial, C)`` (``"NHWC"``), any number of spatial axes
         (2-D ``(N, C)`` included).  float16, float32 or float64; float16 is
-        computed in float32, as is ml_dtypes' bfloat16.  Any buffer-protocol
-        object is read without copying; a CuPy (or other CUDA) array runs on
-        the GPU; a ``dask.array.Array`` gives a lazy dask array
+        computed in float32, as is ml_dtypes' bfloat16.  An ndarray, a
+        buffer-protocol or ``__array_interface__`` object is read without
+        copying; other array_like (nested lists or tuples) go through
+        ``np.asarray``.  Bool and integer data are promoted to float as
+        NumPy's float functions (``np.sqrt``) promote them: bool, int8 and
+        uint8 to float16, int16 and uint16 to float32, wider integers to
+        float64; the result (and ``out``) has that dtype.  A CuPy (or other
+        CUDA) array runs on the GPU, in its own dtype (float16/32/64 only:
+        no promotion there); a ``dask.array.Array`` gives a lazy dask array
         (:mod:`lrn.dask`).
     size : int
         Window length in channels, >= 1, odd or even, may exceed C.
@@ -183,6 +208,13 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
     >>> y = lrn.lrn(x, size=3, alpha=3.0, beta=1.0, bias=1.0)
     >>> y[0, :, 0, 0]   # scale = 1 + 3/3 * (number of channels in the window)
     array([0.33333334, 0.25      , 0.33333334], dtype=float32)
+
+    Lists and integer data are array_like; integers are promoted as by ``np.sqrt``:
+
+    >>> lrn.lrn([[1, 1, 1]], size=3, alpha=3.0, beta=1.0)
+    array([[0.33333333, 0.25      , 0.33333333]])
+    >>> lrn.lrn(np.ones((1, 3), dtype=np.int16), size=3).dtype
+    dtype('float32')
     """
     lazy = _lazy(1, (x,))
     if lazy is not None:
@@ -214,9 +246,11 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
     return y
 
 
-def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
-                 layout="NCHW", convention="onnx", region="across", out=None,
-                 num_threads=None):
+def lrn_backward(x: ArrayInput, y: ArrayInput, dy: ArrayInput, size: int, alpha: float = 1e-4,
+                 beta: float = 0.75, bias: float = 1.0, *, scale: ArrayInput | None = None,
+                 layout: Layout = "NCHW", convention: Convention = "onnx",
+                 region: Region = "across", out: Array | None = None,
+                 num_threads: int | None = None) -> Array:
     """Input gradient of :func:`lrn`.
 
     ``dx[c] = dy[c] * scale[c] ** -beta - 2 alpha beta / size * x[c] *
@@ -228,13 +262,14 @@ def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
 
     Parameters
     ----------
-    x, y, dy : array
+    x, y, dy : array_like
         Forward input, forward output and gradient of the loss with respect
-        to ``y``; same shape and dtype.
+        to ``y``; same shape, and the same dtype once bool and integer data
+        are promoted as in :func:`lrn`.
     size, alpha, beta, bias, layout, convention, region, num_threads
         As in :func:`lrn`; ``2 * alpha * beta / size`` must fit the compute
         precision too.
-    scale : array, optional
+    scale : array_like, optional
         The ``scale`` that ``lrn(..., return_scale=True)`` returned; when
         absent it is recomputed from ``x``.
     out : ndarray, optional

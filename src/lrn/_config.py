@@ -1,6 +1,9 @@
 """Build and runtime facts for ``lrn.show_config()``."""
+from __future__ import annotations
+
 import platform
 import sys
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -8,7 +11,7 @@ from . import _cpu, _gpu
 from ._version import __version__
 
 
-def config():
+def config() -> dict[str, Any]:
     """A dict of what this build of lrn can do (see :func:`show_config`)."""
     return {
         "lrn": __version__,
@@ -20,7 +23,7 @@ def config():
     }
 
 
-def show_config(file=None):
+def show_config(file: TextIO | None = None) -> None:
     """Print the version, OpenMP support, threads, compile flags and GPU backend.
 
     Parameters

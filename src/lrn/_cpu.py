@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 from . import _kernels
-from ._params import is_narrow
+from ._params import is_narrow, promoted_dtype
 
 
 def _select_kernels():
@@ -41,16 +41,25 @@ def array_module(name="x"):
 
 
 def as_array(obj, name):
-    """An ndarray viewing ``obj`` (no copy), or a TypeError naming ``name``."""
-    if isinstance(obj, np.ndarray):
-        return obj
-    if not hasattr(obj, "__array_interface__"):
+    """``obj`` as an ndarray, or a TypeError naming ``name``.
+
+    Arrays, buffer-protocol and ``__array_interface__`` objects are viewed
+    without a copy; other array_like (nested lists and tuples, NumPy scalars)
+    go through ``np.asarray``.  Bool and integer data are promoted to float
+    (:func:`lrn._params.promoted_dtype`, a copy); other dtypes are left for
+    the dtype check."""
+    arr = obj
+    if not isinstance(arr, np.ndarray):
         try:
-            memoryview(obj)
-        except TypeError:
-            raise TypeError(f"`{name}` must be an array (an ndarray or an object with the "
-                            f"buffer protocol), got {type(obj).__name__}") from None
-    return np.asarray(obj)
+            arr = np.asarray(obj)
+        except (TypeError, ValueError) as e:     # ragged lists, failing __array__...
+            raise TypeError(f"`{name}` must be array_like, got a {type(obj).__name__} "
+                            f"NumPy cannot convert ({' '.join(str(e).split())})") from None
+        if arr.dtype.hasobject:
+            raise TypeError(f"`{name}` must be array_like of numbers, got "
+                            f"{type(obj).__name__} {obj!r:.40}") from None
+    dtype = promoted_dtype(arr.dtype)
+    return arr if dtype == arr.dtype else arr.astype(dtype)
 
 
 def work_dtype(dtype, within):

@@ -41,6 +41,23 @@ DTYPES = {
 }
 
 
+def promoted_dtype(dtype):
+    """The dtype host data of ``dtype`` is normalised in: float types as they
+    are; bool and integer types promoted as NumPy's float functions promote
+    them (``np.sqrt``): to the smallest float that holds every value exactly,
+    or float64 -- bool, int8 and uint8 to float16, int16 and uint16 to
+    float32, wider integers to float64.  Other kinds are left for
+    :func:`check_dtype` to refuse.  GPU arrays are not promoted (their dtype
+    rule is strict: no hidden device copy).
+
+    >>> [promoted_dtype(np.dtype(t)).name for t in (bool, np.uint8, np.int16, np.int64)]
+    ['float16', 'float16', 'float32', 'float64']
+    """
+    if dtype.kind in "biu":
+        return np.promote_types(dtype, np.float16)
+    return dtype
+
+
 def compute_dtype(dtype):
     """The dtype LRN of ``dtype`` data is computed in (float32 or float64)."""
     return DTYPES[dtype.type.__name__][0]
@@ -97,10 +114,23 @@ def check_real(value, name):
 
 
 def check_choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        options = " or ".join(repr(c) for c in choices)
-        raise ValueError(f"`{name}` must be {options}, got {value!r}")
-    return value
+    """The choice ``value`` names, as written in ``choices``.
+
+    The one rule for case in string options: a choice may be written as in
+    ``choices``, all upper case or all lower case (``"NCHW"`` or ``"nchw"``,
+    ``"onnx"`` or ``"ONNX"``), never in mixed case (``"Nchw"``), so that
+    Caffe2's ``order="nchw"`` and ONNX/TensorFlow-style upper-case names work.
+
+    >>> check_choice("nhwc", "layout", LAYOUTS)
+    'NHWC'
+    """
+    if isinstance(value, str):
+        for choice in choices:
+            if value in (choice, choice.upper(), choice.lower()):
+                return choice
+    options = " or ".join(repr(c) for c in choices)
+    other = "lower" if choices[0].isupper() else "upper"
+    raise ValueError(f"`{name}` must be {options} (or in {other} case), got {value!r}")
 
 
 def check_flag(value, name):

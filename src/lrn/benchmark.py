@@ -7,7 +7,6 @@ serve the scripts under ``bench/``.  All cases of one comparison run in one proc
 interleaved repeats, so a noisy machine slows them alike; medians and ratios
 measured together are what to quote.
 """
-import argparse
 import json
 import os
 import platform
@@ -17,6 +16,7 @@ import time
 import numpy as np
 
 from . import _arrays, _cpu, _params
+from ._cli import Parser, positive_int, threads
 from ._api import lrn, lrn_backward
 
 ALEXNET = dict(size=5, alpha=1e-4, beta=0.75, bias=2.0)  # Krizhevsky et al. 2012
@@ -332,19 +332,22 @@ def demo(shape=SHAPES["alexnet1"], size=5, repeats=15):
 
 # -- `python -m lrn bench` / bench/compare.py ----------------------------------
 
-def main(argv=None):
-    """The full comparison: every shape x layout, a table, JSON and a PNG."""
-    ap = argparse.ArgumentParser(prog="python -m lrn bench", description=__doc__)
+def main(argv=None, prog="python -m lrn bench"):
+    """The full comparison: every shape x layout, a table, and the JSON and
+    PNG files where ``--json`` and ``--png`` say (nothing is written unasked)."""
+    ap = Parser(prog=prog, description=__doc__)
     ap.add_argument("--shapes", nargs="+", default=["alexnet1", "alexnet2"],
                     choices=sorted(SHAPES), help="named input shapes")
     ap.add_argument("--layouts", nargs="+", default=["NCHW", "NHWC"], choices=["NCHW", "NHWC"])
     ap.add_argument("--dtype", default="float32", choices=["float16", "float32", "float64"])
-    ap.add_argument("--size", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=None, help="default: OpenMP default")
-    ap.add_argument("--repeats", type=int, default=15)
-    ap.add_argument("--json", default="bench-results.json", help="write results here")
-    ap.add_argument("--png", default="bench-results.png",
-                    help="bar chart of ratios to the floor (needs matplotlib)")
+    ap.add_argument("--size", type=positive_int, default=5)
+    ap.add_argument("--threads", type=threads, default=None, help="default: OpenMP default")
+    ap.add_argument("--repeats", type=positive_int, default=15)
+    ap.add_argument("--json", metavar="PATH", default=None,
+                    help="write the results here as JSON (default: none)")
+    ap.add_argument("--png", metavar="PATH", default=None,
+                    help="write a bar chart of ratios to the floor here (needs matplotlib; "
+                         "default: none)")
     ap.add_argument("--gpu", action="store_true",
                     help="compare on the GPU instead: device copy floor, lrn on CuPy arrays, "
                          "PyTorch CUDA (CUDA-event timing); default shapes: AlexNet LRN1 at "
@@ -368,15 +371,22 @@ def main(argv=None):
                 print(f"  ({line})")
             results.append(dict(shape=shape_name, dims=shape, layout=layout, rows=rows,
                                 absent=absent))
-    with open(args.json, "w") as f:
-        json.dump(dict(machine=info, dtype=args.dtype, size=args.size, results=results), f, indent=1)
-    print(f"\nwrote {args.json}")
-    try:
-        _plot(results, args.png)
-        print(f"wrote {args.png}")
-    except ImportError:
-        print("(matplotlib not installed: no PNG)")
+    _write_json(args.json, dict(machine=info, dtype=args.dtype, size=args.size,
+                                results=results))
+    if args.png is not None:
+        try:
+            _plot(results, args.png)
+            print(f"wrote {args.png}")
+        except ImportError:
+            print("(matplotlib not installed: no PNG)")
     return 0
+
+
+def _write_json(path, data):
+    if path is not None:
+        with open(path, "w") as f:
+            json.dump(data, f, indent=1)
+        print(f"\nwrote {path}")
 
 
 GPU_SHAPES = {"alexnet1": (64, 96, 55, 55), "googlenet": (32, 64, 112, 112)}
@@ -403,10 +413,8 @@ def _main_gpu(args):
             for line in absent:
                 print(f"  ({line})")
             results.append(dict(dims=dims, layout=layout, rows=rows, absent=absent))
-    with open(args.json, "w") as f:
-        json.dump(dict(device=device, dtype=args.dtype, size=args.size, results=results), f,
-                  indent=1)
-    print(f"\nwrote {args.json}")
+    _write_json(args.json, dict(device=device, dtype=args.dtype, size=args.size,
+                                results=results))
     return 0
 
 

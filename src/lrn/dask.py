@@ -23,15 +23,20 @@ blocks.  Results do not depend on it.
 
 This module never imports dask unless a dask array is passed in.
 """
+from __future__ import annotations
+
 import math
 import sys
 
 import numpy as np
 
+from typing import Literal, overload
+
 from . import _params
 from ._api import lrn as _lrn
 from ._api import lrn_backward as _lrn_backward
 from ._api import register_lazy
+from ._typing import Array, ArrayInput, Convention, Layout, Region
 
 __all__ = ["is_dask", "lrn", "lrn_backward", "METHODS"]
 
@@ -63,8 +68,17 @@ def _check_params(size, alpha, beta, bias, layout, convention, region, num_threa
                 num_threads=1 if num_threads is None else num_threads), p
 
 
+def _promoted(arr):
+    """Bool and integer data as float, lazily, by the in-memory call's rule
+    (:func:`lrn._params.promoted_dtype`)."""
+    dtype = _params.promoted_dtype(np.dtype(arr.dtype))
+    return arr if dtype == arr.dtype else arr.astype(dtype)
+
+
 def _check_x(x, p, backward):
-    """The dtype, ndim and data-dependent checks of the in-memory call."""
+    """The dtype, ndim and data-dependent checks of the in-memory call (after
+    its promotion of bool and integer data)."""
+    x = _promoted(x)
     _params.check_dtype(x.dtype, "x", gpu=False)
     _params.check_ndim(x.shape, p.within)
     p.resolve(x.dtype, x.ndim, backward)
@@ -91,6 +105,7 @@ def _as_dask_like(arr, name, x):
 
     if not is_dask(arr):
         arr = _to_numpy(arr, name)
+    arr = _promoted(arr)
     if arr.dtype != x.dtype:
         raise TypeError(f"`{name}` must have the dtype of `x` ({x.dtype}), got {arr.dtype}")
     if tuple(arr.shape) != tuple(x.shape):
@@ -239,8 +254,25 @@ def _backward_block(xb, yb, dyb, *sb, info, params, left, right, block_info=None
 
 # -- public functions --------------------------------------------------------
 
-def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="onnx",
-        region="across", out=None, return_scale=False, num_threads=None, method="auto"):
+Method = Literal["auto", "overlap", "rechunk"]
+
+
+@overload
+def lrn(x: ArrayInput, size: int, alpha: float = ..., beta: float = ..., bias: float = ..., *,
+        layout: Layout = ..., convention: Convention = ..., region: Region = ...,
+        out: None = ..., return_scale: Literal[False] = ..., num_threads: int | None = ...,
+        method: Method = ...) -> Array: ...
+@overload
+def lrn(x: ArrayInput, size: int, alpha: float = ..., beta: float = ..., bias: float = ..., *,
+        layout: Layout = ..., convention: Convention = ..., region: Region = ...,
+        out: None = ..., return_scale: Literal[True], num_threads: int | None = ...,
+        method: Method = ...) -> tuple[Array, Array]: ...
+
+
+def lrn(x: ArrayInput, size: int, alpha: float = 1e-4, beta: float = 0.75, bias: float = 1.0, *,
+        layout: Layout = "NCHW", convention: Convention = "onnx", region: Region = "across",
+        out: None = None, return_scale: bool = False, num_threads: int | None = None,
+        method: Method = "auto") -> Array | tuple[Array, Array]:
     """Local Response Normalization of a dask array, lazily and block by block.
 
     The same operation and parameters as :func:`lrn.lrn` (which calls this for
@@ -315,9 +347,11 @@ def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0, *, layout="NCHW", convention="
     return both[0], both[1]
 
 
-def lrn_backward(x, y, dy, size, alpha=1e-4, beta=0.75, bias=1.0, *, scale=None,
-                 layout="NCHW", convention="onnx", region="across", out=None,
-                 num_threads=None, method="auto"):
+def lrn_backward(x: ArrayInput, y: ArrayInput, dy: ArrayInput, size: int, alpha: float = 1e-4,
+                 beta: float = 0.75, bias: float = 1.0, *, scale: ArrayInput | None = None,
+                 layout: Layout = "NCHW", convention: Convention = "onnx",
+                 region: Region = "across", out: None = None, num_threads: int | None = None,
+                 method: Method = "auto") -> Array:
     """Input gradient of :func:`lrn` for dask arrays, lazily and block by block.
 
     The same operation and parameters as :func:`lrn.lrn_backward` (which calls

@@ -1,11 +1,18 @@
 """Caffe's LRN layer (``LRNParameter``) on lrn's kernels."""
+from __future__ import annotations
+
+from typing import Literal
+
 from .. import _params
 from .._api import lrn
+from .._typing import Array, ArrayInput
 
 _REGIONS = {"ACROSS_CHANNELS": "across", "WITHIN_CHANNEL": "within"}
 
 
-def caffe_lrn(x, local_size=5, alpha=1.0, beta=0.75, norm_region="ACROSS_CHANNELS", k=1.0):
+def caffe_lrn(x: ArrayInput, local_size: int = 5, alpha: float = 1.0, beta: float = 0.75,
+              norm_region: Literal["ACROSS_CHANNELS", "WITHIN_CHANNEL"] = "ACROSS_CHANNELS",
+              k: float = 1.0) -> Array:
     """Caffe's ``LRN`` layer: NCHW, Caffe's defaults and both normalisation regions.
 
     ``ACROSS_CHANNELS``: ``y = x * (k + alpha / n * sum over n channels of x**2) ** -beta``.

@@ -19,21 +19,27 @@ wrong for them); alpha and beta may be any finite number and default to ONNX's
 1e-4 and 0.75 (Caffe2's C++ defaults were 0); any ndim >= 2 and float16/32/64
 data are accepted (Caffe2: 4-D float32).
 """
+from __future__ import annotations
+
 from dataclasses import dataclass
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 import numpy as np
 
 from .. import _params
 from .._api import lrn, lrn_backward
+from .._typing import Array, ArrayInput
 from .onnx import float32_value
+
+if TYPE_CHECKING:                   # onnx is imported on use only
+    from onnx import NodeProto
 
 __all__ = ["LRN", "LRNGradient", "GradientDef", "gradient_def", "schema"]
 
 def _check_order(order):
-    # Caffe2's StringToStorageOrder accepts "NCHW"/"nchw" and "NHWC"/"nhwc".
-    if isinstance(order, str) and order in ("nchw", "nhwc"):
-        order = order.upper()
+    # Caffe2's StringToStorageOrder accepts "NCHW"/"nchw" and "NHWC"/"nhwc":
+    # the library's one rule for case in string options.
     return _params.check_choice(order, "order", _params.LAYOUTS)
 
 
@@ -55,7 +61,7 @@ class _LRNArgs:
         set_(self, "order", _check_order(self.order))
 
     @property
-    def args(self):
+    def args(self) -> dict[str, Any]:
         """The Caffe2 arguments as a dict: size, alpha, beta, bias, order."""
         return {"size": self.size, "alpha": self.alpha, "beta": self.beta,
                 "bias": self.bias, "order": self.order}
@@ -108,7 +114,12 @@ class LRN(_LRNArgs):
     input_names = ("X",)
     output_names = ("Y", "Y_scale")
 
-    def run(self, X, *, num_outputs=1):
+    @overload
+    def run(self, X: ArrayInput, *, num_outputs: Literal[1] = ...) -> Array: ...
+    @overload
+    def run(self, X: ArrayInput, *, num_outputs: Literal[2]) -> tuple[Array, Array]: ...
+
+    def run(self, X: ArrayInput, *, num_outputs: int = 1) -> Array | tuple[Array, Array]:
         """Run the operator.
 
         Parameters
@@ -132,7 +143,7 @@ class LRN(_LRNArgs):
     __call__ = run
 
     @classmethod
-    def from_onnx(cls, node):
+    def from_onnx(cls, node: NodeProto) -> LRN:
         """The operator of an ONNX ``LRN`` NodeProto (ONNX's attribute defaults).
 
         ONNX's LRN is channels-first, so ``order`` is ``"NCHW"``.
@@ -147,7 +158,8 @@ class LRN(_LRNArgs):
         from .onnx import node_params
         return cls(**node_params(node))
 
-    def to_onnx(self, inputs=("X",), outputs=("Y",), name=None):
+    def to_onnx(self, inputs: Sequence[str] = ("X",), outputs: Sequence[str] = ("Y",),
+                name: str | None = None) -> NodeProto:
         """This operator as an ONNX ``LRN`` NodeProto.
 
         ONNX's ``LRN`` has one output (no ``Y_scale``) and is channels-first:
@@ -195,7 +207,8 @@ class LRNGradient(_LRNArgs):
     input_names = ("X", "Y", "dY")
     output_names = ("dX",)
 
-    def run(self, X, Y, dY, *, scale=None):
+    def run(self, X: ArrayInput, Y: ArrayInput, dY: ArrayInput, *,
+            scale: ArrayInput | None = None) -> Array:
         """Compute ``dX`` from the forward input, forward output and ``dY``.
 
         Parameters
@@ -234,10 +247,10 @@ class GradientDef(NamedTuple):
     """
 
     op: LRNGradient
-    inputs: tuple
-    outputs: tuple
+    inputs: tuple[tuple[str, int], ...]
+    outputs: tuple[tuple[str, int], ...]
 
-    def resolve(self, I, O, GO):
+    def resolve(self, I: Sequence[Any], O: Sequence[Any], GO: Sequence[Any]) -> list[Any]:
         """The gradient operator's inputs, picked from ``I`` (forward inputs),
         ``O`` (forward outputs) and ``GO`` (output gradients): blob names or
         arrays alike.
@@ -252,7 +265,7 @@ class GradientDef(NamedTuple):
         return [table[kind][i] for kind, i in self.inputs]
 
 
-def gradient_def(op):
+def gradient_def(op: LRN) -> GradientDef:
     """The gradient definition of an :class:`LRN` operator (Caffe2's
     ``GetLRNGradient``): ``LRNGradient`` with the same arguments, inputs
     ``I(0), O(0), GO(0)`` (X, Y, dY) and output ``GI(0)`` (dX).
@@ -283,7 +296,7 @@ def gradient_def(op):
                        (("GI", 0),))
 
 
-def schema(opset=None):
+def schema(opset: int | None = None) -> dict[str, Any]:
     """The ONNX schema of ``LRN``, read from ``onnx.defs`` (needs ``onnx``).
 
     Parameters

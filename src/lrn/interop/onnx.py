@@ -16,12 +16,20 @@ Attributes: ``size`` (int, required), ``alpha`` (default 1e-4), ``beta``
 ``import lrn.onnx`` does not import the ``onnx`` package; :func:`make_node`
 does, and the other functions only read the node they are given.
 """
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import _params
 from .._api import lrn as _lrn
+from .._typing import Array, ArrayInput
+
+if TYPE_CHECKING:                   # onnx is imported on use only
+    from onnx import NodeProto
 
 __all__ = ["DEFAULTS", "node_params", "make_node", "run_node"]
 
@@ -39,7 +47,7 @@ _ATTR_NAMES = {0: "UNDEFINED", 1: "FLOAT", 2: "INT", 3: "STRING", 4: "TENSOR", 5
                14: "TYPE_PROTOS"}
 
 
-def float32_value(f):
+def float32_value(f: float) -> float:
     """The shortest decimal that rounds to the same float32 (ONNX stores FLOAT
     attributes as float32: 1e-4 is read back as 9.999999747e-05; this gives 0.0001).
 
@@ -57,7 +65,7 @@ def _describe(node):
     return f"node {name!r}" if name else "node"
 
 
-def node_params(node):
+def node_params(node: NodeProto) -> dict[str, Any]:
     """The LRN parameters of an ONNX node, with ONNX's defaults applied.
 
     Parameters
@@ -137,8 +145,9 @@ def node_params(node):
             "bias": params["bias"]}
 
 
-def make_node(size, alpha=1e-4, beta=0.75, bias=1.0, inputs=("X",), outputs=("Y",),
-              name=None):
+def make_node(size: int, alpha: float = 1e-4, beta: float = 0.75, bias: float = 1.0,
+              inputs: Sequence[str] = ("X",), outputs: Sequence[str] = ("Y",),
+              name: str | None = None) -> NodeProto:
     """Build an ONNX ``LRN`` NodeProto (imports ``onnx``).
 
     Parameters
@@ -176,7 +185,7 @@ def make_node(size, alpha=1e-4, beta=0.75, bias=1.0, inputs=("X",), outputs=("Y"
                                  size=int(size), **attrs)
 
 
-def run_node(node, x, *, num_threads=None):
+def run_node(node: NodeProto, x: ArrayInput, *, num_threads: int | None = None) -> Array:
     """Apply an ONNX ``LRN`` node to ``x`` with the lrn kernels.
 
     Parameters

@@ -12,9 +12,12 @@ which is :func:`lrn.lrn` with ``size = 2r + 1``, ``alpha = alpha_tf * size`` and
 return NumPy arrays (a ``tf.Tensor`` argument is read with ``.numpy()`` and the
 result is then returned as a ``tf.Tensor``).
 """
+from __future__ import annotations
+
 from .. import _params
 from .._api import lrn as _lrn
 from .._api import lrn_backward as _lrn_backward
+from .._typing import Array, ArrayInput
 
 __all__ = ["tf_lrn", "tf_lrn_grad"]
 
@@ -45,7 +48,8 @@ def _wrap(result, as_tf):
     return result
 
 
-def tf_lrn(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, *, num_threads=None):
+def tf_lrn(x: ArrayInput, depth_radius: int = 5, bias: float = 1.0, alpha: float = 1.0,
+           beta: float = 0.5, *, num_threads: int | None = None) -> Array:
     """Local response normalization with TensorFlow's signature and semantics.
 
     Same result as ``tf.nn.local_response_normalization(x, depth_radius, bias,
@@ -86,8 +90,9 @@ def tf_lrn(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, *, num_threads=None
     return _wrap(_lrn(x, **params, layout="NHWC", num_threads=num_threads), as_tf)
 
 
-def tf_lrn_grad(input_grads, input_image, output_image, depth_radius=5, bias=1.0,
-                alpha=1.0, beta=0.5, *, num_threads=None):
+def tf_lrn_grad(input_grads: ArrayInput, input_image: ArrayInput, output_image: ArrayInput,
+                depth_radius: int = 5, bias: float = 1.0, alpha: float = 1.0,
+                beta: float = 0.5, *, num_threads: int | None = None) -> Array:
     """Gradient of :func:`tf_lrn`, with the inputs of TensorFlow's ``LRNGrad`` op.
 
     Parameters
