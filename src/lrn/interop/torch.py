@@ -60,7 +60,7 @@ try:
     import torch
 except ImportError as e:
     raise ImportError("lrn.torch needs PyTorch: pip install 'lrn[torch]' "
-                      "(torch==2.13.0)") from e
+                      "(torch >= 2.4)") from e
 
 from .. import _arrays, _gpu, _params
 from .._api import lrn as _lrn
