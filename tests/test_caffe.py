@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 import lrn
-from .reference import ref_forward, ref_forward_within
+from .helpers import assert_bwd_close
+from .reference import ref_backward, ref_backward_within, ref_forward, ref_forward_within
 
 
 @pytest.mark.parametrize("n", [1, 3, 5])
@@ -26,6 +27,24 @@ def test_within_channel_ignores_k_and_divides_by_n_squared(n):
         np.testing.assert_allclose(y[0, 0, 2, 2], x[0, 0, 2, 2] * s ** -0.75, rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("region", ["ACROSS_CHANNELS", "WITHIN_CHANNEL"])
+@pytest.mark.parametrize("n", [1, 3, 5, 9])
+def test_backward_is_the_gradient_of_caffe_lrn(n, region, dtype):
+    """caffe_lrn_backward against the float64 reference gradient with Caffe's
+    parameters: k across channels, bias 1 and alpha / n**2 within."""
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((2, 7, 4, 5)).astype(dtype)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    y = lrn.caffe_lrn(x, n, alpha=0.7, beta=0.75, norm_region=region, k=2.0)
+    dx = lrn.caffe_lrn_backward(x, y, dy, n, alpha=0.7, beta=0.75, norm_region=region, k=2.0)
+    if region == "ACROSS_CHANNELS":
+        expected, mag = ref_backward(x, dy, n, 0.7, 0.75, 2.0, return_terms=True)
+    else:
+        expected, mag = ref_backward_within(x, dy, n, 0.7, 0.75, 1.0, return_terms=True)
+    assert_bwd_close(dx, expected, mag, dtype)
+
+
 @pytest.mark.parametrize("bad, exc", [(dict(local_size=4), ValueError),
                                       (dict(local_size=0), ValueError),
                                       (dict(local_size=2.0), TypeError),
@@ -36,6 +55,9 @@ def test_bad_arguments(bad, exc):
     name = "norm_region" if "norm_region" in bad else "local_size"
     with pytest.raises(exc, match=name):
         lrn.caffe_lrn(np.ones((1, 3, 2, 2)), **kw)
+    x = np.ones((1, 3, 2, 2))
+    with pytest.raises(exc, match=name):
+        lrn.caffe_lrn_backward(x, x, x, **kw)
 
 
 @pytest.mark.parametrize("region", ["ACROSS_CHANNELS", "WITHIN_CHANNEL"])
@@ -46,5 +68,8 @@ def test_bad_k_is_named_k(k, exc, region):
     """A bad ``k`` is an error naming `k` (Caffe's name), in both regions -- found by
     test_fuzz.py: across channels the message named `bias`, and within channels
     (where k is not used) a bad k was accepted silently."""
+    x = np.ones((1, 3, 2, 2), np.float32)
     with pytest.raises(exc, match="`k`"):
-        lrn.caffe_lrn(np.ones((1, 3, 2, 2), np.float32), 3, k=k, norm_region=region)
+        lrn.caffe_lrn(x, 3, k=k, norm_region=region)
+    with pytest.raises(exc, match="`k`"):
+        lrn.caffe_lrn_backward(x, x, x, 3, k=k, norm_region=region)

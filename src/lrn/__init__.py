@@ -3,11 +3,11 @@ from . import dask, onnx
 from ._api import lrn, lrn_backward
 from ._config import show_config
 from ._version import __version__
-from .interop.caffe import caffe_lrn
+from .interop.caffe import caffe_lrn, caffe_lrn_backward
 from .interop.tf import tf_lrn, tf_lrn_grad
 
-__all__ = ["lrn", "lrn_backward", "caffe_lrn", "tf_lrn", "tf_lrn_grad", "onnx", "dask",
-           "show_config", "__version__"]
+__all__ = ["lrn", "lrn_backward", "caffe_lrn", "caffe_lrn_backward", "tf_lrn", "tf_lrn_grad",
+           "onnx", "dask", "show_config", "__version__"]
 
 
 def __getattr__(name):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Literal
 
 from .. import _params
-from .._api import lrn
+from .._api import lrn, lrn_backward
 from .._typing import Array, ArrayInput
 
 _REGIONS = {"ACROSS_CHANNELS": "across", "WITHIN_CHANNEL": "within"}
@@ -44,10 +44,49 @@ def caffe_lrn(x: ArrayInput, local_size: int = 5, alpha: float = 1.0, beta: floa
     >>> round(float(y[0, 0, 1, 1]), 6)   # centre: 1 / (1 + 9/9 * 9 ones)
     0.1
     """
+    local_size, region, bias = _layer_params(local_size, norm_region, k)
+    return lrn(x, local_size, alpha, beta, bias, region=region)
+
+
+def caffe_lrn_backward(x: ArrayInput, y: ArrayInput, dy: ArrayInput, local_size: int = 5,
+                       alpha: float = 1.0, beta: float = 0.75,
+                       norm_region: Literal["ACROSS_CHANNELS", "WITHIN_CHANNEL"] =
+                       "ACROSS_CHANNELS", k: float = 1.0) -> Array:
+    """The ``Backward`` of Caffe's ``LRN`` layer: the gradient of :func:`caffe_lrn`.
+
+    Parameters
+    ----------
+    x, y, dy : array_like
+        The layer's bottom data, top data (``caffe_lrn(x, ...)``) and top diff.
+    local_size, alpha, beta, norm_region, k
+        As in :func:`caffe_lrn`.
+
+    Returns
+    -------
+    dx : ndarray
+        The bottom diff.
+
+    Examples
+    --------
+    >>> import numpy as np, lrn
+    >>> x = np.linspace(-1.0, 1.0, 18).reshape(1, 2, 3, 3)
+    >>> y = lrn.caffe_lrn(x, local_size=3, norm_region="WITHIN_CHANNEL")
+    >>> dx = lrn.caffe_lrn_backward(x, y, np.ones_like(y), local_size=3,
+    ...                             norm_region="WITHIN_CHANNEL")
+    >>> dx.shape
+    (1, 2, 3, 3)
+    """
+    local_size, region, bias = _layer_params(local_size, norm_region, k)
+    return lrn_backward(x, y, dy, local_size, alpha, beta, bias, region=region)
+
+
+def _layer_params(local_size, norm_region, k):
+    """(local_size, region, bias) of the layer: Caffe's odd sizes only, and bias 1
+    within channels, where Caffe's layer has no ``k``."""
     local_size = _params.check_size(local_size, "local_size")
     if local_size % 2 == 0:
         raise ValueError(f"`local_size` must be odd (Caffe supports only odd sizes), "
                          f"got {local_size}")
     region = _REGIONS[_params.check_choice(norm_region, "norm_region", tuple(_REGIONS))]
     k = _params.check_real(k, "k")
-    return lrn(x, local_size, alpha, beta, 1.0 if region == "within" else k, region=region)
+    return local_size, region, 1.0 if region == "within" else k
