@@ -182,7 +182,8 @@ def test_second_derivatives_match_torch(i):
 
 # -- TestGradients / TestFwdGradients (float64, PyTorch's gradcheck flags) ----------
 # fast_mode=True is the default of PyTorch's testing wrappers; fast_mode=False (the
-# full Jacobians, PYTORCH_TEST_WITH_SLOW_GRADCHECK=ON) is cheap here and run too.
+# full Jacobians, PYTORCH_TEST_WITH_SLOW_GRADCHECK=ON) is cheap for the first-order
+# checks and run there too.
 
 FAST = pytest.mark.parametrize("fast_mode", (True, False), ids=("fast", "slow"))
 
@@ -212,24 +213,22 @@ def test_forward_mode_AD(i, fast_mode):
                      check_batched_forward_grad=True)
 
 
-@FAST
 @pytest.mark.parametrize("non_contig_grad", (False, True), ids=("grad", "noncontig-grad"))
 @pytest.mark.parametrize("i", range(len(CASES)), ids=IDS)
-def test_fn_gradgrad(i, non_contig_grad, fast_mode):
+def test_fn_gradgrad(i, non_contig_grad):
     x, _, _ = _sample(i, torch.float64, requires_grad=True)
     assert gradgradcheck(_fn(i), (x,), gen_non_contig_grad_outputs=non_contig_grad,
                          check_batched_grad=True, check_grad_dtypes=True, nondet_tol=0.0,
-                         fast_mode=fast_mode)
+                         fast_mode=True)
 
 
-@FAST
 @pytest.mark.parametrize("non_contig_grad", (False, True), ids=("grad", "noncontig-grad"))
 @pytest.mark.parametrize("i", range(len(CASES)), ids=IDS)
-def test_fn_fwgrad_bwgrad(i, non_contig_grad, fast_mode):
+def test_fn_fwgrad_bwgrad(i, non_contig_grad):
     x, _, _ = _sample(i, torch.float64, requires_grad=True)
     assert gradgradcheck(_fn(i), (x,), gen_non_contig_grad_outputs=non_contig_grad,
                          check_batched_grad=False, check_grad_dtypes=True, nondet_tol=0.0,
-                         fast_mode=fast_mode, check_fwd_over_rev=True,
+                         fast_mode=True, check_fwd_over_rev=True,
                          check_rev_over_rev=False, check_undefined_grad=False)
 
 
