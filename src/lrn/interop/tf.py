@@ -101,10 +101,14 @@ def _check_name(name, default):
     return name
 
 
-def _tensor(tf, value, name, dtype_hint):
-    """``value`` as TensorFlow's ops convert their inputs (non-tensors prefer
-    ``dtype_hint``: TensorFlow's LRN turns NumPy float64 or integer arrays and
-    Python lists into float32)."""
+def _tensor(tf, value, name, dtype_hint=None):
+    """``value`` as TensorFlow's ops convert their inputs: a tensor as it is; other
+    values prefer ``dtype_hint``, by default float32 unless their dtype is one of
+    TensorFlow's LRN (so NumPy float16 stays float16, while float64 or integer
+    arrays and Python lists become float32, as TensorFlow's LRN gives)."""
+    if dtype_hint is None:
+        own = getattr(value, "dtype", None)
+        dtype_hint = own if str(own) in ("float16", "bfloat16") else tf.float32
     try:
         return tf.convert_to_tensor(value, dtype_hint=dtype_hint, name=name)
     except (TypeError, ValueError, NotImplementedError) as e:
@@ -127,29 +131,40 @@ def _window_sum(tf, v, radius):
     return tf.einsum("...c,cd->...d", v, band)
 
 
-def _grad_of_grad(tf, op, g, dy, x, y):
-    """Gradients with respect to (dy, x, y) of ``dx = LRNGrad(dy, x, y)`` for the
-    cotangent ``g`` of dx, in TensorFlow operations (so differentiable again),
-    computed in float32 for float16/bfloat16 data.
+def _grad_of_grad(tf, op, g, dy, x, y=None):
+    """Gradients of ``dx = LRNGrad(dy, x, y)`` for the cotangent ``g`` of dx, in
+    TensorFlow operations (which TensorFlow differentiates again), computed in
+    float32 for float16/bfloat16 data.
 
     With ``s = bias + alpha W(x**2)`` (``W``: the window sum, symmetric), ``p =
-    s**-beta`` and ``c = 2 alpha beta``: ``dx = dy p - c x W(dy y / s)``."""
+    s**-beta`` and ``c = 2 alpha beta``: ``dx = dy p - c x W(dy y / s)``.  With
+    ``y`` given: with respect to (dy, x, y), three independent inputs.  Without:
+    ``y`` is the LRN of ``x``, recomputed here as ``x p`` so that every tensor
+    used depends on (dy, x) through recorded operations, and the result is the
+    gradient with respect to (dy, x) of ``dx(dy, x)``, the chain through ``y``
+    included (``g_x + LRNGrad(g_y, x, y)``)."""
     dtype = x.dtype
     work = tf.float64 if dtype == tf.float64 else tf.float32
-    g, dy, x, y = (tf.cast(t, work) for t in (g, dy, x, y))
+    g, dy, x = (tf.cast(t, work) for t in (g, dy, x))
     a, b, c = op.alpha, op.beta, 2.0 * op.alpha * op.beta
     s = op.bias + a * _window_sum(tf, x * x, op.radius)
     p = tf.pow(s, -b)
+    chained = y is None
+    y = x * p if chained else tf.cast(y, work)
     wxg = _window_sum(tf, x * g, op.radius)
     g_dy = g * p - c * (y / s) * wxg
     g_y = -c * (dy / s) * wxg
     g_s = -b * g * dy * p / s + c * wxg * dy * y / (s * s)
     g_x = (-c * g * _window_sum(tf, dy * y / s, op.radius)
            + 2.0 * a * x * _window_sum(tf, g_s, op.radius))
+    if chained:
+        g_x += g_y * p - c * x * _window_sum(tf, g_y * y / s, op.radius)
+        return tf.cast(g_dy, dtype), tf.cast(g_x, dtype)
     return tuple(tf.cast(t, dtype) for t in (g_dy, g_x, g_y))
 
 
 def _lrn_grad_op(tf, op, dy, x, y):
+    """LRNGrad with three independent inputs (the public tf_lrn_grad)."""
     @tf.custom_gradient
     def lrn_grad(dy, x, y):
         return (_call_kernel(tf, op.backward, [dy, x, y], x),
@@ -158,10 +173,17 @@ def _lrn_grad_op(tf, op, dy, x, y):
 
 
 def _lrn_op(tf, op, x):
+    """LRN, whose gradient is the backward kernel given the output ``y`` (not
+    recorded on outer tapes: the gradient's own gradient recomputes it from x)."""
     @tf.custom_gradient
     def lrn(x):
         y = _call_kernel(tf, op.forward, [x], x)
-        return y, lambda dy: _lrn_grad_op(tf, op, dy, x, y)
+
+        @tf.custom_gradient
+        def lrn_grad(dy, x):
+            return (_call_kernel(tf, op.backward, [dy, x, y], x),
+                    lambda g: _grad_of_grad(tf, op, g, dy, x))
+        return y, lambda dy: lrn_grad(dy, x)
     return lrn(x)
 
 
@@ -226,7 +248,7 @@ def tf_lrn(input: ArrayInput, depth_radius: int = 5, bias: float = 1, alpha: flo
     tf = _tf()
     op = _Op(depth_radius, bias, alpha, beta, num_threads)
     with tf.name_scope(_check_name(name, "LRN")) as scope:
-        x = _tensor(tf, input, "input", tf.float32)
+        x = _tensor(tf, input, "input")
         op.check(tf, x, "input", backward=False)
         return tf.identity(_lrn_op(tf, op, x), name=scope)
 
@@ -271,7 +293,7 @@ def tf_lrn_grad(input_grads: ArrayInput, input_image: ArrayInput, output_image: 
     tf = _tf()
     op = _Op(depth_radius, bias, alpha, beta, num_threads)
     with tf.name_scope(_check_name(name, "LRNGrad")) as scope:
-        x = _tensor(tf, input_image, "input_image", tf.float32)
+        x = _tensor(tf, input_image, "input_image")
         op.check(tf, x, "input_image", backward=True)
         others = []
         for value, what in ((input_grads, "input_grads"), (output_image, "output_image")):
