@@ -106,8 +106,12 @@ def _tensor(tf, value, name, dtype_hint=None):
     values prefer ``dtype_hint``, by default float32 unless their dtype is one of
     TensorFlow's LRN (so NumPy float16 stays float16, while float64 or integer
     arrays and Python lists become float32, as TensorFlow's LRN gives)."""
+    own = getattr(value, "dtype", None)
+    if isinstance(own, np.dtype) and (own.kind == "c" or own.itemsize > 8):
+        # TensorFlow would drop the imaginary part, or round long doubles, silently
+        raise TypeError(f"`{name}` must be a tf.Tensor or real data of at most 64 bits, "
+                        f"got a {type(value).__name__} of dtype {own}")
     if dtype_hint is None:
-        own = getattr(value, "dtype", None)
         dtype_hint = own if str(own) in ("float16", "bfloat16") else tf.float32
     try:
         return tf.convert_to_tensor(value, dtype_hint=dtype_hint, name=name)
