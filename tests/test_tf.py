@@ -327,6 +327,19 @@ def test_third_derivative_by_finite_differences():
     np.testing.assert_allclose(theoretical[0], numerical[0], rtol=1e-5, atol=1e-6)
 
 
+def test_forward_mode():
+    # tf.autodiff.ForwardAccumulator transposes the gradient, so it needs the
+    # gradient's own gradient (which TensorFlow's LRN lacks)
+    rng = rng_for("jvp")
+    x, v = (tf.constant(rng.standard_normal((2, 2, 3, 6))) for _ in range(2))
+    jvps = []
+    for fn in (lambda t: tf_lrn(t, 2, 1.2, 0.3, 0.75), lambda t: _formula(t, 2, 1.2, 0.3, 0.75)):
+        with tf.autodiff.ForwardAccumulator(x, v) as acc:
+            y = fn(x)
+        jvps.append(acc.jvp(y))
+    assert _max_rel(*jvps) < 1e-12
+
+
 # -- errors ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs, exc, match", [
