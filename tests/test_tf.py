@@ -348,6 +348,8 @@ def test_forward_mode():
     (dict(depth_radius=True), TypeError, "`depth_radius`"),
     (dict(alpha=float("nan")), ValueError, "`alpha` must be a finite real number"),
     (dict(alpha=1e308), ValueError, "`alpha` times the window"),
+    (dict(depth_radius=2**1100), ValueError, r"window \(2 \* depth_radius \+ 1 = "
+                                             r"271659705809\.\.\. \(332 digits\)\)"),
     (dict(alpha=1e-40), ValueError, "alpha/size = 1e-40 does not fit float32 data"),
     (dict(beta="0.5"), TypeError, "`beta` must be a real number"),
     (dict(bias=None), TypeError, "`bias` must be a real number"),
@@ -360,6 +362,16 @@ def test_parameter_errors(kwargs, exc, match):
         tf_lrn(x, **kwargs)
     with pytest.raises(exc, match=match):
         tf_lrn_grad(x, x, x, **kwargs)
+
+
+def test_any_window_size():
+    # windows are clipped to the channels: a radius beyond int64 is fine when alpha is 0
+    # (TensorFlow's own stops at 2**31 - 1)
+    x, _ = _data(np.float32, "huge-radius", shape=(1, 2, 2, 3))
+    np.testing.assert_allclose(tf_lrn(x, 2**100, 2.0, 0.0, 0.5).numpy(), x / np.sqrt(2.0),
+                               rtol=3e-6)
+    np.testing.assert_allclose(tf_lrn(x, 2**40, 1.0, 0.5, 0.75).numpy(),
+                               _ref(x, 2, 1.0, 0.5, 0.75), rtol=3e-6)
 
 
 def test_data_errors():

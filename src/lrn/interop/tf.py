@@ -67,14 +67,21 @@ class _Op:
         self.beta = _params.check_real(beta, "beta")
         self.bias = _params.check_real(bias, "bias")
         size = 2 * self.radius + 1
-        if not np.isfinite(self.alpha * size):
-            raise ValueError(f"`alpha` times the window (2 * depth_radius + 1 = {size}) must "
+        try:
+            scaled = self.alpha * size
+        except OverflowError:          # a window beyond float range
+            scaled = 0.0 if self.alpha == 0 else np.inf
+        if not np.isfinite(scaled):
+            shown = str(size)
+            if len(shown) > 40:
+                shown = f"{shown[:12]}... ({len(shown)} digits)"
+            raise ValueError(f"`alpha` times the window (2 * depth_radius + 1 = {shown}) must "
                              f"be a finite number, got alpha {self.alpha!r}")
-        self.lrn_params = dict(size=size, alpha=self.alpha * size, beta=self.beta,
+        self.lrn_params = dict(size=size, alpha=scaled, beta=self.beta,
                                bias=self.bias, layout="NHWC", num_threads=num_threads)
         self.checked = _params.make(**self.lrn_params)
 
-    def check(self, tf, tensor, name, backward):
+    def check(self, tensor, name, backward):
         """The data checks lrn.lrn makes, made when the operation is built."""
         if tensor.dtype.name not in _DTYPES:
             raise TypeError(f"`{name}` must have dtype float16, bfloat16, float32 or float64, "
@@ -84,7 +91,7 @@ class _Op:
             raise ValueError(f"`{name}` must have at least 2 dimensions (N, ..., C), got "
                              f"shape {tuple(tensor.shape)}")
         # across channels the coefficients' checks do not depend on the rank
-        self.checked.resolve(np.dtype(tensor.dtype.as_numpy_dtype), max(rank or 2, 2), backward)
+        self.checked.resolve(np.dtype(tensor.dtype.as_numpy_dtype), rank or 4, backward)
 
     def forward(self, x):
         return _lrn(x, **self.lrn_params)
@@ -182,7 +189,7 @@ def _lrn_op(tf, op, x):
     """LRN, whose gradient is the backward kernel given the output ``y`` (not
     recorded on outer tapes: the gradient's own gradient recomputes it from x)."""
     @tf.custom_gradient
-    def lrn(x):
+    def lrn_forward(x):
         y = _call_kernel(tf, op.forward, [x], x)
 
         @tf.custom_gradient
@@ -190,7 +197,7 @@ def _lrn_op(tf, op, x):
             return (_call_kernel(tf, op.backward, [dy, x, y], x),
                     lambda g: _grad_of_grad(tf, op, g, dy, x))
         return y, lambda dy: lrn_grad(dy, x)
-    return lrn(x)
+    return lrn_forward(x)
 
 
 def tf_lrn(input: ArrayInput, depth_radius: int = 5, bias: float = 1, alpha: float = 1,
@@ -255,7 +262,7 @@ def tf_lrn(input: ArrayInput, depth_radius: int = 5, bias: float = 1, alpha: flo
     op = _Op(depth_radius, bias, alpha, beta, num_threads)
     with tf.name_scope(_check_name(name, "LRN")) as scope:
         x = _tensor(tf, input, "input")
-        op.check(tf, x, "input", backward=False)
+        op.check(x, "input", backward=False)
         return tf.identity(_lrn_op(tf, op, x), name=scope)
 
 
@@ -300,7 +307,7 @@ def tf_lrn_grad(input_grads: ArrayInput, input_image: ArrayInput, output_image: 
     op = _Op(depth_radius, bias, alpha, beta, num_threads)
     with tf.name_scope(_check_name(name, "LRNGrad")) as scope:
         x = _tensor(tf, input_image, "input_image")
-        op.check(tf, x, "input_image", backward=True)
+        op.check(x, "input_image", backward=True)
         others = []
         for value, what in ((input_grads, "input_grads"), (output_image, "output_image")):
             t = _tensor(tf, value, what, x.dtype)
