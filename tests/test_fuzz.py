@@ -863,17 +863,26 @@ def tf_calls(draw):
     beta = call.arg("beta", GOOD_BETA, WILD_REALS, real_ok)
     call.arg("num_threads", GOOD_THREADS, WILD_THREADS, threads_ok, 1)
     arr, x, obj = adapter_x(call)
+    # a TensorFlow operation: `input`, converted as TensorFlow converts a NumPy
+    # array (float16/bfloat16/float32 kept; float64, integers, bool to float32)
+    call.bad.discard("x")
+    arr = np.asarray(x)
+    if np.dtype(arr.dtype).type not in (np.float16, np.float32, BF16):
+        if arr.dtype.kind in "biuf" and arr.dtype.itemsize <= 8:
+            arr = arr.astype(np.float32)
+    if not x_ok(arr, obj, "across"):
+        call.bad.add("input")
     call.p = None
-    if not call.bad:
+    if not call.bad & {"depth_radius", "alpha"}:
         size = 2 * operator.index(r) + 1
         scaled = float(alpha) * size
-        if not math.isfinite(scaled):
+        if not math.isfinite(scaled):     # checked with the parameters, before `input`
             call.bad.add("alpha")
-        else:
-            call.p = Params(size, scaled, beta, bias, "NHWC", "onnx")
-            classify_coefficients(call, call.p, np.dtype(arr.dtype).type, arr.ndim, False)
+    if not call.bad:
+        call.p = Params(size, scaled, beta, bias, "NHWC", "onnx")
+        classify_coefficients(call, call.p, np.dtype(arr.dtype).type, arr.ndim, False)
     call.guard(x)
-    call.kwargs["x"] = obj
+    call.kwargs["input"] = obj
     call.arr = arr
     return call
 
@@ -881,7 +890,8 @@ def tf_calls(draw):
 @fuzz_settings(60)
 @given(tf_calls())
 def test_tf_lrn(call):
-    run_adapter(call, lambda: lrn.tf_lrn(**call.kwargs), call.arr, call.p)
+    pytest.importorskip("tensorflow")
+    run_adapter(call, lambda: lrn.tf_lrn(**call.kwargs).numpy(), call.arr, call.p)
 
 
 @st.composite

@@ -2,15 +2,20 @@
 
 - :mod:`lrn.interop.torch`: ``local_response_norm`` and ``LocalResponseNorm``
   for PyTorch (also ``lrn.torch``);
-- :mod:`lrn.interop.tf`: ``tf_lrn`` and ``tf_lrn_grad``, TensorFlow's
-  signatures (also ``lrn.tf_lrn``, ``lrn.tf_lrn_grad``);
+- :mod:`lrn.interop.tf`: ``tf_lrn`` and ``tf_lrn_grad``, TensorFlow's ``LRN``
+  and ``LRNGrad`` as differentiable TensorFlow operations (also ``lrn.tf_lrn``,
+  ``lrn.tf_lrn_grad``);
+- :mod:`lrn.interop.keras`: the Keras layer ``LocalResponseNormalization`` on
+  ``tf_lrn`` (importing it imports Keras and registers the layer);
 - :mod:`lrn.interop.onnx`: ONNX ``LRN`` nodes (also ``lrn.onnx``);
 - :mod:`lrn.interop.caffe`: Caffe's ``LRN`` layer (also ``lrn.caffe_lrn`` and
   ``lrn.caffe_lrn_backward``);
 - :mod:`lrn.interop.caffe2`: Caffe2's ``LRN`` and ``LRNGradient`` operators
   (also ``lrn.ops``).
 
-Each imports its framework only when it needs it (``lrn.interop.torch``
-needs PyTorch to import at all).  None has numerics of its own: every call
-goes to :func:`lrn.lrn` / :func:`lrn.lrn_backward`.
+Each imports its framework only when it needs it (``lrn.interop.torch`` and
+``lrn.interop.keras`` need PyTorch and Keras to import at all).  Values and
+first derivatives come from :func:`lrn.lrn` / :func:`lrn.lrn_backward`; only the
+higher derivatives of ``torch`` and ``tf`` are computed in the framework's own
+operations (the same formulas, which the framework differentiates again).
 """
