@@ -12,10 +12,7 @@ import sys
 
 import pytest
 
-for _module in ("sphinx", "numpydoc", "myst_parser"):
-    pytest.importorskip(_module, reason=f"the docs extra ({_module}) is not installed")
-
-import lrn  # noqa: E402
+import lrn
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -63,6 +60,8 @@ def _public_names():
 
 
 def _build(tmp_path, blocked=()):
+    for module in ("sphinx", "numpydoc", "myst_parser"):
+        pytest.importorskip(module, reason=f"the docs extra ({module}) is not installed")
     out = tmp_path / "html"
     argv = ["-W", "--keep-going", "-E", "-q", "-b", "html", str(DOCS), str(out)]
     command = [sys.executable, "-c", BLOCKER.format(optional=set(blocked), argv=argv)]
