@@ -268,6 +268,7 @@ def compare_gpu(shape, layout="NCHW", dtype=np.float32, p=ALEXNET, repeats=15, s
 
 
 def format_table(rows):
+    """The rows of :func:`compare` as the text table ``python -m lrn bench`` prints."""
     head = f"{'case':36s} {'median ms':>10s} {'min':>8s} {'max':>8s} {'GB/s':>7s} {'x floor':>8s} {'lrn speed-up':>13s}"
     lines = [head, "-" * len(head)]
     for r in rows:

@@ -40,6 +40,8 @@ from ._typing import Array, ArrayInput, Convention, Layout, Region
 
 __all__ = ["is_dask", "lrn", "lrn_backward", "METHODS"]
 
+#: The values of ``method=``: "overlap" (each block reads its neighbours' edges),
+#: "rechunk" (one block along the window axes) or "auto" (see :func:`lrn`).
 METHODS = ("auto", "overlap", "rechunk")
 
 
