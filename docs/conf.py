@@ -3,6 +3,7 @@
 Built in CI by ``tests/test_sitedocs.py`` with warnings as errors; every code
 block of the pages runs in ``tests/test_readme.py``.
 """
+import os
 import pathlib
 import sys
 
@@ -26,14 +27,19 @@ root_doc = "index"
 exclude_patterns = ["_build", "_ext"]
 myst_heading_anchors = 3
 
-# lrn.torch imports PyTorch when it is imported (documenting it imports it anyway);
-# without PyTorch it is documented from a stand-in, so that the pages build with the
+# lrn.torch and lrn.interop.keras import PyTorch and Keras when they are imported (documenting it imports it anyway);
+# without them they are documented from a stand-in, so that the pages build with the
 # docs extra alone.  The other adapters import their framework only when called.
-try:
-    import torch  # noqa: F401
-    autodoc_mock_imports = []
-except ImportError:
-    autodoc_mock_imports = ["torch"]
+# Keras loads TensorFlow, whose C++ start-up notes go to stderr, where the build's
+# warnings go too (the oneDNN note is printed whatever the log level).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+autodoc_mock_imports = []
+for _framework in ("torch", "keras"):
+    try:
+        __import__(_framework)
+    except ImportError:
+        autodoc_mock_imports.append(_framework)
 autodoc_typehints = "none"        # the numpydoc sections give the types
 autodoc_preserve_defaults = True  # `p=ALEXNET`, `alpha=1e-4`, as written
 autodoc_member_order = "bysource"
