@@ -663,3 +663,26 @@ def test_lrn_onnx_imports_without_onnx():
     assert "`size` is required" in lines[0]
     assert lines[1:] == ["this function of lrn.onnx needs onnx, which is not installed: "
                          "pip install 'lrn[onnx]'"] * 3
+
+
+def test_bench_onnx_model_script(capsys):
+    # bench/onnx_model.py builds a valid AlexNet and runs (timings are not checked here)
+    import importlib
+    import os
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    bench = importlib.import_module("bench.onnx_model")
+    model, x = bench.alexnet(1, np.random.default_rng(0))
+    assert x.shape == (1, 3, 227, 227)
+    assert [n.name for n in model.graph.node if n.op_type == "LRN"] == ["norm1", "norm2"]
+    rewritten = rewrite_model(model)
+    assert [n.op_type for n in rewritten.graph.node if n.domain == DOMAIN] == \
+        ["LRN_float32"] * 2
+    assert bench.main(["--batch", "1", "--repeats", "1", "--threads", "1",
+                       "--models", "norm2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].split()[0] == "norm2" and len(lines) == 3
+    assert float(lines[2].split()[-2]) < 1e-4        # max |diff| of the two sessions
