@@ -3,10 +3,10 @@
 Builds AlexNet (bvlc_alexnet's layers: conv1 11x11/4, relu, LRN 5, max pool, conv2 5x5
 in 2 groups, relu, LRN 5, max pool, conv3-5, max pool, fc6-8; random weights, AlexNet's
 LRN parameters size 5, alpha 1e-4, beta 0.75, bias 1) and, alone, each of its two LRN
-layers as a one-node model (``norm1``, ``norm2``).  Each model runs in two ONNX Runtime sessions, one plain and
-one from ``lrn.onnx.session``, with the same intra-op threads (lrn's kernels use as
-many); the runs alternate between the two sessions, after two warm-up runs each, and the
-table gives each session's min and median time, the ratios of the mins and of the medians
+layers as a one-node model (``norm1``, ``norm2``).  Each model runs in two ONNX Runtime
+sessions, one plain and one from ``lrn.onnx.session``, with the same intra-op threads
+(lrn's kernels use as many); the runs alternate between the two sessions, after two
+warm-up runs each, and the table gives each session's min and median time, the ratios of the mins and of the medians
 (ONNX Runtime's time over lrn's) and the largest difference between their outputs.
 
     python bench/onnx_model.py                      # batch 8, 2 threads, 10 runs each

@@ -264,7 +264,7 @@ _DTYPES = {_FLOAT: np.float32, _DOUBLE: np.float64, _FLOAT16: np.float16}
 _OP_TYPES = {_FLOAT: "LRN_float32", _DOUBLE: "LRN_float64"}
 
 _register_lock = threading.Lock()
-_own_ops: dict[int, str] = {}    # id of each registered op definition -> op type
+_own_ops: set[int] = set()       # the ids onnxruntime-extensions calls lrn's ops by
 
 
 def _custom_op(x, size, alpha, beta, bias, num_threads):
@@ -300,7 +300,7 @@ def _register():
             code = PyOp.dt_float if elem == _FLOAT else PyOp.dt_double
             op = onnx_op(op_type=f"{DOMAIN}::{op_type}", inputs=[code], outputs=[code],
                          attrs=attrs)(_custom_op)
-            _own_ops[id(op)] = op_type       # the id it calls the op by
+            _own_ops.add(id(op))             # Opdef.create's obj_id is id(op)
         fallback = _ocos._on_pyop_invocation
         PyOp.install_hooker(lambda op_id, inputs, attrs: _invoke(fallback, op_id, inputs,
                                                                  attrs))
@@ -500,19 +500,19 @@ def rewrite_model(model: ModelProto | str | os.PathLike | bytes, *,
     import onnx
 
     num_threads = _params.check_threads(num_threads)
-    model = _load(model)
-    if any(_is_lrn(node) for function in model.functions for node in function.node):
+    given = _load(model)
+    if any(_is_lrn(node) for function in given.functions for node in function.node):
         import onnx.inliner
 
-        model = onnx.inliner.inline_local_functions(model)
-    _check_nodes(model.graph)
+        given = onnx.inliner.inline_local_functions(given)
+    _check_nodes(given.graph)
     # infer_shapes returns a new model: the caller's is never written to
-    model = onnx.shape_inference.infer_shapes(model)
-    types = _value_types(model.graph, {})
-    if _rewrite_graph(model.graph, types, _value_names(model.graph, set()), num_threads):
-        if all(opset.domain != DOMAIN for opset in model.opset_import):
-            model.opset_import.append(onnx.helper.make_opsetid(DOMAIN, 1))
-    return model
+    out = onnx.shape_inference.infer_shapes(given)
+    types = _value_types(out.graph, {})
+    if _rewrite_graph(out.graph, types, _value_names(out.graph, set()), num_threads):
+        if all(opset.domain != DOMAIN for opset in out.opset_import):
+            out.opset_import.append(onnx.helper.make_opsetid(DOMAIN, 1))
+    return out
 
 
 def session(model: ModelProto | str | os.PathLike | bytes,
