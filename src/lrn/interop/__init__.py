@@ -4,7 +4,8 @@
   for PyTorch (also ``lrn.torch``);
 - :mod:`lrn.interop.tf`: ``tf_lrn`` and ``tf_lrn_grad``, TensorFlow's
   signatures (also ``lrn.tf_lrn``, ``lrn.tf_lrn_grad``);
-- :mod:`lrn.interop.onnx`: ONNX ``LRN`` nodes (also ``lrn.onnx``);
+- :mod:`lrn.interop.onnx`: ONNX ``LRN`` nodes, and ONNX models in ONNX Runtime
+  with their LRN nodes on lrn (also ``lrn.onnx``);
 - :mod:`lrn.interop.caffe`: Caffe's ``LRN`` layer (also ``lrn.caffe_lrn``);
 - :mod:`lrn.interop.caffe2`: Caffe2's ``LRN`` and ``LRNGradient`` operators
   (also ``lrn.ops``).

@@ -41,7 +41,8 @@ if TYPE_CHECKING:                   # onnx and onnxruntime are imported on use o
     from onnx import ModelProto, NodeProto
     from onnxruntime import InferenceSession, SessionOptions
 
-__all__ = ["DEFAULTS", "node_params", "make_node", "run_node", "rewrite_model", "session"]
+__all__ = ["DEFAULTS", "DOMAIN", "node_params", "make_node", "run_node", "rewrite_model",
+           "session"]
 
 #: ONNX's attribute defaults for LRN (``size`` has none).
 DEFAULTS = {"alpha": 1e-4, "beta": 0.75, "bias": 1.0}
@@ -527,10 +528,10 @@ def session(model: ModelProto | str | os.PathLike | bytes,
     kernel and takes 4-D input only).  Needs ``onnx``, ``onnxruntime`` and
     ``onnxruntime-extensions`` (``pip install 'lrn[onnx]'``).
 
-    Each LRN call holds the GIL only around the kernel, which releases it,
-    and copies its input and output once (onnxruntime-extensions' Python
-    ops do).  lrn uses its own threads: ``num_threads``, by default the
-    session's ``intra_op_num_threads`` when that is set.
+    Each LRN call takes the GIL (onnxruntime-extensions' Python ops run
+    Python), releases it inside the kernel, and copies its input and output
+    once (those ops do).  lrn uses its own threads: ``num_threads``, by
+    default the session's ``intra_op_num_threads`` when that is set.
 
     Parameters
     ----------
