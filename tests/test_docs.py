@@ -23,7 +23,7 @@ import lrn
 # modules import their framework inside the functions the examples call).
 NEEDS = {
     "lrn.interop.torch": ("torch",),
-    "lrn.interop.onnx": ("onnx",),
+    "lrn.interop.onnx": ("onnx", "onnxruntime", "onnxruntime_extensions"),
     "lrn.dask": ("dask",),
 }
 # Modules that must have examples: the discovery below must keep finding them.

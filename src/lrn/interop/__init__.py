@@ -7,7 +7,8 @@
   ``lrn.tf_lrn_grad``);
 - :mod:`lrn.interop.keras`: the Keras layer ``LocalResponseNormalization`` on
   ``tf_lrn`` (importing it imports Keras and registers the layer);
-- :mod:`lrn.interop.onnx`: ONNX ``LRN`` nodes (also ``lrn.onnx``);
+- :mod:`lrn.interop.onnx`: ONNX ``LRN`` nodes, and ONNX models in ONNX Runtime
+  with their LRN nodes on lrn (also ``lrn.onnx``);
 - :mod:`lrn.interop.caffe`: Caffe's ``LRN`` layer (also ``lrn.caffe_lrn`` and
   ``lrn.caffe_lrn_backward``);
 - :mod:`lrn.interop.caffe2`: Caffe2's ``LRN`` and ``LRNGradient`` operators
