@@ -17,7 +17,7 @@ import lrn
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 # Everything the adapters import on use, and matplotlib: the pages must build without them.
-OPTIONAL = ("torch", "tensorflow", "keras", "onnx", "onnxruntime", "dask", "distributed",
+OPTIONAL = ("torch", "tensorflow", "keras", "onnx", "onnxruntime", "onnxruntime_extensions", "dask", "distributed",
             "cupy", "ml_dtypes", "matplotlib", "openvino")
 # Without __all__: the public functions of lrn.benchmark.
 BENCHMARK = ("measure", "compare", "compare_gpu", "format_table", "machine", "demo", "main")
