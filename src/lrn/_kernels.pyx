@@ -54,6 +54,9 @@ cdef extern from "lrn_simd.h":
                      Py_ssize_t, float, int) nogil
     int lrn_pow_any_row(float*, const float*, const float*, Py_ssize_t, double) nogil
 
+cdef extern from "lrn_power.h":
+    double lrn_scaled_pow(double, double, double) nogil
+
 cdef extern from "lrn_half.h":
     void lrn_h2f_row(const unsigned short*, float*, Py_ssize_t) nogil
     void lrn_f2h_row(const float*, unsigned short*, Py_ssize_t) nogil
@@ -61,7 +64,6 @@ cdef extern from "lrn_half.h":
 cdef extern from "<math.h>":
     float sqrtf(float) nogil
     double sqrt(double) nogil
-    double pow(double, double) nogil
 
 # What the public kernels read and write: float, double, or IEEE half bits
 # (``unsigned short``), which are computed in float.

@@ -24,6 +24,8 @@
 
 #include <Python.h>
 
+#include "lrn_power.h"
+
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #include <math.h>
@@ -103,8 +105,8 @@ static inline void lrn_store_head8(float *p, __m256 v, Py_ssize_t left) {
    x * pow(s, e) for |e log2 s| < 1000, and rounds to the same float but in
    the rarest near-ties; the library's pow takes 2.5 times longer than powf,
    this a fraction of either.  A lane whose s is not a positive finite
-   number, or whose power leaves that range, is redone with pow itself, so
-   IEEE special cases are pow's. */
+   number, or whose power leaves that range, is redone by lrn_scaled_pow, so
+   IEEE special cases are pow's and no intermediate overflows needlessly. */
 static inline __m256d lrn_log2_4(__m256d s) {
     const __m256i bits = _mm256_castpd_si256(s);
     const __m256i mant = _mm256_or_si256(
@@ -177,7 +179,7 @@ static inline __m128 lrn_pow_any4(__m128 x, __m128 s, double e) {
     _mm_storeu_ps(rs, r);
     for (lane = 0; lane < 4; lane++)
         if (!(ok >> lane & 1))
-            rs[lane] = (float)((double)xs[lane] * pow((double)ss[lane], e));
+            rs[lane] = (float)lrn_scaled_pow((double)xs[lane], (double)ss[lane], e);
     return _mm_loadu_ps(rs);
 }
 
