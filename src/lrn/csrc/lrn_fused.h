@@ -14,7 +14,9 @@
    channels are direct sums of the squares of their rows, kept in a ring of
    ring_rows rows; longer ones are a block's suffix sum plus the next block's
    running prefix sum, as in _channels_first.pxi (two additions per element
-   for any n, plus the suffix sums, one more pass over the block's rows).
+   for any n, plus the suffix sums, made in place from the squares the
+   steps keep, one more pass over a block's rows in L1 or L2).  Either way
+   row b of x is read once, at step b.
    Each element's sum adds the same rows in the same order wherever it
    falls, and each lane of a vector depends only on its own position, so the
    result is bitwise the same for any tile size or thread count.
@@ -63,6 +65,7 @@ typedef struct {
     const void *xb;         /* row b of x entering the windows, or NULL (b >= C) */
     const float *prev;      /* the running prefix sum row b continues, or NULL */
     float *qout;            /* where x[b]^2 (or the continued prefix) goes, or NULL */
+    float *sqout;           /* where x[b]^2 goes besides the prefix, or NULL */
     const float *first;     /* with_new == 0: the window sum's first row */
     const float *rows[LRN_DIRECT];   /* the window's further rows, m of them */
     int m;
@@ -134,14 +137,15 @@ enum {
     LRN_QOUT = 4,           /* the square (or prefix) is kept: st->qout */
     LRN_XC = 8,             /* a window completes: st->xc, yc (and sc) */
     LRN_NEW = 16,           /* ... and it starts with the entering value */
+    LRN_SQOUT = 32,         /* the square is kept besides the prefix: st->sqout */
     LRN_DIRECT_STEP = LRN_XB | LRN_QOUT | LRN_XC | LRN_NEW,
-    LRN_BLOCK_STEP = LRN_XB | LRN_PREV | LRN_QOUT | LRN_XC | LRN_NEW
+    LRN_BLOCK_STEP = LRN_XB | LRN_PREV | LRN_QOUT | LRN_XC | LRN_NEW | LRN_SQOUT
 };
 
 static inline int lrn_flags(const lrn_step *st) {
     return (st->xb != NULL ? LRN_XB : 0) | (st->prev != NULL ? LRN_PREV : 0) |
            (st->qout != NULL ? LRN_QOUT : 0) | (st->xc != NULL ? LRN_XC : 0) |
-           (st->with_new ? LRN_NEW : 0);
+           (st->with_new ? LRN_NEW : 0) | (st->sqout != NULL ? LRN_SQOUT : 0);
 }
 
 /* Step ``st`` on the eight positions at t.  m, kind, half and flags are
@@ -154,6 +158,7 @@ LRN_INLINE void lrn_step8(const lrn_step *st, const lrn_vcoef *co, Py_ssize_t t,
     if (flags & LRN_XB) {
         const __m256 v = lrn_ld8(st->xb, t, half);
         q = _mm256_mul_ps(v, v);
+        if (flags & LRN_SQOUT) _mm256_store_ps(st->sqout + t, q);
         if (flags & LRN_PREV) q = _mm256_add_ps(_mm256_load_ps(st->prev + t), q);
     } else if (flags & LRN_PREV) {
         q = _mm256_load_ps(st->prev + t);
@@ -183,6 +188,7 @@ static void lrn_step_tail(const lrn_step *st, const lrn_cf_tile *tl, Py_ssize_t 
     tail.sc = st->sc == NULL ? NULL : sc;
     if (st->prev != NULL) tail.prev = st->prev + t0;
     if (st->qout != NULL) tail.qout = st->qout + t0;
+    if (st->sqout != NULL) tail.sqout = st->sqout + t0;
     if (st->first != NULL) tail.first = st->first + t0;
     for (j = 0; j < st->m; j++) tail.rows[j] = st->rows[j] + t0;
     co = lrn_vcoefs(tl);
@@ -239,28 +245,18 @@ static inline const void *lrn_row(const void *base, Py_ssize_t c, const lrn_cf_t
     return (const char *)base + c * tl->stride * (tl->half ? 2 : 4);
 }
 
-/* In-block suffix sums of the squares of rows [c0, c1) into their slots. */
+/* In place, the in-block suffix sums of rows [c0, c1), whose squares the
+   steps left in their slots: slot c += slot c + 1, from the block's end
+   (scratch rows are whole vectors, padded with zero squares). */
 static void lrn_suffix_block(const lrn_cf_tile *tl, Py_ssize_t c0, Py_ssize_t c1) {
     const Py_ssize_t n = tl->n, L = tl->L;
     Py_ssize_t c, t;
-    for (c = c1 - 1; c >= c0; c--) {
-        const void *xr = lrn_row(tl->x, c, tl);
+    for (c = c1 - 2; c >= c0; c--) {
         float *out = tl->ring + ((c / n) % 2 * n + c % n) * L;
-        const float *next = c == c1 - 1 ? NULL : out + L;
-        for (t = 0; t < tl->T; t += 8) {
-            __m256 v, q;
-            if (t + 8 <= tl->T) {
-                v = tl->half ? lrn_ld8(xr, t, 1) : lrn_ld8(xr, t, 0);
-            } else {   /* the tail, padded with zeros */
-                float pad[8] = {0};
-                memcpy(pad, (const char *)xr + t * (tl->half ? 2 : 4),
-                       (size_t)(tl->T - t) * (tl->half ? 2 : 4));
-                v = tl->half ? lrn_ld8(pad, 0, 1) : lrn_ld8(pad, 0, 0);
-            }
-            q = _mm256_mul_ps(v, v);
-            if (next != NULL) q = _mm256_add_ps(q, _mm256_load_ps(next + t));
-            _mm256_store_ps(out + t, q);
-        }
+        const float *next = out + L;
+        for (t = 0; t < tl->T; t += 8)
+            _mm256_store_ps(out + t, _mm256_add_ps(_mm256_load_ps(out + t),
+                                                   _mm256_load_ps(next + t)));
     }
 }
 
@@ -315,9 +311,17 @@ static int lrn_cf_forward(const lrn_cf_tile *tl) {
                 for (r = last - 1; r >= first; r--) st.rows[st.m++] = tl->ring + (r % R) * L;
             }
         } else {
-            if (b < C && b % n == 0) lrn_suffix_block(tl, b, b + n < C ? b + n : C);
+            /* block k's squares (slots in turns with block k - 1's) become
+               its suffix sums once it is complete, at step (k + 1) n, or at
+               step C for a last, shorter block; the steps before need only
+               the running prefix of block k */
+            if (b > 0 && b <= C && (b % n == 0 || b == C))
+                lrn_suffix_block(tl, (b - 1) / n * n, b);
             if (b >= C || b % n != 0) st.prev = tl->prefix;
-            if (b < C) st.qout = tl->prefix;
+            if (b < C) {
+                st.qout = tl->prefix;
+                st.sqout = tl->ring + ((b / n) % 2 * n + b % n) * L;
+            }
             if (c >= 0) lrn_block_window(&st, tl, c);
         }
         if (b + LRN_AHEAD < C)
