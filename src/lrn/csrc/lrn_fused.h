@@ -284,7 +284,8 @@ static int lrn_cf_fused(void) { return 1; }
 
 static int lrn_cf_forward(const lrn_cf_tile *tl) {
     const Py_ssize_t C = tl->C, n = tl->n, pre = tl->pre, post = n - 1 - pre;
-    const Py_ssize_t R = tl->ring_rows, L = tl->L;
+    /* direct sums: the squares of the last n rows, in n slots (C if fewer) */
+    const Py_ssize_t R = tl->n < tl->ring_rows ? tl->n : tl->ring_rows, L = tl->L;
     const int direct = n <= LRN_DIRECT;
     Py_ssize_t b, c, r, first, last;
     lrn_step st;
