@@ -319,6 +319,29 @@ def test_gpu_general_beta_is_computed_in_double(cp, layout):
 
 
 @gpu
+def test_gpu_power_representable(cp):
+    """tests/test_power.py's cases: a power that overflows or underflows where the result
+    does not, forward and backward, both kernel kinds (the CPU contract)."""
+    from .test_power import BACKWARD, FORWARD, exact_forward, ulp_tolerance
+
+    for dtype, x0, alpha, beta, bias in FORWARD:
+        x = np.full((1, 1, 9), x0, dtype)
+        for layout in LAYOUTS:
+            y = cp.asnumpy(lrn.lrn(cp.asarray(x), 1, alpha, beta, bias, layout=layout))
+            np.testing.assert_allclose(y.astype(np.float64),
+                                       exact_forward(dtype, x0, alpha, beta, bias),
+                                       rtol=ulp_tolerance(dtype, beta), atol=0)
+    for dtype, dy0, beta, bias in BACKWARD:
+        x = cp.asarray(np.zeros((1, 1, 9), dtype))
+        dy = cp.asarray(np.full((1, 1, 9), dy0, dtype))
+        want = exact_forward(dtype, dy0, 0.0, beta, bias)   # dx = dy * bias ** -beta
+        for layout in LAYOUTS:
+            dx = cp.asnumpy(lrn.lrn_backward(x, x, dy, 1, 1e-4, beta, bias, layout=layout))
+            np.testing.assert_allclose(dx.astype(np.float64), want,
+                                       rtol=ulp_tolerance(dtype, beta), atol=0)
+
+
+@gpu
 def test_gpu_foreign_arrays(emulated_cp):
     """CUDA arrays of other libraries: by ``__cuda_array_interface__`` or DLPack, no copy."""
     cp = emulated_cp

@@ -44,6 +44,22 @@ def test_bitwise_identical_across_thread_counts(size, layout, dtype, spec):
         assert_fwd_close(y1, ref_forward(x, *args, layout)[0], dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float16], ids=dtype_id)
+@pytest.mark.parametrize("beta", [0.75, 0.5, 1.0])
+@pytest.mark.parametrize("size", [5, 11])
+def test_forward_tiles_cut_for_threads_give_same_bits(size, beta, dtype):
+    """Few tiles: the fused channels-first forward pass cuts them so each of the threads
+    gets as many (one AlexNet image: 5 tiles of 672 positions, 6 of 512 for 2 or 3
+    threads, 8 of 384 for 4); the bits must not follow."""
+    x = np.random.default_rng(size).standard_normal((1, 96, 55, 55)).astype(dtype)
+    runs = [lrn.lrn(x, size, 1.1, beta, 1.0, return_scale=True, num_threads=nt)
+            for nt in (1, 2, 3, 4)]
+    for nt, run in zip((2, 3, 4), runs[1:]):
+        for name, a, b in zip(("y", "scale"), runs[0], run):
+            assert _bits(a) == _bits(b), f"{name} differs between num_threads=1 and {nt}"
+    assert_fwd_close(runs[0][0], ref_forward(x, size, 1.1, beta, 1.0)[0], dtype)
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_threadpoolctl_limit_gives_same_bits(layout):
     rng = np.random.default_rng(0)

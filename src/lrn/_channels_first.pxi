@@ -194,3 +194,37 @@ cdef void backward_rows(const Operands* ops, const Plan* p, Py_ssize_t T,
                 continue
             scale_row = scale + c * rs if scale != NULL else ring + (c % ring_rows) * L
             grad_row(rows, dy + c * rs, scale_row, x + c * rs, dx + c * rs, work, T, &co)
+
+
+cdef bint fused_forward(const Operands* ops, const Plan* p, Py_ssize_t T,
+                        float* buf) noexcept nogil:
+    """The forward pass of a float or half tile in one pass per row
+    (csrc/lrn_fused.h): channels-first in the scratch rows of
+    :func:`block_rows`, channels-last in the padded rows ``squares`` and
+    ``terms`` (consecutive) of :func:`position_forward`.  False where that build has no such pass (no
+    AVX2; channels-last windows longer than LRN_DIRECT): the caller runs the
+    row passes instead."""
+    cdef lrn_cf_tile tile
+    tile.x = ops.x
+    tile.y = ops.out
+    tile.scale = ops.scale_out
+    tile.C = p.C
+    tile.T = T
+    tile.n = p.n
+    tile.pre = p.pre
+    tile.ring_rows = p.scratch.ring_rows
+    tile.mul = <float>p.co.alpha_n
+    tile.add = <float>p.co.bias
+    tile.kind = p.co.kind
+    tile.half = p.half
+    if p.channels_last:
+        tile.ring = buf + p.scratch.squares
+        tile.prefix = NULL
+        tile.stride = p.C
+        tile.L = p.scratch.M
+        return lrn_cl_forward(&tile)
+    tile.ring = buf + p.scratch.suffix
+    tile.prefix = buf + p.scratch.prefix
+    tile.stride = ops.stride
+    tile.L = p.L
+    return lrn_cf_forward(&tile)

@@ -76,6 +76,8 @@ cdef void run_tile_half(const Operands* ops, const Plan* p, Py_ssize_t T,
     cdef float* dy = y + CL
     cdef float* scale = dy + CL
     cdef Operands wide
+    if p.op == FORWARD and fused_forward(ops, p, T, buf):
+        return
     if not p.channels_last and p.op != BACKWARD:
         half_block_rows(ops, p, T, buf)
         return

@@ -26,10 +26,13 @@ Window sums never subtract (design §2), which keeps the relative error of a
 sum of squares below ``(n - 1)`` ulp and lets a NaN or inf reach only the
 windows that contain it.
 
-Tile sizes depend only on the shape, ``n`` and the dtype, never on the
-thread count, and every element is computed by the same sequence of
-operations wherever it falls, so results are bitwise identical for any
-number of threads.
+Every element is computed by the same sequence of operations wherever it
+falls, so results are bitwise identical for any number of threads.  Tile
+sizes depend only on the shape, ``n`` and the dtype, except for the AVX2
+build's fused forward passes (``csrc/lrn_fused.h``: channels-first and
+channels-last float and half data in one pass per row), whose results do
+not depend on the tile at all: there the tile is also cut so that the
+threads get equal shares (:func:`shared_tile`).
 """
 
 from cython cimport floating
@@ -54,6 +57,24 @@ cdef extern from "lrn_simd.h":
                      Py_ssize_t, float, int) nogil
     int lrn_pow_any_row(float*, const float*, const float*, Py_ssize_t, double) nogil
 
+cdef extern from "lrn_fused.h":
+    ctypedef struct lrn_cf_tile:
+        const void* x
+        void* y
+        void* scale
+        float* ring
+        float* prefix
+        Py_ssize_t stride, C, T, n, pre, L, ring_rows
+        float mul, add
+        int kind
+        int half
+    int lrn_cf_forward(const lrn_cf_tile*) nogil
+    int lrn_cl_forward(const lrn_cf_tile*) nogil
+    int lrn_cf_fused() nogil
+
+cdef extern from "lrn_power.h":
+    double lrn_scaled_pow(double, double, double) nogil
+
 cdef extern from "lrn_half.h":
     void lrn_h2f_row(const unsigned short*, float*, Py_ssize_t) nogil
     void lrn_f2h_row(const float*, unsigned short*, Py_ssize_t) nogil
@@ -61,7 +82,6 @@ cdef extern from "lrn_half.h":
 cdef extern from "<math.h>":
     float sqrtf(float) nogil
     double sqrt(double) nogil
-    double pow(double, double) nogil
 
 # What the public kernels read and write: float, double, or IEEE half bits
 # (``unsigned short``), which are computed in float.
@@ -253,8 +273,10 @@ cdef Scratch scratch_layout(const Plan* p, Py_ssize_t n, Py_ssize_t L) noexcept 
     if p.half and (p.channels_last or backward):
         layout.widened = take(&end, 4 * C * L)
     if p.channels_last:
-        # the C channels and the n - 1 zeros of the window's pads
-        layout.M = padded(C + n - 1)
+        # the C channels and the n - 1 zeros of the window's pads, and 7 more
+        # that a last, partial vector of channels reads (csrc/lrn_fused.h,
+        # whose forward pass takes squares and terms as two rows in turns)
+        layout.M = padded(C + n + 6)
         layout.squares = take(&end, layout.M)
         layout.terms = take(&end, layout.M)
         layout.work = take(&end, (2 if backward else 1) * layout.M)
@@ -298,6 +320,25 @@ cdef Py_ssize_t tile_positions(const Plan* p) noexcept nogil:
     return min(p.S, max(<Py_ssize_t>8, T))
 
 
+cdef Py_ssize_t shared_tile(const Plan* p, int num_threads) noexcept nogil:
+    """The tile of a fused channels-first forward pass (``lrn_cf_forward``,
+    whose results do not depend on the tile): :func:`tile_positions`', cut
+    a little shorter where that gives each of the threads as many tiles
+    (one AlexNet image, (1, 96, 55, 55): 5 tiles, 3 and 2 per thread, become
+    6 of 512 positions)."""
+    cdef Py_ssize_t T = p.tile, tiles, extra
+    if T == 0 or num_threads < 2:
+        return T
+    tiles = (p.S + T - 1) // T
+    if p.N * tiles >= 8 * num_threads:
+        return T
+    for extra in range(num_threads):
+        if p.N * (tiles + extra) % num_threads == 0:
+            break
+    T = (p.S + tiles + extra - 1) // (tiles + extra)
+    return min(p.S, (T + 7) // 8 * 8)
+
+
 cdef Plan make_plan(const Problem* problem, Pass op, const Py_ssize_t* shape,
                     Py_ssize_t stored) noexcept nogil:
     """The plan of a pass over a 3-D view of ``shape`` whose elements take
@@ -315,6 +356,9 @@ cdef Plan make_plan(const Problem* problem, Pass op, const Py_ssize_t* shape,
     p.co = make_coefs(problem, p.itemsize == sizeof(float))
     # an empty view has no tiles (run() returns at once) and no channels to size them by
     p.tile = tile_positions(&p) if p.N > 0 and p.C > 0 and p.S > 0 else 0
+    if (op == FORWARD and not p.channels_last and p.itemsize == sizeof(float)
+            and p.co.kind != BETA_ANY and lrn_cf_fused()):
+        p.tile = shared_tile(&p, problem.num_threads)
     p.L = padded(p.tile)
     p.scratch = scratch_layout(&p, p.n, p.L)
     return p
@@ -354,11 +398,11 @@ cdef void run_tile(const Operands* ops, const Plan* p, Py_ssize_t T,
     if p.channels_last:
         if p.op == BACKWARD:
             position_backward(ops, p, T, buf)
-        else:
+        elif floating is double or not fused_forward(ops, p, T, buf):
             position_forward(ops, p, T, buf)
     elif p.op == BACKWARD:
         backward_rows(ops, p, T, buf)
-    else:
+    elif floating is double or p.op != FORWARD or not fused_forward(ops, p, T, buf):
         block_rows(ops, p, T, buf)
 
 

@@ -18,7 +18,8 @@ cdef void pow_row(floating* out, const floating* x, const floating* s, Py_ssize_
     the AVX2 build, four lanes at a time to the same float but in the rarest
     near-ties): beta is used as given, so float data keeps float64's special
     cases (a negative s with a non-integer beta is NaN; beta = 1e-300 is not
-    0)."""
+    0), and ``lrn_scaled_pow`` keeps a representable result from an
+    overflowing or underflowing power (x = 0, bias 1e-110, beta 3 is 0)."""
     cdef Py_ssize_t t
     cdef floating r
     cdef double beta = co.beta
@@ -36,7 +37,7 @@ cdef void pow_row(floating* out, const floating* x, const floating* s, Py_ssize_
                 out[t] = x[t] / s[t]
         elif not lrn_pow_any_row(out, x, s, length, -beta):
             for t in range(length):
-                out[t] = <float>(<double>x[t] * pow(<double>s[t], -beta))
+                out[t] = <float>lrn_scaled_pow(x[t], s[t], -beta)
     else:
         if kind == BETA_075:
             for t in range(length):
@@ -50,7 +51,7 @@ cdef void pow_row(floating* out, const floating* x, const floating* s, Py_ssize_
                 out[t] = x[t] / s[t]
         else:
             for t in range(length):
-                out[t] = x[t] * pow(s[t], -beta)
+                out[t] = lrn_scaled_pow(x[t], s[t], -beta)
 
 
 cdef void sum_rows(const floating* const* rows, floating* out, Py_ssize_t length,

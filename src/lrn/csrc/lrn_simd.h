@@ -24,6 +24,8 @@
 
 #include <Python.h>
 
+#include "lrn_power.h"
+
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #include <math.h>
@@ -36,9 +38,16 @@ static inline __m256 lrn_twice_rsqrt8(__m256 arg) {
     return _mm256_mul_ps(r, _mm256_fnmadd_ps(arg, _mm256_mul_ps(r, r), _mm256_set1_ps(3.0f)));
 }
 
-static inline float lrn_pow_exact(float s, int three_quarters) {
-    float r = 1.0f / sqrtf(s);
-    return three_quarters ? r * sqrtf(r) : r;
+/* The lanes of ``mask`` redone with the exact formula, s = add + mul * acc:
+   r = 1 / sqrt(s), then r * sqrt(r) for 0.75, each an IEEE operation, in
+   vectors (no call or stack array keeps the loops that inline lrn_pow8 from
+   holding their values in registers). */
+static inline __m256 lrn_pow8_fix(__m256 x, __m256 acc, __m256 r, __m256 mask, float mul,
+                                  float add, int three_quarters) {
+    const __m256 s = _mm256_fmadd_ps(_mm256_set1_ps(mul), acc, _mm256_set1_ps(add));
+    __m256 w = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_sqrt_ps(s));
+    if (three_quarters) w = _mm256_mul_ps(w, _mm256_sqrt_ps(w));
+    return _mm256_blendv_ps(r, _mm256_mul_ps(x, w), mask);
 }
 
 /* x * s ** -beta on eight lanes from arg = 4 s or k s (see above); lanes with
@@ -46,8 +55,7 @@ static inline float lrn_pow_exact(float s, int three_quarters) {
    only on its own x and s, so tiles, tails and dask blocks agree bitwise. */
 static inline __m256 lrn_pow8(__m256 x, __m256 arg, __m256 acc, float mul, float add,
                               int three_quarters) {
-    float xs[8], as[8], rs[8];
-    int lane, mask;
+    __m256 normal;
     /* arg is a normal positive float iff its bits + 0x7f800000 (mod 2^32), as
        a signed int, fall below -2^24: one add and one compare. */
     __m256i biased = _mm256_add_epi32(_mm256_castps_si256(arg), _mm256_set1_epi32(0x7f800000));
@@ -55,17 +63,11 @@ static inline __m256 lrn_pow8(__m256 x, __m256 arg, __m256 acc, float mul, float
     if (three_quarters)
         w = _mm256_mul_ps(w, _mm256_mul_ps(w, lrn_twice_rsqrt8(w)));
     r = _mm256_mul_ps(x, w);
-    mask = ~_mm256_movemask_ps(_mm256_castsi256_ps(
-        _mm256_cmpgt_epi32(_mm256_set1_epi32(-0x01000000), biased))) & 0xff;
-    if (mask == 0)
+    normal = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(-0x01000000), biased));
+    if (_mm256_movemask_ps(normal) == 0xff)
         return r;
-    _mm256_storeu_ps(xs, x);
-    _mm256_storeu_ps(as, acc);
-    _mm256_storeu_ps(rs, r);
-    for (lane = 0; lane < 8; lane++)
-        if (mask >> lane & 1)
-            rs[lane] = xs[lane] * lrn_pow_exact(fmaf(mul, as[lane], add), three_quarters);
-    return _mm256_loadu_ps(rs);
+    return lrn_pow8_fix(x, acc, r, _mm256_xor_ps(normal, _mm256_castsi256_ps(
+                                      _mm256_set1_epi32(-1))), mul, add, three_quarters);
 }
 
 static inline float lrn_pow_factor(int three_quarters) {
@@ -103,8 +105,8 @@ static inline void lrn_store_head8(float *p, __m256 v, Py_ssize_t left) {
    x * pow(s, e) for |e log2 s| < 1000, and rounds to the same float but in
    the rarest near-ties; the library's pow takes 2.5 times longer than powf,
    this a fraction of either.  A lane whose s is not a positive finite
-   number, or whose power leaves that range, is redone with pow itself, so
-   IEEE special cases are pow's. */
+   number, or whose power leaves that range, is redone by lrn_scaled_pow, so
+   IEEE special cases are pow's and no intermediate overflows needlessly. */
 static inline __m256d lrn_log2_4(__m256d s) {
     const __m256i bits = _mm256_castpd_si256(s);
     const __m256i mant = _mm256_or_si256(
@@ -177,7 +179,7 @@ static inline __m128 lrn_pow_any4(__m128 x, __m128 s, double e) {
     _mm_storeu_ps(rs, r);
     for (lane = 0; lane < 4; lane++)
         if (!(ok >> lane & 1))
-            rs[lane] = (float)((double)xs[lane] * pow((double)ss[lane], e));
+            rs[lane] = (float)lrn_scaled_pow((double)xs[lane], (double)ss[lane], e);
     return _mm_loadu_ps(rs);
 }
 

@@ -14,6 +14,19 @@ __device__ __forceinline__ void st(unsigned short* p, float v) { *p = __nv_float
 __device__ __forceinline__ void st(float* p, float v) { *p = v; }
 __device__ __forceinline__ void st(double* p, double v) { *p = v; }
 
+// x * s ** e with no intermediate that overflows or underflows when the result does not: where
+// pow(s, e) leaves double's normal range, x times s ** (e / 4) four times (the partial products
+// move monotonically from x to the result); x = 0 stays 0.  As csrc/lrn_power.h on the CPU.
+__device__ __forceinline__ double scaled_pow(double x, double s, double e) {
+    const double p = pow(s, e);
+    if ((p >= 2.2250738585072014e-308 && p <= 1.7976931348623157e308) ||
+        !(s > 0.0 && s <= 1.7976931348623157e308))
+        return x * p;
+    if (x == 0.0) return x;
+    const double q = pow(s, e * 0.25);
+    return x * q * q * q * q;
+}
+
 // x * s ** -beta; beta comes as a double for every dtype.  Exact forms for the usual
 // exponents (IEEE results for 0, inf, NaN, s < 0); any other beta in double, rounded once:
 // the CPU kernels compute the same.
@@ -23,8 +36,8 @@ __device__ __forceinline__ float scaled(float x, float s, double beta) {
         return x * (r * sqrtf(r));
     }
     if (beta == 0.5) return x * rsqrtf(s);
-    if (beta == 1.0) return x * (1.0f / s);
-    return (float)((double)x * pow((double)s, -beta));
+    if (beta == 1.0) return x / s;   // not x * (1 / s): 1 / s overflows for a subnormal s
+    return (float)scaled_pow((double)x, (double)s, -beta);
 }
 __device__ __forceinline__ double scaled(double x, double s, double beta) {
     if (beta == 0.75) {
@@ -32,6 +45,6 @@ __device__ __forceinline__ double scaled(double x, double s, double beta) {
         return x * (r * sqrt(r));
     }
     if (beta == 0.5) return x * (1.0 / sqrt(s));
-    if (beta == 1.0) return x * (1.0 / s);
-    return x * pow(s, -beta);
+    if (beta == 1.0) return x / s;
+    return scaled_pow(x, s, -beta);
 }

@@ -1,0 +1,432 @@
+/* The forward passes of the AVX2+FMA build in one loop per row, for beta
+   0.75, 0.5 and 1 (float data, or IEEE half data read and written as half):
+   channels-first below, channels-last at lrn_cl_positions.
+
+   A tile is C rows of T positions at stride ``stride``.  Step b of the sweep
+   reads row b of x once from memory, squares it and keeps the square in L1,
+   and completes the window of row c = b - post: in the same loop over the
+   positions it adds the window's squares, forms the scale, the power and
+   y = x * scale ** -beta, and stores y (and the scale).  No row of the tile
+   is passed over twice: a step's loads are row b (the one read from memory)
+   and rows already in L1 (the squares, row c of x, read post steps ago).
+
+   Window sums never subtract (design §2).  Windows of up to LRN_DIRECT
+   channels are direct sums of the squares of their rows, kept in a ring of
+   ring_rows rows; longer ones are a block's suffix sum plus the next block's
+   running prefix sum, as in _channels_first.pxi (two additions per element
+   for any n, plus the suffix sums, made in place from the squares the
+   steps keep, one more pass over a block's rows in L1 or L2).  Either way
+   row b of x is read once, at step b.
+   Each element's sum adds the same rows in the same order wherever it
+   falls, and each lane of a vector depends only on its own position, so the
+   result is bitwise the same for any tile size or thread count.
+
+   lrn_cf_forward returns 1 when it did the tile and 0 where it does not
+   (builds without AVX2 and FMA, other betas), and the Cython kernels run
+   their row passes instead. */
+#ifndef LRN_FUSED_H
+#define LRN_FUSED_H
+
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "lrn_platform.h"
+#include "lrn_simd.h"
+
+#define LRN_DIRECT 8   /* windows of up to this many rows are summed directly */
+/* Row b + LRN_AHEAD of x is requested while step b runs: each row of a tile
+   is a short run (a few KiB) that the hardware prefetcher meets cold. */
+#define LRN_AHEAD 2
+
+/* A tile of the forward pass, filled by the Cython kernels. */
+typedef struct {
+    const void *x;          /* row c at x + c * stride elements */
+    void *y;                /* may be x */
+    void *scale;            /* or NULL */
+    float *ring;            /* ring_rows rows of L floats, 64-byte aligned */
+    float *prefix;          /* one row of L floats */
+    Py_ssize_t stride, C, T, n, pre, L, ring_rows;
+    float mul, add;         /* alpha_n and bias, as floats */
+    int kind;               /* 0: beta 0.75, 1: 0.5, 2: 1, 3: any other (not done) */
+    int half;               /* x, y, scale are IEEE half bits */
+} lrn_cf_tile;
+
+#if defined(__AVX2__) && defined(__FMA__)
+
+#if defined(__GNUC__) || defined(__clang__)
+#define LRN_INLINE static inline __attribute__((always_inline))
+#else
+#define LRN_INLINE static inline
+#endif
+
+/* One step of the sweep: what enters the window, which window is complete. */
+typedef struct {
+    const void *xb;         /* row b of x entering the windows, or NULL (b >= C) */
+    const float *prev;      /* the running prefix sum row b continues, or NULL */
+    float *qout;            /* where x[b]^2 (or the continued prefix) goes, or NULL */
+    float *sqout;           /* where x[b]^2 goes besides the prefix, or NULL */
+    const float *first;     /* with_new == 0: the window sum's first row */
+    const float *rows[LRN_DIRECT];   /* the window's further rows, m of them */
+    int m;
+    int with_new;           /* the window starts with the entering value */
+    const void *xc;         /* row c of x, or NULL: no window completes at this step */
+    void *yc;
+    void *sc;               /* row c of the scale, or NULL */
+} lrn_step;
+
+LRN_INLINE __m256 lrn_ld8(const void *row, Py_ssize_t t, int half) {
+    if (half)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + t)));
+    return _mm256_loadu_ps((const float *)row + t);
+}
+
+LRN_INLINE void lrn_st8(void *row, Py_ssize_t t, __m256 v, int half) {
+    if (half)
+        _mm_storeu_si128((__m128i *)((uint16_t *)row + t),
+                         _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    else
+        _mm256_storeu_ps((float *)row + t, v);
+}
+
+/* The coefficients as vectors, made once per row. */
+typedef struct {
+    __m256 mul, add;        /* s = add + mul * acc */
+    __m256 kmul, kadd;      /* the reciprocal square root's argument, k s */
+} lrn_vcoef;
+
+LRN_INLINE lrn_vcoef lrn_vcoefs(const lrn_cf_tile *tl) {
+    const float k = lrn_pow_factor(tl->kind == 0);
+    lrn_vcoef v;
+    v.mul = _mm256_set1_ps(tl->mul);
+    v.add = _mm256_set1_ps(tl->add);
+    v.kmul = _mm256_set1_ps(k * tl->mul);
+    v.kadd = _mm256_set1_ps(k * tl->add);
+    return v;
+}
+
+/* x * s ** -beta with s = add + mul * acc for beta 0.75, 0.5 and 1 (see
+   lrn_simd.h: 0.75 and 0.5 from the reciprocal square root, the factor of
+   its argument folded into the affine coefficients).  Any other beta takes
+   the row passes: its double log2/exp2 costs ten times the rest of the
+   pass, and inlined here it costs more. */
+LRN_INLINE __m256 lrn_power8(__m256 xv, __m256 acc, const lrn_vcoef *v, int kind) {
+    if (kind == 0 || kind == 1) {
+        const __m256 arg = _mm256_fmadd_ps(v->kmul, acc, v->kadd);
+        const __m256i biased = _mm256_add_epi32(_mm256_castps_si256(arg),
+                                                _mm256_set1_epi32(0x7f800000));
+        const __m256 normal = _mm256_castsi256_ps(
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(-0x01000000), biased));
+        __m256 w = lrn_twice_rsqrt8(arg), r, s;
+        if (kind == 0) w = _mm256_mul_ps(w, _mm256_mul_ps(w, lrn_twice_rsqrt8(w)));
+        r = _mm256_mul_ps(xv, w);
+        if (_mm256_movemask_ps(normal) == 0xff) return r;
+        /* lrn_pow8's exact formula for the other lanes */
+        s = _mm256_fmadd_ps(v->mul, acc, v->add);
+        w = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_sqrt_ps(s));
+        if (kind == 0) w = _mm256_mul_ps(w, _mm256_sqrt_ps(w));
+        return _mm256_blendv_ps(_mm256_mul_ps(xv, w), r, normal);
+    }
+    return _mm256_div_ps(xv, _mm256_fmadd_ps(v->mul, acc, v->add));   /* beta 1 */
+}
+
+/* What a step does, as bits (constants in the common steps' loops). */
+enum {
+    LRN_XB = 1,             /* a row enters: st->xb */
+    LRN_PREV = 2,           /* its square continues the running prefix st->prev */
+    LRN_QOUT = 4,           /* the square (or prefix) is kept: st->qout */
+    LRN_XC = 8,             /* a window completes: st->xc, yc (and sc) */
+    LRN_NEW = 16,           /* ... and it starts with the entering value */
+    LRN_SQOUT = 32,         /* the square is kept besides the prefix: st->sqout */
+    LRN_DIRECT_STEP = LRN_XB | LRN_QOUT | LRN_XC | LRN_NEW,
+    LRN_BLOCK_STEP = LRN_XB | LRN_PREV | LRN_QOUT | LRN_XC | LRN_NEW | LRN_SQOUT
+};
+
+static inline int lrn_flags(const lrn_step *st) {
+    return (st->xb != NULL ? LRN_XB : 0) | (st->prev != NULL ? LRN_PREV : 0) |
+           (st->qout != NULL ? LRN_QOUT : 0) | (st->xc != NULL ? LRN_XC : 0) |
+           (st->with_new ? LRN_NEW : 0) | (st->sqout != NULL ? LRN_SQOUT : 0);
+}
+
+/* Step ``st`` on the eight positions at t.  m, kind, half and flags are
+   constants where this is inlined for the common steps (lrn_step_run), so
+   the window's additions unroll and no test is left in the loop. */
+LRN_INLINE void lrn_step8(const lrn_step *st, const lrn_vcoef *co, Py_ssize_t t, int m,
+                          int kind, int half, int flags) {
+    __m256 q = _mm256_setzero_ps(), acc, xv;
+    int j;
+    if (flags & LRN_XB) {
+        const __m256 v = lrn_ld8(st->xb, t, half);
+        q = _mm256_mul_ps(v, v);
+        if (flags & LRN_SQOUT) _mm256_store_ps(st->sqout + t, q);
+        if (flags & LRN_PREV) q = _mm256_add_ps(_mm256_load_ps(st->prev + t), q);
+    } else if (flags & LRN_PREV) {
+        q = _mm256_load_ps(st->prev + t);
+    }
+    if (flags & LRN_QOUT) _mm256_store_ps(st->qout + t, q);
+    if (!(flags & LRN_XC)) return;
+    acc = (flags & LRN_NEW) ? q : _mm256_loadu_ps(st->first + t);
+    for (j = 0; j < m; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(st->rows[j] + t));
+    xv = lrn_ld8(st->xc, t, half);
+    if (st->sc != NULL) lrn_st8(st->sc, t, _mm256_fmadd_ps(co->mul, acc, co->add), half);
+    lrn_st8(st->yc, t, lrn_power8(xv, acc, co, kind), half);
+}
+
+/* A row's last T - t0 < 8 positions: the data copied into vectors padded
+   with zeros and back, so nothing past a row's end is read or written, and
+   each lane computes what it would in a full vector.  (The scratch rows are
+   padded to whole vectors.) */
+static void lrn_step_tail(const lrn_step *st, const lrn_cf_tile *tl, Py_ssize_t t0) {
+    const size_t item = tl->half ? 2 : 4, bytes = (size_t)(tl->T - t0) * item;
+    float xb[8] = {0}, xc[8] = {0}, yc[8], sc[8];
+    lrn_step tail = *st;
+    lrn_vcoef co;
+    int j;
+    if (st->xb != NULL) tail.xb = memcpy(xb, (const char *)st->xb + t0 * item, bytes);
+    if (st->xc != NULL) tail.xc = memcpy(xc, (const char *)st->xc + t0 * item, bytes);
+    tail.yc = yc;
+    tail.sc = st->sc == NULL ? NULL : sc;
+    if (st->prev != NULL) tail.prev = st->prev + t0;
+    if (st->qout != NULL) tail.qout = st->qout + t0;
+    if (st->sqout != NULL) tail.sqout = st->sqout + t0;
+    if (st->first != NULL) tail.first = st->first + t0;
+    for (j = 0; j < st->m; j++) tail.rows[j] = st->rows[j] + t0;
+    co = lrn_vcoefs(tl);
+    lrn_step8(&tail, &co, 0, st->m, tl->kind, tl->half, lrn_flags(st));
+    if (st->xc == NULL) return;
+    memcpy((char *)st->yc + t0 * item, yc, bytes);
+    if (st->sc != NULL) memcpy((char *)st->sc + t0 * item, sc, bytes);
+}
+
+/* The row loop works on a local copy of the step and local coefficients: the
+   stores to the rows could alias the structs otherwise, and every field
+   would be read again after every store. */
+LRN_INLINE void lrn_step_row(const lrn_step *step, const lrn_cf_tile *tile, int m, int kind,
+                             int half, int flags) {
+    const lrn_step st = *step;
+    const lrn_vcoef co = lrn_vcoefs(tile);
+    const Py_ssize_t T = tile->T;
+    Py_ssize_t t;
+    for (t = 0; t + 8 <= T; t += 8) lrn_step8(&st, &co, t, m, kind, half, flags);
+    if (t < T) lrn_step_tail(step, tile, t);
+}
+
+/* lrn_step_row with the common steps, window lengths and betas as constants. */
+#define LRN_STEP_KINDS(M, H, F)                                                           \
+    switch (tl->kind) {                                                                   \
+    case 0: lrn_step_row(st, tl, M, 0, H, F); return;                                     \
+    case 1: lrn_step_row(st, tl, M, 1, H, F); return;                                     \
+    default: lrn_step_row(st, tl, M, 2, H, F); return;                                    \
+    }
+#define LRN_STEPS(H)                                                                      \
+    if (flags == LRN_DIRECT_STEP) {                                                       \
+        switch (st->m) {                                                                  \
+        case 0: LRN_STEP_KINDS(0, H, LRN_DIRECT_STEP)                                     \
+        case 1: LRN_STEP_KINDS(1, H, LRN_DIRECT_STEP)                                     \
+        case 2: LRN_STEP_KINDS(2, H, LRN_DIRECT_STEP)                                     \
+        case 3: LRN_STEP_KINDS(3, H, LRN_DIRECT_STEP)                                     \
+        case 4: LRN_STEP_KINDS(4, H, LRN_DIRECT_STEP)                                     \
+        default: LRN_STEP_KINDS(st->m, H, LRN_DIRECT_STEP)                                \
+        }                                                                                 \
+    }                                                                                     \
+    if (flags == LRN_BLOCK_STEP && st->m == 1) LRN_STEP_KINDS(1, H, LRN_BLOCK_STEP)       \
+    lrn_step_row(st, tl, st->m, tl->kind, H, flags);
+
+static void lrn_step_run(const lrn_step *st, const lrn_cf_tile *tl) {
+    const int flags = lrn_flags(st);
+    if (tl->half) {
+        LRN_STEPS(1)
+    } else {
+        LRN_STEPS(0)
+    }
+}
+
+static inline const void *lrn_row(const void *base, Py_ssize_t c, const lrn_cf_tile *tl) {
+    return (const char *)base + c * tl->stride * (tl->half ? 2 : 4);
+}
+
+/* In place, the in-block suffix sums of rows [c0, c1), whose squares the
+   steps left in their slots: slot c += slot c + 1, from the block's end
+   (scratch rows are whole vectors, padded with zero squares). */
+static void lrn_suffix_block(const lrn_cf_tile *tl, Py_ssize_t c0, Py_ssize_t c1) {
+    const Py_ssize_t n = tl->n, L = tl->L;
+    Py_ssize_t c, t;
+    for (c = c1 - 2; c >= c0; c--) {
+        float *out = tl->ring + ((c / n) % 2 * n + c % n) * L;
+        const float *next = out + L;
+        for (t = 0; t < tl->T; t += 8)
+            _mm256_store_ps(out + t, _mm256_add_ps(_mm256_load_ps(out + t),
+                                                   _mm256_load_ps(next + t)));
+    }
+}
+
+/* The window of row c from blocks of n rows (see _channels_first.pxi's
+   window_step): the prefix alone, a suffix alone, or the two. */
+static void lrn_block_window(lrn_step *st, const lrn_cf_tile *tl, Py_ssize_t c) {
+    const Py_ssize_t n = tl->n, first = c - tl->pre;
+    const float *suffix;
+    if (first <= 0 || first % n == 0) {
+        st->with_new = 1;
+        return;
+    }
+    suffix = tl->ring + ((first / n) % 2 * n + first % n) * tl->L;
+    if (first / n != (tl->C - 1) / n) {
+        st->with_new = 1;
+        st->rows[st->m++] = suffix;
+    } else {
+        st->first = suffix;
+    }
+}
+
+/* Whether this build has lrn_cf_forward, whose results do not depend on the
+   tile size. */
+static int lrn_cf_fused(void) { return 1; }
+
+static int lrn_cf_forward(const lrn_cf_tile *tl) {
+    const Py_ssize_t C = tl->C, n = tl->n, pre = tl->pre, post = n - 1 - pre;
+    /* direct sums: the squares of the last n rows, in n slots (C if fewer) */
+    const Py_ssize_t R = tl->n < tl->ring_rows ? tl->n : tl->ring_rows, L = tl->L;
+    const int direct = n <= LRN_DIRECT;
+    Py_ssize_t b, c, r, first, last;
+    lrn_step st;
+    if (tl->kind > 2) return 0;
+    for (b = 0; b < C + post; b++) {
+        c = b - post;
+        memset(&st, 0, sizeof st);
+        if (b < C) st.xb = lrn_row(tl->x, b, tl);
+        if (c >= 0) {
+            st.xc = lrn_row(tl->x, c, tl);
+            st.yc = (void *)lrn_row(tl->y, c, tl);
+            st.sc = tl->scale == NULL ? NULL : (void *)lrn_row(tl->scale, c, tl);
+        }
+        if (direct) {
+            /* the squares of rows b - n + 1 .. b in slots r % R (R >= min(n, C)) */
+            if (b < C && n > 1) st.qout = tl->ring + (b % R) * L;
+            if (c >= 0) {
+                first = c - pre > 0 ? c - pre : 0;
+                last = b < C ? b : C - 1;
+                if (b < C)
+                    st.with_new = 1;
+                else
+                    st.first = tl->ring + (last % R) * L;
+                for (r = last - 1; r >= first; r--) st.rows[st.m++] = tl->ring + (r % R) * L;
+            }
+        } else {
+            /* block k's squares (slots in turns with block k - 1's) become
+               its suffix sums once it is complete, at step (k + 1) n, or at
+               step C for a last, shorter block; the steps before need only
+               the running prefix of block k */
+            if (b > 0 && b <= C && (b % n == 0 || b == C))
+                lrn_suffix_block(tl, (b - 1) / n * n, b);
+            if (b >= C || b % n != 0) st.prev = tl->prefix;
+            if (b < C) {
+                st.qout = tl->prefix;
+                st.sqout = tl->ring + ((b / n) % 2 * n + b % n) * L;
+            }
+            if (c >= 0) lrn_block_window(&st, tl, c);
+        }
+        if (b + LRN_AHEAD < C)
+            lrn_prefetch(lrn_row(tl->x, b + LRN_AHEAD, tl), tl->T * (tl->half ? 2 : 4));
+        lrn_step_run(&st, tl);
+    }
+    return 1;
+}
+
+/* The squares of position p's C channels (x) into squares[0 .. C). */
+LRN_INLINE void lrn_cl_squares(const char *x, float *squares, Py_ssize_t C, int half) {
+    const Py_ssize_t full = C - C % 8;
+    Py_ssize_t c;
+    for (c = 0; c < full; c += 8) {
+        const __m256 v = lrn_ld8(x, c, half);
+        _mm256_storeu_ps(squares + c, _mm256_mul_ps(v, v));
+    }
+    for (c = full; c < C; c++) {
+        const float v = half ? _cvtsh_ss(((const uint16_t *)x)[c]) : ((const float *)x)[c];
+        squares[c] = v * v;
+    }
+}
+
+/* Channels-last: T positions of C contiguous channels (position p at
+   x + p * C), each done on its own in L1.  Its squares go to a row of zero
+   pads around the C channels (squares[pre + c]), so that every window is
+   the n shifted rows squares + j, added in order j = 0 .. n - 1 with no
+   clipping.  Two such rows take turns: position p + 1's squares are stored
+   before p's windows load theirs, so that a load never waits on the stores
+   it overlaps (store forwarding fails on the shifted loads).  m = n - 1
+   and kind are constants where this is inlined from lrn_cl_forward.
+   ``ring`` is two rows of L >= C + n + 6 floats: the last, partial vector
+   of a position reads up to 7 floats past its window. */
+LRN_INLINE void lrn_cl_positions(const lrn_cf_tile *tl, int m, int kind, int half) {
+    const Py_ssize_t C = tl->C, L = tl->L, full = C - C % 8, item = half ? 2 : 4;
+    const lrn_vcoef co = lrn_vcoefs(tl);
+    lrn_step st;
+    Py_ssize_t p, c;
+    int j;
+    for (j = 0; j < 2; j++) {   /* the pads, which stay zero */
+        memset(tl->ring + j * L, 0, (size_t)tl->pre * sizeof(float));
+        memset(tl->ring + j * L + tl->pre + C, 0, (size_t)(L - tl->pre - C) * sizeof(float));
+    }
+    memset(&st, 0, sizeof st);
+    st.m = m;
+    if (tl->T > 0) lrn_cl_squares((const char *)tl->x, tl->ring + tl->pre, C, half);
+    for (p = 0; p < tl->T; p++) {
+        float *const row = tl->ring + p % 2 * L;
+        const char *x = (const char *)tl->x + p * C * item;
+        if (p + 1 < tl->T)
+            lrn_cl_squares(x + C * item, tl->ring + (p + 1) % 2 * L + tl->pre, C, half);
+        st.first = row;
+        for (j = 0; j < m; j++) st.rows[j] = row + j + 1;
+        st.xc = x;
+        st.yc = (char *)tl->y + p * C * item;
+        st.sc = tl->scale == NULL ? NULL : (char *)tl->scale + p * C * item;
+        for (c = 0; c < full; c += 8) lrn_step8(&st, &co, c, m, kind, half, LRN_XC);
+        if (full < C) {
+            lrn_cf_tile tail = *tl;
+            tail.T = C;
+            lrn_step_tail(&st, &tail, full);
+        }
+    }
+}
+
+/* The channels-last forward pass of a tile (see lrn_cl_positions); windows
+   of up to LRN_DIRECT channels, else 0 (the Cython kernels' partial sums). */
+static int lrn_cl_forward(const lrn_cf_tile *tl) {
+    if (tl->n > LRN_DIRECT || tl->kind > 2) return 0;
+#define LRN_CL_KINDS(M, H)                                                                \
+    switch (tl->kind) {                                                                   \
+    case 0: lrn_cl_positions(tl, M, 0, H); return 1;                                      \
+    case 1: lrn_cl_positions(tl, M, 1, H); return 1;                                      \
+    default: lrn_cl_positions(tl, M, 2, H); return 1;                                     \
+    }
+#define LRN_CL_COUNTS(H)                                                                  \
+    switch (tl->n) {                                                                      \
+    case 3: LRN_CL_KINDS(2, H)                                                            \
+    case 5: LRN_CL_KINDS(4, H)                                                            \
+    default: LRN_CL_KINDS((int)tl->n - 1, H)                                              \
+    }
+    if (tl->half) {
+        LRN_CL_COUNTS(1)
+    } else {
+        LRN_CL_COUNTS(0)
+    }
+#undef LRN_CL_COUNTS
+#undef LRN_CL_KINDS
+}
+
+#else
+
+static int lrn_cl_forward(const lrn_cf_tile *tl) {
+    (void)tl;
+    return 0;
+}
+
+static int lrn_cf_forward(const lrn_cf_tile *tl) {
+    (void)tl;
+    return 0;
+}
+
+static int lrn_cf_fused(void) { return 0; }
+
+#endif
+
+#endif /* LRN_FUSED_H */
