@@ -193,3 +193,35 @@ def test_asv_config():
     assert conf["branches"] == ["main"]
     for key in ("results_dir", "html_dir", "env_dir"):
         assert conf[key].startswith(".asv/")
+
+
+def test_side_by_side_tables(monkeypatch):
+    """bench/side_by_side.py's numbers and tables on a tiny input (the script runs each
+    thread count in a child process; here one in this process)."""
+    import json
+
+    from lrn import benchmark
+
+    monkeypatch.setitem(benchmark.SHAPES, "tiny", (2, 8, 5, 5))
+    spec = importlib.util.spec_from_file_location("side_by_side",
+                                                  os.path.join(BENCH, "side_by_side.py"))
+    sbs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sbs)
+    res = sbs.run(1, ["tiny"], ["NCHW", "NHWC"], 1, idle_shape=(2, 8, 5, 5))
+    res = json.loads(json.dumps(res))   # as the parent process reads it
+    assert set(res["shapes"]) == {"tiny NCHW", "tiny NHWC"}
+    for entry in res["shapes"].values():
+        assert {"copy", "lrn"} <= set(entry["stats"])
+        assert all(math.isfinite(v) and v > 0 for s in entry["stats"].values() for v in s)
+    assert {"lrn", "lrn_backward", "np.add(x, x, out=)"} <= set(res["per_call_us"])
+    assert set(res["idle"]["back_to_back"]) == set(res["idle"]["after_10ms"])
+    table = sbs.markdown({1: res})
+    assert "| tiny (2, 8, 5, 5) | NCHW |" in table and "| tiny (2, 5, 5, 8) | NHWC |" in table
+    assert "| lrn_backward |" in table and "| lrn | 1 |" in table
+
+
+def test_side_by_side_script_help():
+    proc = subprocess.run([sys.executable, os.path.join(BENCH, "side_by_side.py"), "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "--threads" in proc.stdout

@@ -216,7 +216,9 @@ def test_odd_input_after_good_call(which, layout):
     _same(_both(lambda: lrn.lrn(odd, 3, layout=layout)))
     lrn.lrn(x, 3, layout=layout)
     got = lrn.lrn(odd, 3, layout=layout)
-    np.testing.assert_array_equal(got, lrn.lrn(np.ascontiguousarray(odd), 3, layout=layout))
+    native = np.ascontiguousarray(odd, dtype=odd.dtype.newbyteorder("="))
+    assert got.dtype == lrn.lrn(native, 3, layout=layout).dtype.newbyteorder(odd.dtype.byteorder)
+    np.testing.assert_array_equal(got, lrn.lrn(native, 3, layout=layout))
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64],

@@ -65,10 +65,11 @@ def as_array(obj, name):
 
 def work_dtype(dtype, within):
     """What the kernels read and write: float32/float64 as they are, float16
-    across channels as its bits (computed in float32), the rest in float32."""
+    across channels as its bits (computed in float32), the rest in float32;
+    always in native byte order."""
     if dtype == _HALF and not within:
-        return dtype
-    return np.dtype(np.float32) if is_narrow(dtype) else dtype
+        return _HALF
+    return np.dtype(np.float32) if is_narrow(dtype) else dtype.newbyteorder("=")
 
 
 def resolve_threads(num_threads):

@@ -431,6 +431,10 @@ cdef class Call:
         self.p = problem
         self.shape3 = shape3
         self.dtype = np.dtype(dtype)
+        if not (self.dtype.isnative and self.dtype.kind == "f"
+                and self.dtype.itemsize in (2, 4, 8)):
+            raise ValueError(f"lrn kernels: a Call takes float16, float32 or float64 in "
+                             f"native byte order, got {self.dtype}")
         self.stored = self.dtype.itemsize
         self.ndim = len(shape)
         self.dims = <Py_ssize_t*>PyMem_Malloc(max(1, self.ndim) * sizeof(Py_ssize_t))
