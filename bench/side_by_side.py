@@ -2,6 +2,7 @@
 
     python bench/side_by_side.py                      # 1 and 2 threads, 4 shapes, 2 layouts
     python bench/side_by_side.py --threads 2 --shapes alexnet2 --layouts NCHW --repeats 30
+    GOMP_SPINCOUNT=0 python bench/side_by_side.py --lrn-only --shapes alexnet2 --layouts NCHW
 
 Forward LRN, float32, size 5, alpha 1e-4, beta 0.75, bias 1 (ONNX's defaults), on AlexNet's
 two LRN inputs (8, 96, 55, 55) and (8, 256, 27, 27), a GoogLeNet-like (32, 64, 56, 56) and
@@ -57,21 +58,23 @@ def _batched(fn):
     return (time.perf_counter() - t0) / BATCH
 
 
-def _cases(bm, x, layout, threads):
+def _cases(bm, x, layout, threads, peers=True):
     """{column: fn} for one input: the copy, lrn and the peers' forward passes."""
     import lrn
 
     y, a = np.empty_like(x), np.empty_like(x)
     cases = {"copy": lambda: np.copyto(a, x),
              "lrn": lambda: lrn.lrn(x, **P, layout=layout, out=y, num_threads=threads)}
-    peers, absent = bm.peer_cases(x, P, layout, threads)
-    for name, fn in peers.items():
+    if not peers:
+        return cases, []
+    found, absent = bm.peer_cases(x, P, layout, threads)
+    for name, fn in found.items():
         if name.endswith(" forward"):
             cases[name.split()[0]] = fn
     return cases, absent
 
 
-def run(threads, shapes, layouts, repeats, idle_shape=(8, 256, 27, 27)):
+def run(threads, shapes, layouts, repeats, idle_shape=(8, 256, 27, 27), peers=True):
     """Every table's numbers at one thread count (in this process); ``shapes`` are names
     in :data:`lrn.benchmark.SHAPES`."""
     try:
@@ -93,7 +96,7 @@ def run(threads, shapes, layouts, repeats, idle_shape=(8, 256, 27, 27)):
             if layout == "NHWC":
                 shape = (shape[0],) + shape[2:] + (shape[1],)
             x = rng.standard_normal(shape).astype(np.float32)
-            cases, absent = _cases(bm, x, layout, threads)
+            cases, absent = _cases(bm, x, layout, threads, peers)
             out["absent"].update(absent)
             stats = bm.measure(list(cases.items()), repeats, timer=_back_to_back)
             out["shapes"][f"{name} {layout}"] = dict(shape=shape, stats=stats)
@@ -101,7 +104,7 @@ def run(threads, shapes, layouts, repeats, idle_shape=(8, 256, 27, 27)):
     x = rng.standard_normal((1, 8, 4, 4)).astype(np.float32)
     y, s, dx, a = (np.empty_like(x) for _ in range(4))
     lrn.lrn(x, **P, out=(y, s), return_scale=True)
-    tiny, _ = _cases(bm, x, "NCHW", threads)
+    tiny, _ = _cases(bm, x, "NCHW", threads, peers)
     tiny["np.add(x, x, out=)"] = lambda: np.add(x, x, out=a)
     tiny["lrn_backward"] = lambda: lrn.lrn_backward(x, y, x, **P, scale=s, out=dx,
                                                     num_threads=threads)
@@ -109,7 +112,7 @@ def run(threads, shapes, layouts, repeats, idle_shape=(8, 256, 27, 27)):
                           bm.measure(list(tiny.items()), repeats, timer=_batched).items()}
     # the first call after an idle pause against one back to back
     x = rng.standard_normal(idle_shape).astype(np.float32)
-    cases, _ = _cases(bm, x, "NCHW", threads)
+    cases, _ = _cases(bm, x, "NCHW", threads, peers)
     items = list(cases.items())
     out["idle"] = dict(shape=idle_shape,
                        back_to_back=bm.measure(items, repeats, timer=_back_to_back),
@@ -167,16 +170,19 @@ def main(argv=None):
     ap.add_argument("--layouts", nargs="+", default=["NCHW", "NHWC"], choices=["NCHW", "NHWC"])
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--json", metavar="PATH", help="also write the numbers here")
+    ap.add_argument("--lrn-only", action="store_true",
+                    help="time lrn and the copy only (e.g. to compare OpenMP settings)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        print(json.dumps(run(args.threads[0], args.shapes, args.layouts, args.repeats)))
+        print(json.dumps(run(args.threads[0], args.shapes, args.layouts, args.repeats,
+                             peers=not args.lrn_only)))
         return 0
     results = {}
     for t in args.threads:
         cmd = [sys.executable, os.path.abspath(__file__), "--child", "--threads", str(t),
                "--repeats", str(args.repeats), "--shapes", *args.shapes,
-               "--layouts", *args.layouts]
+               "--layouts", *args.layouts] + (["--lrn-only"] if args.lrn_only else [])
         proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
         results[t] = json.loads(proc.stdout.strip().splitlines()[-1])
     from lrn.benchmark import machine
