@@ -74,9 +74,7 @@ def _cases(bm, x, layout, threads, peers=True):
     return cases, absent
 
 
-def run(threads, shapes, layouts, repeats, idle_shape=(8, 256, 27, 27), peers=True):
-    """Every table's numbers at one thread count (in this process); ``shapes`` are names
-    in :data:`lrn.benchmark.SHAPES`."""
+def _tf_threads(threads):
     try:
         import tensorflow as tf
         tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -85,6 +83,13 @@ def run(threads, shapes, layouts, repeats, idle_shape=(8, 256, 27, 27), peers=Tr
         pass
     except RuntimeError:   # TensorFlow already started in this process: its pools stay
         pass
+
+
+def run(threads, shapes, layouts, repeats, idle_shape=(8, 256, 27, 27), peers=True):
+    """Every table's numbers at one thread count (in this process); ``shapes`` are names
+    in :data:`lrn.benchmark.SHAPES`."""
+    if peers:
+        _tf_threads(threads)
     import lrn
     from lrn import benchmark as bm
 
