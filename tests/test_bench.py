@@ -7,13 +7,16 @@ lrn's GPU backend is missing; asv reports those as skipped, and so does this tes
 """
 import contextlib
 import importlib
+import importlib.util
 import inspect
 import itertools
+import json
 import math
 import os
 import pkgutil
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -193,3 +196,59 @@ def test_asv_config():
     assert conf["branches"] == ["main"]
     for key in ("results_dir", "html_dir", "env_dir"):
         assert conf[key].startswith(".asv/")
+
+
+def test_side_by_side_tables(monkeypatch):
+    """bench/side_by_side.py's numbers and tables on a tiny input (the script runs each
+    thread count in a child process; here one in this process, without the peers, which
+    the other tests here keep out of the test process too: loaded together, they crashed
+    a later test's SIGTERM handling)."""
+    from lrn import benchmark
+
+    monkeypatch.setitem(benchmark.SHAPES, "tiny", (2, 8, 5, 5))
+    spec = importlib.util.spec_from_file_location("side_by_side",
+                                                  os.path.join(BENCH, "side_by_side.py"))
+    sbs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sbs)
+    res = sbs.run(1, ["tiny"], ["NCHW", "NHWC"], 1, idle_shape=(2, 8, 5, 5), peers=False)
+    res = json.loads(json.dumps(res))   # as the parent process reads it
+    assert set(res["shapes"]) == {"tiny NCHW", "tiny NHWC"}
+    for entry in res["shapes"].values():
+        assert set(entry["stats"]) == {"copy", "lrn"}
+        assert all(math.isfinite(v) and v > 0 for s in entry["stats"].values() for v in s)
+    assert set(res["per_call_us"]) == {"copy", "lrn", "lrn_backward", "np.add(x, x, out=)"}
+    assert set(res["idle"]["back_to_back"]) == set(res["idle"]["after_10ms"])
+    table = sbs.markdown({1: res})
+    assert "| tiny (2, 8, 5, 5) | NCHW |" in table and "| tiny (2, 5, 5, 8) | NHWC |" in table
+    assert "| lrn_backward |" in table and "| lrn | 1 |" in table
+
+
+def test_side_by_side_script_help():
+    proc = subprocess.run([sys.executable, os.path.join(BENCH, "side_by_side.py"), "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "--threads" in proc.stdout
+
+
+def test_side_by_side_peers_in_a_child_process():
+    """The peers' columns, in a process of their own as the script runs them."""
+    code = textwrap.dedent(f"""
+        import importlib.util, json
+        from lrn import benchmark
+        benchmark.SHAPES["tiny"] = (2, 8, 5, 5)
+        spec = importlib.util.spec_from_file_location(
+            "side_by_side", {os.path.join(BENCH, "side_by_side.py")!r})
+        sbs = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sbs)
+        res = sbs.run(1, ["tiny"], ["NCHW", "NHWC"], 1, idle_shape=(2, 8, 5, 5))
+        print(json.dumps(res))
+        """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    installed = {m for m in ("openvino", "torch", "tensorflow", "onnxruntime")
+                 if importlib.util.find_spec(m) is not None}
+    columns = {c for entry in res["shapes"].values() for c in entry["stats"]}
+    assert columns == {"copy", "lrn"} | installed
+    assert len(res["absent"]) == 4 - len(installed)

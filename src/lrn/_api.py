@@ -13,6 +13,7 @@ Array types that are computed lazily (dask) register a handler with
 """
 from __future__ import annotations
 
+import functools
 from typing import Literal, overload
 
 import numpy as np
@@ -28,6 +29,30 @@ def register_lazy(claims, forward, backward):
     ``forward`` (for :func:`lrn`) and ``backward`` (for :func:`lrn_backward`),
     which take the same arguments."""
     _LAZY.append((claims, forward, backward))
+
+
+@functools.lru_cache(maxsize=1024, typed=True)
+def _direct(size, alpha, beta, bias, layout, convention, region, num_threads, dtype, shape,
+            backward):
+    """``(call, num_threads)`` for host arrays of ``dtype`` and ``shape`` when
+    every check of these arguments passes and the CPU kernels read such
+    arrays as they are (:func:`lrn._cpu.direct`), else None.
+
+    The fast path: what depends only on the arguments (and, with
+    ``typed=True``, their types: ``size=True`` is not ``size=1``) is checked
+    once per argument tuple; each call still checks its arrays
+    (``Call.forward``/``backward``) and takes the general path, which raises
+    where a check fails, whenever anything does not fit.
+    """
+    params = _params.make(size, alpha, beta, bias, layout, convention, region, num_threads)
+    if dtype.type.__name__ not in _params.DTYPES or len(shape) < 2 or params.within:
+        return None
+    try:
+        problem = params.resolve(dtype, len(shape), backward)
+    except ValueError:   # the general path raises it
+        return None
+    call = _cpu.direct(problem, dtype, shape)
+    return None if call is None else (call, params.num_threads)
 
 
 def _lazy(index, arrays):
@@ -132,6 +157,21 @@ def _split_out(out, return_scale):
     return out, None
 
 
+def _forward_direct(x, out, return_scale, call, threads):
+    """:func:`lrn` through a cached ``call``, or None when an array does not fit."""
+    threads = _cpu.resolve_threads(threads)
+    if not return_scale:
+        y = np.empty(x.shape, x.dtype) if out is None else out
+        return y if call.forward(x, y, None, threads) else None
+    if out is None:
+        y, scale = np.empty(x.shape, x.dtype), np.empty(x.shape, x.dtype)
+    elif type(out) is tuple and len(out) == 2:
+        y, scale = out
+    else:
+        return None
+    return (y, scale) if call.forward(x, y, scale, threads) else None
+
+
 @overload
 def lrn(x: ArrayInput, size: int, alpha: float = ..., beta: float = ..., bias: float = ..., *,
         layout: Layout = ..., convention: Convention = ..., region: Region = ...,
@@ -216,6 +256,16 @@ def lrn(x: ArrayInput, size: int, alpha: float = 1e-4, beta: float = 0.75, bias:
     >>> lrn.lrn(np.ones((1, 3), dtype=np.int16), size=3).dtype
     dtype('float32')
     """
+    if type(x) is np.ndarray and (return_scale is False or return_scale is True):
+        try:
+            direct = _direct(size, alpha, beta, bias, layout, convention, region, num_threads,
+                             x.dtype, x.shape, False)
+        except TypeError:    # an unhashable argument, or a wrong type the general path names
+            direct = None
+        if direct is not None:
+            y = _forward_direct(x, out, return_scale, *direct)
+            if y is not None:
+                return y
     lazy = _lazy(1, (x,))
     if lazy is not None:
         return lazy(x, size, alpha, beta, bias, layout=layout, convention=convention,
@@ -289,6 +339,17 @@ def lrn_backward(x: ArrayInput, y: ArrayInput, dy: ArrayInput, size: int, alpha:
     >>> dx.shape
     (2, 3, 2)
     """
+    if type(x) is np.ndarray:
+        try:
+            direct = _direct(size, alpha, beta, bias, layout, convention, region, num_threads,
+                             x.dtype, x.shape, True)
+        except TypeError:    # an unhashable argument, or a wrong type the general path names
+            direct = None
+        if direct is not None:
+            call, threads = direct
+            dx = np.empty(x.shape, x.dtype) if out is None else out
+            if call.backward(x, y, dy, scale, dx, _cpu.resolve_threads(threads)):
+                return dx
     lazy = _lazy(2, (x, y, dy, scale))
     if lazy is not None:
         return lazy(x, y, dy, size, alpha, beta, bias, scale=scale, layout=layout,

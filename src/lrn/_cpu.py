@@ -11,6 +11,7 @@ runs a :class:`lrn._params.Problem` on C-contiguous arrays in
 - within channels, the box sum is one window sum per spatial axis, in place
   (:func:`box_sums`), then one element-wise pass.
 """
+import functools
 import math
 import os
 
@@ -64,10 +65,11 @@ def as_array(obj, name):
 
 def work_dtype(dtype, within):
     """What the kernels read and write: float32/float64 as they are, float16
-    across channels as its bits (computed in float32), the rest in float32."""
+    across channels as its bits (computed in float32), the rest in float32;
+    always in native byte order."""
     if dtype == _HALF and not within:
-        return dtype
-    return np.dtype(np.float32) if is_narrow(dtype) else dtype
+        return _HALF
+    return np.dtype(np.float32) if is_narrow(dtype) else dtype.newbyteorder("=")
 
 
 def resolve_threads(num_threads):
@@ -90,10 +92,6 @@ def info():
     }
 
 
-def _view3(a, shape3):
-    return (a.view(np.uint16) if a.dtype == _HALF else a).reshape(shape3)
-
-
 def _shape3(shape, channels_last):
     """The kernels' 3-D shape of an array and whether it is channels-last."""
     N = shape[0]
@@ -102,6 +100,26 @@ def _shape3(shape, channels_last):
     if channels_last or S == 1:
         return (1, N * S, C), True
     return (N, C, S), False
+
+
+@functools.lru_cache(maxsize=1024)
+def call(p, dtype, shape):
+    """The kernels' :class:`Call` of the across-channel problem ``p`` on
+    C-contiguous arrays of ``dtype`` (a work dtype) and ``shape``: the 3-D
+    view and the window clipped to its channels, converted once per problem
+    and shape."""
+    shape3, cl = _shape3(shape, p.channels_last)
+    return kernels.Call(_problem(p, 0, p.window(shape3[2] if cl else shape3[1]), cl),
+                        shape3, dtype, shape)
+
+
+def direct(p, dtype, shape):
+    """:func:`call` for arrays of ``dtype`` and ``shape`` when the kernels read
+    them as they are (across channels, ``dtype`` its own work dtype), else
+    None: what ``lrn._api``'s fast path caches."""
+    if p.within or work_dtype(dtype, False) != dtype:
+        return None
+    return call(p, dtype, shape)
 
 
 def _problem(p, threads, window=(1, 0), channels_last=False):
@@ -123,10 +141,7 @@ def forward(x, y, scale, p):
         kernels.within_finish(x.ravel(), acc.ravel(), y.ravel(),
                               None if scale is None else scale.ravel(), _problem(p, threads))
         return
-    shape3, cl = _shape3(x.shape, p.channels_last)
-    problem = _problem(p, threads, p.window(shape3[2] if cl else shape3[1]), cl)
-    kernels.forward(_view3(x, shape3), _view3(y, shape3),
-                    None if scale is None else _view3(scale, shape3), problem)
+    _ran(call(p, x.dtype, x.shape).forward(x, y, scale, threads))
 
 
 def backward(x, y, dy, scale, dx, p):
@@ -143,12 +158,12 @@ def backward(x, y, dy, scale, dx, p):
         _box_sums(dx, p, True, threads)
         kernels.grad_finish(x.ravel(), dy.ravel(), scale.ravel(), dx.ravel(), problem)
         return
-    shape3, cl = _shape3(x.shape, p.channels_last)
-    problem = _problem(p, threads, p.window(shape3[2] if cl else shape3[1]), cl)
+    _ran(call(p, x.dtype, x.shape).backward(x, y, dy, scale, dx, threads))
 
-    def v(a):
-        return _view3(a, shape3)
-    kernels.backward(v(x), v(y), v(dy), None if scale is None else v(scale), v(dx), problem)
+
+def _ran(done):
+    if not done:   # lrn._api checked the arrays: this is a bug, not a user error
+        raise RuntimeError("lrn: the kernels refused arrays that lrn._api had accepted")
 
 
 def _box_sums(a, p, mirrored, threads):

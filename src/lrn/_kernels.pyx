@@ -37,7 +37,13 @@ threads get equal shares (:func:`shared_tile`).
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memset
+
+cimport numpy as cnp
+import numpy as np
+
+cnp.import_array()
 
 cdef extern from "lrn_platform.h":
     int lrn_openmp() nogil
@@ -83,14 +89,9 @@ cdef extern from "<math.h>":
     float sqrtf(float) nogil
     double sqrt(double) nogil
 
-# What the public kernels read and write: float, double, or IEEE half bits
-# (``unsigned short``), which are computed in float.
+# IEEE half data is read and written as its bits and computed in float; a
+# Call's arrays are float, double or half (``Plan.half``).
 ctypedef unsigned short half_bits
-
-ctypedef fused storage:
-    float
-    double
-    half_bits
 
 
 cdef struct Problem:
@@ -436,54 +437,133 @@ cdef int run(const Operands* ops, const Plan* p, int num_threads) except -1:
     cdef char* buf
     num_threads = team_size(p.N * p.C * p.S, jobs, num_threads)
     cdef char* work = <char*>tile_buffers(p.scratch.total, num_threads, p.itemsize)
-    with nogil, parallel(num_threads=num_threads):
-        buf = work + threadid() * per_thread
-        for job in prange(jobs, schedule="static"):
-            run_job(job, p, ops, buf)
+    if num_threads == 1:
+        # on the calling thread: entering a parallel region costs more than
+        # a small input takes
+        with nogil:
+            for job in range(jobs):
+                run_job(job, p, ops, work)
+    else:
+        with nogil, parallel(num_threads=num_threads):
+            buf = work + threadid() * per_thread
+            for job in prange(jobs, schedule="static"):
+                run_job(job, p, ops, buf)
     lrn_free64(work)
     return 0
 
 
-def forward(const storage[:, :, ::1] x, storage[:, :, ::1] y, scale, Problem p):
-    """LRN forward on 3-D views; writes ``y`` and, unless None, ``scale``.
+cdef class Call:
+    """One kernel problem on arrays of one dtype and shape, converted once.
 
-    ``x`` is ``(N, C, S)`` or, with ``p['channels_last']``, ``(N, S, C)``;
-    ``y`` (which may be ``x``) and ``scale`` have its shape and dtype:
-    float32, float64, or float16 passed as its uint16 bits.  ``p`` is a dict
-    of the :c:type:`Problem` fields.  The caller validates everything and
-    clips the window; this only runs the kernel.
+    ``lrn._cpu`` caches these, so that a repeated call only checks its
+    arrays (a few comparisons in C) and runs.  ``problem`` is a dict of the
+    :c:type:`Problem` fields (its ``num_threads`` is not used: each run
+    takes its own), ``shape3`` the kernels' 3-D view of the arrays
+    (``(N, C, S)`` or, channels-last, ``(N, S, C)``), and the arrays must be
+    C-contiguous ndarrays of ``dtype`` (float32, float64, or float16, which
+    is computed in float) and N-D ``shape``.  The caller validates the
+    problem and clips the window.
     """
-    cdef storage[:, :, ::1] sv
-    cdef Operands ops
-    memset(&ops, 0, sizeof(ops))
-    ops.x = &x[0, 0, 0]
-    ops.out = &y[0, 0, 0]
-    if scale is not None:
-        sv = scale
-        ops.scale_out = &sv[0, 0, 0]
-    cdef Plan plan = make_plan(&p, FORWARD, x.shape, sizeof(storage))
-    ops.stride = plan.S
-    run(&ops, &plan, p.num_threads)
+    cdef Problem p
+    cdef Py_ssize_t shape3[3]
+    cdef Py_ssize_t stored      # bytes of a stored element: 2 is half bits
+    cdef object dtype
+    cdef int ndim
+    cdef Py_ssize_t* dims
+
+    def __cinit__(self, Problem problem, shape3, dtype, shape):
+        self.p = problem
+        self.shape3 = shape3
+        self.dtype = np.dtype(dtype)
+        if not (self.dtype.isnative and self.dtype.kind == "f"
+                and self.dtype.itemsize in (2, 4, 8)):
+            raise ValueError(f"lrn kernels: a Call takes float16, float32 or float64 in "
+                             f"native byte order, got {self.dtype}")
+        self.stored = self.dtype.itemsize
+        self.ndim = len(shape)
+        self.dims = <Py_ssize_t*>PyMem_Malloc(max(1, self.ndim) * sizeof(Py_ssize_t))
+        if self.dims == NULL:
+            raise MemoryError()
+        for i in range(self.ndim):
+            self.dims[i] = shape[i]
+
+    def __dealloc__(self):
+        PyMem_Free(self.dims)
+
+    cdef bint fits(self, a, bint write):
+        """``a`` is a C-contiguous ndarray of this call's dtype and shape
+        (and writable when ``write``)."""
+        if not cnp.PyArray_Check(a):
+            return False
+        cdef cnp.ndarray arr = <cnp.ndarray>a
+        if (cnp.PyArray_NDIM(arr) != self.ndim or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
+                or (write and not cnp.PyArray_ISWRITEABLE(arr))
+                or not cnp.PyArray_EquivTypes(arr.descr, <cnp.dtype>self.dtype)):
+            return False
+        cdef cnp.npy_intp* dims = cnp.PyArray_DIMS(arr)
+        for i in range(self.ndim):
+            if dims[i] != self.dims[i]:
+                return False
+        return True
+
+    def forward(self, x, y, scale, int num_threads):
+        """Write ``y`` (and ``scale`` unless None), the LRN of ``x``, and
+        return True; or return False having written nothing, unless every
+        array :meth:`fits` (the outputs writable), ``y`` is ``x`` or apart
+        from it, and ``scale`` is apart from both."""
+        if not (self.fits(x, False) and self.fits(y, True) and may_alias(y, x)):
+            return False
+        if scale is not None and not (self.fits(scale, True) and apart(scale, x)
+                                      and apart(scale, y)):
+            return False
+        cdef Operands ops
+        memset(&ops, 0, sizeof(ops))
+        ops.x = data(x)
+        ops.out = data(y)
+        if scale is not None:
+            ops.scale_out = data(scale)
+        cdef Plan plan = make_plan(&self.p, FORWARD, self.shape3, self.stored)
+        ops.stride = plan.S
+        run(&ops, &plan, num_threads)
+        return True
+
+    def backward(self, x, y, dy, scale, dx, int num_threads):
+        """Write ``dx``, the input gradient, and return True; or return False
+        having written nothing, unless every array :meth:`fits` (``dx``
+        writable) and ``dx`` is, or is apart from, each of ``x``, ``y``,
+        ``dy`` and ``scale``.  ``scale`` None recomputes it from ``x``."""
+        if not (self.fits(x, False) and self.fits(y, False) and self.fits(dy, False)
+                and self.fits(dx, True) and may_alias(dx, x) and may_alias(dx, y)
+                and may_alias(dx, dy)):
+            return False
+        if scale is not None and not (self.fits(scale, False) and may_alias(dx, scale)):
+            return False
+        cdef Operands ops
+        memset(&ops, 0, sizeof(ops))
+        ops.x = data(x)
+        ops.y = data(y)
+        ops.dy = data(dy)
+        ops.out = data(dx)
+        if scale is not None:
+            ops.scale_in = data(scale)
+        cdef Plan plan = make_plan(&self.p, BACKWARD, self.shape3, self.stored)
+        ops.stride = plan.S
+        run(&ops, &plan, num_threads)
+        return True
 
 
-def backward(const storage[:, :, ::1] x, const storage[:, :, ::1] y,
-             const storage[:, :, ::1] dy, scale, storage[:, :, ::1] dx, Problem p):
-    """LRN input gradient on 3-D views; writes ``dx``.
+cdef inline void* data(a) noexcept:
+    return cnp.PyArray_DATA(<cnp.ndarray>a)
 
-    ``scale`` is the forward's scale tensor, or None to recompute it from
-    ``x``.  Shapes, dtypes, layout and ``p`` as in :func:`forward`.  ``dx``
-    may be the very buffer of ``x``, ``y``, ``dy`` or ``scale``.
-    """
-    cdef const storage[:, :, ::1] sv
-    cdef Operands ops
-    memset(&ops, 0, sizeof(ops))
-    ops.x = &x[0, 0, 0]
-    ops.y = &y[0, 0, 0]
-    ops.dy = &dy[0, 0, 0]
-    ops.out = &dx[0, 0, 0]
-    if scale is not None:
-        sv = scale
-        ops.scale_in = &sv[0, 0, 0]
-    cdef Plan plan = make_plan(&p, BACKWARD, x.shape, sizeof(storage))
-    ops.stride = plan.S
-    run(&ops, &plan, p.num_threads)
+
+cdef bint apart(a, b) noexcept:
+    """Whether two C-contiguous arrays of one size share no byte."""
+    cdef char* pa = <char*>data(a)
+    cdef char* pb = <char*>data(b)
+    cdef Py_ssize_t nbytes = cnp.PyArray_NBYTES(<cnp.ndarray>a)
+    return pa + nbytes <= pb or pb + nbytes <= pa
+
+
+cdef bint may_alias(out, a) noexcept:
+    """``out`` is exactly ``a``'s memory (an in-place call) or apart from it."""
+    return data(out) == data(a) or apart(out, a)

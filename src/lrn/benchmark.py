@@ -105,19 +105,38 @@ def _ort_cases(x, p, layout, threads):
     return {"onnxruntime forward": lambda: sess.run(None, {"x": x})}
 
 
+def _openvino_model(x, p, layout, ov):
+    """One LRN node: the ONNX model for NCHW data; for NHWC data, OpenVINO's own LRN
+    between two transposes (its CPU plugin takes LRN across axis 1 only)."""
+    if layout == "NCHW":
+        model, _ = _onnx_model(x, p)
+        return ov.Core().read_model(model.SerializeToString())
+    from openvino import opset1
+
+    def transpose(node, order):
+        return opset1.transpose(node, opset1.constant(np.array(order, np.int64)))
+    data = opset1.parameter(x.shape, ov.Type.f32)
+    node = opset1.lrn(transpose(data, [0, 3, 1, 2]), opset1.constant(np.array([1], np.int64)),
+                      p["alpha"], p["beta"], p["bias"], p["size"])
+    return ov.Model([transpose(node, [0, 2, 3, 1])], [data])
+
+
 def _openvino_cases(x, p, layout, threads):
-    if layout != "NCHW":
+    """OpenVINO's CPU plugin (its LRN node runs a oneDNN primitive), compiled for
+    latency with ``threads`` threads; inputs and outputs shared, not copied."""
+    if layout == "NHWC" and (x.ndim != 4 or x.dtype != np.float32):
         return None
     try:
         import openvino as ov
-        model, onnx = _onnx_model(x, p)
+        model = _openvino_model(x, p, layout, ov)
     except ImportError:
         return "OpenVINO not installed (pip install 'lrn[bench]')"
-    core = ov.Core()
-    compiled = core.compile_model(core.read_model(model.SerializeToString()), "CPU",
-                                  {"INFERENCE_NUM_THREADS": threads})
+    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads,
+                                                      "PERFORMANCE_HINT": "LATENCY"})
     req = compiled.create_infer_request()
-    return {"openvino forward": lambda: req.infer({0: x})}
+    name = "openvino" if layout == "NCHW" else "openvino (transpose, LRN, transpose)"
+    return {f"{name} forward": lambda: req.infer({0: x}, share_inputs=True,
+                                                 share_outputs=True)}
 
 
 def _tf_cases(x, p, layout, threads):
@@ -141,6 +160,19 @@ def _tf_cases(x, p, layout, threads):
 
 
 PEERS = (_torch_cases, _ort_cases, _openvino_cases, _tf_cases)
+
+
+def peer_cases(x, p, layout, threads):
+    """Every installed peer's cases on ``x``: ({case name: fn}, [a line for each
+    peer that is not installed])."""
+    cases, absent = {}, []
+    for make in PEERS:
+        got = make(x, p, layout, threads)
+        if isinstance(got, str):
+            absent.append(got)
+        elif got:
+            cases.update(got)
+    return cases, absent
 
 
 # -- one comparison ------------------------------------------------------------
@@ -213,13 +245,9 @@ def compare(shape, layout="NCHW", dtype=np.float32, p=ALEXNET, threads=None,
         lambda: _arrays.backward(np, x, y, dy, scale, problem), 5 * x.nbytes, COPY4)
     absent = []
     if peers:
-        for make in PEERS:
-            got = make(x, p, layout, threads)
-            if isinstance(got, str):
-                absent.append(got)
-            elif got:
-                for name, fn in got.items():
-                    _add_peer(cases, name, fn, x.nbytes)
+        got, absent = peer_cases(x, p, layout, threads)
+        for name, fn in got.items():
+            _add_peer(cases, name, fn, x.nbytes)
     stats = measure([(k, v[0]) for k, v in cases.items()], repeats)
     return _rows(cases, stats), absent
 
