@@ -102,10 +102,11 @@ def test_every_extra_has_a_lower_bound():
 
 
 def test_install_hints_name_the_distribution():
-    """Every `pip install 'X[extra]'` in the messages and the README names
-    this distribution and one of its extras."""
+    """Every `pip install 'X[extra]'` in the messages, the README and the docs
+    names this distribution (or `.`, a clone) and its extras."""
     extras = set(_pyproject()["project"]["optional-dependencies"])
-    files = sorted((ROOT / "src" / "lrn").rglob("*.py")) + [ROOT / "README.md"]
+    files = (sorted((ROOT / "src" / "lrn").rglob("*.py")) + [ROOT / "README.md"]
+             + sorted((ROOT / "docs").glob("*.md")))
     hints = []
     for path in files:
         for m in re.finditer(r"pip install ['\"]([\w.-]+)\[([\w,-]+)\]", path.read_text()):
