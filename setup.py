@@ -1,7 +1,12 @@
 """Build the Cython kernels, with OpenMP when the compiler has it.
 
 OpenMP is probed by compiling a tiny program; without it the extension is
-built serially and ``lrn.show_config()`` says so (``openmp: no``).
+built serially and ``lrn.show_config()`` says so (``openmp: no``), unless
+``LRN_REQUIRE_OPENMP=1`` (release wheels), which makes that an error.
+
+Builds are reproducible and stripped: no debug information (``LRN_DEBUG=1``
+keeps it), no build paths, and the same bytes from the same commit when
+``SOURCE_DATE_EPOCH`` is set (which dates the files in the wheel).
 """
 import glob
 import os
@@ -26,8 +31,11 @@ def _openmp_flags(compiler):
     if os.environ.get("LRN_NO_OPENMP"):
         return None
     if compiler.compiler_type == "msvc":
+        # MSVC's OpenMP 2.0 runtime (vcomp140.dll) ships with the VC++ redistributable.
         return ["/openmp"], []
     if sys.platform == "darwin":
+        # Apple clang has no OpenMP runtime of its own: libomp (Homebrew's, found
+        # through CPPFLAGS/LDFLAGS, which the probe below passes on).
         candidates = [(["-Xpreprocessor", "-fopenmp"], ["-lomp"]), (["-fopenmp"], ["-fopenmp"])]
     else:
         candidates = [(["-fopenmp"], ["-fopenmp"])]
@@ -38,12 +46,17 @@ def _openmp_flags(compiler):
                 f.write(_OMP_TEST)
             try:
                 objs = compiler.compile([src], output_dir=tmp, extra_postargs=cflags)
+                # link_executable leaves LDFLAGS out (extensions get them through
+                # LDSHARED), so a runtime found only through them is passed here.
                 compiler.link_executable(objs, "omp_test", output_dir=tmp,
-                                         extra_postargs=lflags)
+                                         extra_postargs=lflags + _LDFLAGS)
             except Exception:
                 continue
         return cflags, lflags
     return None
+
+
+_LDFLAGS = os.environ.get("LDFLAGS", "").split()
 
 
 def _accepts(compiler, flags):
@@ -68,9 +81,35 @@ def _accepts(compiler, flags):
 _PLACEMENT = ["-falign-loops=32", "-fno-inline-functions-called-once"]
 
 
+def _reproducible(compiler, debug):
+    """(compile_args, link_args) that keep build paths, and unless ``debug``
+    debug information and symbol tables, out of the binaries.  Python's own
+    CFLAGS carry ``-g``; a later ``-g0`` overrides it."""
+    if compiler.compiler_type == "msvc":
+        return [], []             # no /Zi is passed, so no debug information
+    cflags, lflags = [] if debug else ["-g0"], []
+    # The build directory, and the isolated build environment's NumPy headers,
+    # differ from one build to the next; __FILE__ and (with LRN_DEBUG) the
+    # debug information would record them.
+    for path, name in ((os.getcwd(), "."), (os.path.dirname(np.get_include()), "numpy")):
+        flag = f"-ffile-prefix-map={path}={name}"
+        if _accepts(compiler, [flag]):
+            cflags.append(flag)
+    if not debug and sys.platform.startswith("linux"):
+        lflags.append("-s")       # the symbol table too (the exported init function stays)
+    return cflags, lflags
+
+
 class BuildExt(build_ext):
+    def finalize_options(self):
+        super().finalize_options()
+        if self.parallel is None:   # the two kernel builds compile side by side
+            self.parallel = True
+
     def build_extensions(self):
         omp = _openmp_flags(self.compiler)
+        if not omp and os.environ.get("LRN_REQUIRE_OPENMP"):
+            raise RuntimeError("lrn: LRN_REQUIRE_OPENMP is set but the compiler has no OpenMP")
         msvc = self.compiler.compiler_type == "msvc"
         # -fno-math-errno lets sqrt vectorise; it does not change IEEE results
         # (unlike the fast-math option, which would break NaN/inf semantics).
@@ -78,13 +117,16 @@ class BuildExt(build_ext):
         if not msvc and _accepts(self.compiler, _PLACEMENT):
             base += _PLACEMENT
         extra = os.environ.get("LRN_CFLAGS", "").split()
+        repro_c, repro_l = _reproducible(self.compiler, bool(os.environ.get("LRN_DEBUG")))
         for ext in self.extensions:
-            isa = _AVX2_FLAGS["msvc" if msvc else "gcc"] if ext.name.endswith("_avx2") else []
-            ext.extra_compile_args = base + isa + (omp[0] if omp else []) + extra
-            ext.extra_link_args = omp[1] if omp else []
-            ext.define_macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
-            flags = " ".join(ext.extra_compile_args)
-            ext.define_macros.append(("LRN_CFLAGS", '"' + flags.replace('"', "") + '"'))
+            isa = _AVX2_FLAGS if ext.name.endswith("_avx2") else []
+            flags = base + isa + (omp[0] if omp else []) + extra
+            # show_config() reports the flags that shape the code; the path maps
+            # stay out of the binary, or every build directory would change it.
+            ext.define_macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+                                 ("LRN_CFLAGS", '"' + " ".join(flags).replace('"', "") + '"')]
+            ext.extra_compile_args = flags + repro_c
+            ext.extra_link_args = (omp[1] if omp else []) + repro_l
         if not omp:
             print("lrn: the compiler has no OpenMP; building the kernels serially",
                   file=sys.stderr)
@@ -93,8 +135,11 @@ class BuildExt(build_ext):
 
 # A second build of the same kernels for AVX2+FMA+F16C processors, chosen at run
 # time (the baseline build stays portable: no native-ISA flags).
-_AVX2_FLAGS = {"gcc": ["-mavx2", "-mfma", "-mf16c"], "msvc": ["/arch:AVX2"]}
+_AVX2_FLAGS = ["-mavx2", "-mfma", "-mf16c"]
 _X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+# MSVC defines neither __FMA__ nor __F16C__ and has no __builtin_cpu_supports,
+# so the AVX2 rows would compile out and the module would never be chosen.
+_AVX2_BUILD = _X86_64 and sys.platform != "win32" and not os.environ.get("LRN_NO_AVX2")
 
 # The .pxi parts and C headers that _kernels.pyx includes: a change to one
 # rebuilds both modules, and the sdist carries them.
@@ -107,7 +152,7 @@ def _extension(name, source):
 
 
 exts = [_extension("lrn._kernels", "src/lrn/_kernels.pyx")]
-if _X86_64 and not os.environ.get("LRN_NO_AVX2"):
+if _AVX2_BUILD:
     exts.append(_extension("lrn._kernels_avx2", "src/lrn/_kernels_avx2.pyx"))
 setup(
     ext_modules=cythonize(exts, compiler_directives={

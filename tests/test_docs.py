@@ -25,6 +25,7 @@ NEEDS = {
     "lrn.interop.torch": ("torch",),
     "lrn.interop.onnx": ("onnx", "onnxruntime", "onnxruntime_extensions"),
     "lrn.dask": ("dask",),
+    "lrn.onnx": ("onnx",),          # the alias of lrn.interop.onnx, found on its own
 }
 # Modules that must have examples: the discovery below must keep finding them.
 DOCUMENTED = {"lrn._api", "lrn._params", "lrn._config", "lrn.dask", "lrn.interop.caffe",

@@ -412,7 +412,7 @@ def test_session_without_onnxruntime_extensions_says_how_to_install():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert "onnxruntime-extensions" in out.stdout
-    assert "pip install 'lrn[onnx]'" in out.stdout
+    assert "pip install 'lrnorm[onnx]'" in out.stdout
 
 
 def test_lrn_onnx_imports_without_onnx():
@@ -434,7 +434,7 @@ def test_lrn_onnx_imports_without_onnx():
     lines = out.stdout.splitlines()
     assert "`size` is required" in lines[0]
     assert lines[1:] == ["this function of lrn.onnx needs onnx, which is not installed: "
-                         "pip install 'lrn[onnx]'"] * 3
+                         "pip install 'lrnorm[onnx]'"] * 3
 
 
 def test_bench_onnx_model_script(capsys):

@@ -9,4 +9,4 @@ def test_lrn_torch_without_torch_says_how_to_install():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "pip install 'lrn[torch]'" in out.stdout
+    assert "pip install 'lrnorm[torch]'" in out.stdout

@@ -32,7 +32,7 @@ def test_without_tensorflow_says_how_to_install_and_what_to_use():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "pip install 'lrn[tf]'" in out.stdout and "layout='NHWC'" in out.stdout
+    assert "pip install 'lrnorm[tf]'" in out.stdout and "layout='NHWC'" in out.stdout
 
 
 def test_interop_imports_are_lazy():

@@ -219,7 +219,7 @@ def array_module(name="x"):
         import cupy
     except ImportError:
         raise TypeError(f"`{name}` is a GPU array but CuPy is not installed "
-                        f"(pip install 'lrn[gpu]')") from None
+                        f"(pip install 'lrnorm[gpu]')") from None
     return cupy
 
 

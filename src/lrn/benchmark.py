@@ -54,7 +54,7 @@ def _torch_cases(x, p, layout, threads):
     try:
         import torch
     except ImportError:
-        return "PyTorch not installed (pip install 'lrn[bench]')"
+        return "PyTorch not installed (pip install 'lrnorm[bench]')"
     torch.set_num_threads(threads)
     xt = torch.from_numpy(x if layout == "NCHW" else np.ascontiguousarray(np.moveaxis(x, -1, 1)))
     name = "torch"
@@ -96,7 +96,7 @@ def _ort_cases(x, p, layout, threads):
         import onnxruntime as ort
         model, onnx = _onnx_model(x, p)
     except ImportError:
-        return "ONNX Runtime not installed (pip install 'lrn[onnx]')"
+        return "ONNX Runtime not installed (pip install 'lrnorm[onnx]')"
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -130,7 +130,7 @@ def _openvino_cases(x, p, layout, threads):
         import openvino as ov
         model = _openvino_model(x, p, layout, ov)
     except ImportError:
-        return "OpenVINO not installed (pip install 'lrn[bench]')"
+        return "OpenVINO not installed (pip install 'lrnorm[bench]')"
     compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads,
                                                       "PERFORMANCE_HINT": "LATENCY"})
     req = compiled.create_infer_request()
@@ -145,7 +145,7 @@ def _tf_cases(x, p, layout, threads):
     try:
         import tensorflow as tf
     except ImportError:
-        return "TensorFlow not installed (pip install 'lrn[tf]')"
+        return "TensorFlow not installed (pip install 'lrnorm[tf]')"
     r = (p["size"] - 1) // 2
     xt = tf.constant(x)
     kw = dict(depth_radius=r, bias=p["bias"], alpha=p["alpha"] / p["size"], beta=p["beta"])
@@ -427,7 +427,7 @@ def _main_gpu(args):
     device = device_info()
     if device is None:
         print("python -m lrn bench --gpu: no CUDA device usable through CuPy "
-              "(pip install 'lrn[gpu]')", file=sys.stderr)
+              "(pip install 'lrnorm[gpu]')", file=sys.stderr)
         return 2
     print("device:", device)
     shapes = [GPU_SHAPES[s] for s in args.shapes if s in GPU_SHAPES] or list(GPU_SHAPES.values())

@@ -333,7 +333,7 @@ def schema(opset: int | None = None) -> dict[str, Any]:
     except ImportError as exc:
         raise ImportError("lrn.ops.schema() reads the ONNX schema of LRN from the "
                           "`onnx` package, which is not installed: pip install onnx "
-                          "(or pip install 'lrn[onnx]')") from exc
+                          "(or pip install 'lrnorm[onnx]')") from exc
     if opset is not None:
         if isinstance(opset, bool) or not isinstance(opset, int) or opset < 1:
             raise ValueError(f"`opset` must be None or a positive integer, got {opset!r}")

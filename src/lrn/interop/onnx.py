@@ -85,7 +85,7 @@ def _require(*modules):
             importlib.import_module(module)
         except ImportError as err:
             raise ImportError(f"this function of lrn.onnx needs {_PACKAGES[module]}, which is "
-                              f"not installed: pip install 'lrn[onnx]'") from err
+                              f"not installed: pip install 'lrnorm[onnx]'") from err
 
 
 def _describe(node):
@@ -526,7 +526,7 @@ def session(model: ModelProto | str | os.PathLike | bytes,
     the model runs in ONNX Runtime as usual.  FLOAT16, FLOAT and DOUBLE
     inputs of any rank >= 2 run (ONNX Runtime's own CPU LRN has no DOUBLE
     kernel and takes 4-D input only).  Needs ``onnx``, ``onnxruntime`` and
-    ``onnxruntime-extensions`` (``pip install 'lrn[onnx]'``).
+    ``onnxruntime-extensions`` (``pip install 'lrnorm[onnx]'``).
 
     Each LRN call takes the GIL (onnxruntime-extensions' Python ops run
     Python), releases it inside the kernel, and copies its input and output

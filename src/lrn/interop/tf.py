@@ -53,7 +53,7 @@ def _tf():
     except ImportError as e:
         raise ImportError(
             "lrn.tf_lrn and lrn.tf_lrn_grad are TensorFlow operations and need TensorFlow: "
-            "pip install 'lrn[tf]'.  Without it, lrn.lrn(x, 2*r + 1, alpha*(2*r + 1), beta, "
+            "pip install 'lrnorm[tf]'.  Without it, lrn.lrn(x, 2*r + 1, alpha*(2*r + 1), beta, "
             "bias, layout='NHWC') computes the same on NumPy arrays") from e
     return tf
 

@@ -59,7 +59,7 @@ import numpy as np
 try:
     import torch
 except ImportError as e:
-    raise ImportError("lrn.torch needs PyTorch: pip install 'lrn[torch]' "
+    raise ImportError("lrn.torch needs PyTorch: pip install 'lrnorm[torch]' "
                       "(torch >= 2.4)") from e
 
 from .. import _arrays, _gpu, _params
