@@ -292,7 +292,7 @@ def test_apply_output_is_a_folder(tmp_path):
     assert "cannot write OUT" in proc.stderr and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("chunks", [(), ("--chunks", "1")], ids=["whole", "chunked"])
+@pytest.mark.parametrize("chunks", [(), ("--chunks", "1")], ids=["default-blocks", "chunks-1"])
 @pytest.mark.parametrize("region", ["across", "within"])
 def test_apply_region_threads_scale(tmp_path, region, chunks):
     x = np.random.default_rng(2).standard_normal((3, 6, 4, 5)).astype(np.float32)
@@ -317,7 +317,7 @@ def test_apply_scale_same_as_out(tmp_path):
 # In-process: main() with the computation replaced by an interruption, to see
 # what is on disk at that moment and after.
 
-@pytest.mark.parametrize("chunks", [[], ["--chunks", "1"]], ids=["whole", "chunked"])
+@pytest.mark.parametrize("chunks", [[], ["--chunks", "1"]], ids=["default-blocks", "chunks-1"])
 @pytest.mark.parametrize("how", ["ctrl_c", "sigterm", "error"])
 def test_apply_interrupted_leaves_nothing(tmp_path, monkeypatch, capsys, how, chunks):
     import signal
@@ -430,3 +430,25 @@ def test_apply_1d_input_names_in(tmp_path):
     proc = run_cli("apply", src, dst, "--size", "3")
     assert_clean_usage_error(proc, dst)
     assert f"IN {str(src)!r} must have at least 2 dimensions" in proc.stderr
+
+
+def test_apply_streams_in_blocks_by_default(tmp_path, monkeypatch):
+    """Without --chunks, apply takes blocks of BLOCK_BYTES (here 2 samples of 5 x 7
+    float64): 4 calls for 7 samples, and OUT is bitwise one call on the whole array."""
+    from lrn import __main__ as cli
+
+    x = np.random.default_rng(3).standard_normal((7, 5, 7))
+    src, dst = tmp_path / "in.npy", tmp_path / "out.npy"
+    np.save(src, x)
+    blocks = []
+    run = cli._run
+
+    def counted(args, block, *outs):
+        blocks.append(block.shape[0])
+        return run(args, block, *outs)
+
+    monkeypatch.setattr(cli, "BLOCK_BYTES", 2 * 5 * 7 * 8 + 7)
+    monkeypatch.setattr(cli, "_run", counted)
+    assert cli.main(["apply", str(src), str(dst), "--size", "3"]) == 0
+    assert blocks == [2, 2, 2, 1]
+    np.testing.assert_array_equal(np.load(dst), lrn.lrn(x, 3))

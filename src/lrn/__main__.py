@@ -46,6 +46,11 @@ class _UsageError(Exception):
     """A bad argument or file: one line on stderr and exit status 2."""
 
 
+# apply's default block: large enough that a block's fixed cost is nothing next to its
+# kernel time, small enough that the 3-4 blocks held stay far below any machine's memory.
+BLOCK_BYTES = 64 << 20
+
+
 def _read_input(path):
     """IN as a read-only array (memory-mapped), or a _UsageError saying why
     not.  The header is read first so that a file that is no .npy array
@@ -186,24 +191,7 @@ def _apply(args):
     """LRN of IN.npy into OUT.npy; OUT appears only when everything worked."""
     x = _read_input(args.input)
     _check_apply(args, x)
-    if args.chunks is not None:
-        return _apply_chunked(args, x)
-    partial = _Partial(_targets(args))
-    try:
-        with partial:
-            try:
-                result = _run(args, x)
-            except MemoryError:
-                raise _UsageError(f"IN {args.input!r} does not fit in memory; "
-                                  f"try --chunks N") from None
-            results = result if args.scale is not None else (result,)
-            for label, f, r in zip(("OUT", "SCALE"), partial.files, results):
-                partial.label = label
-                np.save(f, r)
-            partial.commit()
-    except OSError as e:
-        raise partial.error(e) from None
-    return 0
+    return _apply_blocks(args, x)
 
 
 class _TextBar:
@@ -248,17 +236,19 @@ def _progress(total, desc, unit):
     return tqdm(total=total, desc=desc, unit=f" {unit}", file=sys.stderr)
 
 
-def _apply_chunked(args, x):
-    """``apply --chunks N``: N samples at a time, so IN and OUT may be larger
+def _apply_blocks(args, x):
+    """IN through the kernels a block of samples at a time (``--chunks N``
+    samples, or as many as fit in BLOCK_BYTES), so IN and OUT may be larger
     than memory.  C-ordered input is read block by block with plain reads
     (other orders through the memory map) and each block of OUT (and SCALE)
     is written as soon as it is computed; memory stays about three blocks (four
     with SCALE).  Samples are independent, so the result is bitwise that of
-    the whole-file call."""
+    one call on the whole array."""
     total = x.shape[0]
-    step = max(1, min(args.chunks, total))
     rest = x.shape[1:]
     row_bytes = x.dtype.itemsize * int(np.prod(rest, dtype=np.int64))
+    wanted = args.chunks if args.chunks is not None else BLOCK_BYTES // max(row_bytes, 1)
+    step = max(1, min(wanted, total))
     plain_reads = x.flags.c_contiguous and isinstance(x, np.memmap)
     try:
         xbuf = np.empty((step,) + rest, dtype=x.dtype)
@@ -338,10 +328,11 @@ def _parser(prog):
     a.add_argument("--scale", metavar="SCALE", default=None,
                    help="also write the scale (Caffe2's second output) to this .npy file")
     a.add_argument("--chunks", type=positive_int, metavar="N", default=None,
-                   help="process N samples (batch entries) at a time: IN is read and "
-                        "OUT written block by block, so both may be larger than "
-                        "memory (about 3 blocks are held); a progress bar shows on a "
-                        "terminal. The result is identical to the whole-file call")
+                   help="process N samples (batch entries) at a time (default: as many "
+                        f"as fit in {BLOCK_BYTES >> 20} MiB): IN is read and OUT written "
+                        "block by block, so both may be larger than memory (about 3 "
+                        "blocks are held); a progress bar shows on a terminal. The "
+                        "result is identical whatever N")
     a.set_defaults(func=_apply)
 
     # `bench` has its own parser (lrn.benchmark.main); main() hands it the rest of argv.
