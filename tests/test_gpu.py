@@ -719,7 +719,7 @@ extern "C" __global__ void spill(float* y, int n) { y[n + threadIdx.x] = 1; }
 
 # -- coverage ------------------------------------------------------------------------
 
-def test_gpu_backend_line_coverage(tmp_path, emulator_built, capsys):
+def test_gpu_backend_line_coverage(tmp_path, emulator_built, record_property):
     """The tests above, on the emulation, run >= 95% of the lines of lrn/_gpu.py."""
     pytest.importorskip("coverage")
     if os.environ.get("LRN_GPU_COVERAGE_RUN"):
@@ -742,7 +742,7 @@ def test_gpu_backend_line_coverage(tmp_path, emulator_built, capsys):
     files = json.loads(report.read_text())["files"]
     (name, entry), = files.items()
     percent = entry["summary"]["percent_covered"]
-    with capsys.disabled():   # on the terminal even under -q: CI's log shows the figure
-        print(f"\nline coverage of {name} under the emulated GPU tests: {percent:.1f}% "
-              f"(missing lines {entry['missing_lines']})")
+    # in the summary even under -q and pytest-xdist (tests/conftest.py): CI's log shows it
+    record_property("ci_log", f"line coverage of {name} under the emulated GPU tests: "
+                              f"{percent:.1f}% (missing lines {entry['missing_lines']})")
     assert percent >= 95, f"{percent:.1f}% < 95%; missing lines {entry['missing_lines']}"
