@@ -24,27 +24,7 @@ tf = pytest.importorskip("tensorflow")
 
 from lrn import tf_lrn, tf_lrn_grad  # noqa: E402
 
-SEEDS = (87654321, 1, 2, 3, 4, 5)
-
-
-def _LRN(input_image, lrn_depth_radius=5, bias=1.0, alpha=1.0, beta=0.5):
-    """Expected result: TensorFlow's reference, element by element."""
-    output = input_image.copy()
-    batch_size, rows, cols, depth = input_image.shape
-    for b in range(batch_size):
-        for r in range(rows):
-            for c in range(cols):
-                for d in range(depth):
-                    begin = max(0, d - lrn_depth_radius)
-                    end = min(depth, d + lrn_depth_radius + 1)
-                    patch = input_image[b, r, c, begin:end]
-                    output[b, r, c, d] /= np.power(bias + alpha * np.sum(patch * patch), beta)
-    return output
-
-
-@pytest.fixture
-def seeded(request):
-    np.random.seed(request.param)
+from .tf_common import SEEDS, _LRN, seeded  # noqa: E402,F401 (seeded: a fixture)
 
 
 def _run_and_verify(dtype, jit_compile=False):
