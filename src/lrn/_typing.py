@@ -14,7 +14,7 @@ Array = Any
 # CuPy ships no types, so its arrays are Any to a type checker and pass too.
 ArrayInput = ArrayLike
 Layout = Literal["NCHW", "NHWC", "nchw", "nhwc"]
-Convention = Literal["onnx", "torch"]
-Region = Literal["across", "within"]
+Convention = Literal["onnx", "torch", "ONNX", "TORCH"]
+Region = Literal["across", "within", "ACROSS", "WITHIN"]
 
 __all__ = ["Array", "ArrayInput", "ArrayLike", "Layout", "Convention", "Region"]

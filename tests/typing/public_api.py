@@ -31,6 +31,8 @@ y2, scale = pair
 assert_type(lrn.lrn([[1.0, 2.0], [3.0, 4.0]], 3), Any)
 assert_type(lrn.lrn(x, 4, alpha=2, beta=0.5, bias=1, layout="NHWC", convention="torch",
                     region="within", num_threads=-1), Any)
+# string options in either case, as the checks accept them
+assert_type(lrn.lrn(x, 3, layout="nchw", convention="TORCH", region="WITHIN"), Any)
 assert_type(lrn.lrn(x, 5, layout="nchw", out=np.empty_like(x), num_threads=None), Any)
 assert_type(lrn.lrn(x, 5, return_scale=True, out=(np.empty_like(x), np.empty_like(x))),
             tuple[Any, Any])
