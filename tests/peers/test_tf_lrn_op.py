@@ -26,7 +26,7 @@ tf = pytest.importorskip("tensorflow")
 
 from lrn import tf_lrn  # noqa: E402
 
-from .tf_common import SEEDS, _LRN, seeded  # noqa: E402,F401 (seeded: a fixture)
+from .tf_common import SEEDS, check_forward, seeded  # noqa: E402,F401 (seeded: a fixture)
 
 
 def _run_and_verify(dtype):
@@ -38,17 +38,7 @@ def _run_and_verify(dtype):
     beta = 0.01 + 2.0 * np.random.rand()
     graph = tf.function(lambda p: tf_lrn(p, name="lrn", depth_radius=lrn_depth_radius,
                                          bias=bias, alpha=alpha, beta=beta))
-    lrn_t = graph.get_concrete_function(tf.TensorSpec(shape, dtype))
-    value = np.random.rand(*shape).astype("f")
-    result = lrn_t(tf.constant(value, dtype)).numpy()
-    expected = _LRN(value, lrn_depth_radius=lrn_depth_radius, bias=bias, alpha=alpha,
-                    beta=beta)
-    err = np.amax(np.abs(result - expected))
-    if dtype == tf.float32:
-        assert err < 1e-4, err
-    else:
-        assert err < 1e-2, err
-    assert lrn_t.structured_outputs.shape.as_list() == list(expected.shape)
+    check_forward(graph, dtype, shape, lrn_depth_radius, bias, alpha, beta)
 
 
 @pytest.mark.parametrize("seeded", SEEDS, indirect=True)

@@ -27,3 +27,21 @@ def _LRN(input_image, lrn_depth_radius=5, bias=1.0, alpha=1.0, beta=0.5):
 @pytest.fixture
 def seeded(request):
     np.random.seed(request.param)
+
+
+def check_forward(graph, dtype, shape, lrn_depth_radius, bias, alpha, beta):
+    """Both files' forward check: the traced graph on ``np.random.rand`` data against
+    ``_LRN``, max abs error < 1e-4 (float32) or < 1e-2 (float16), static shape kept."""
+    import tensorflow as tf
+
+    lrn_t = graph.get_concrete_function(tf.TensorSpec(shape, dtype))
+    value = np.random.rand(*shape).astype("f")
+    result = lrn_t(tf.constant(value, dtype)).numpy()
+    expected = _LRN(value, lrn_depth_radius=lrn_depth_radius, bias=bias, alpha=alpha,
+                    beta=beta)
+    err = np.amax(np.abs(result - expected))
+    if dtype == tf.float32:
+        assert err < 1e-4, err
+    else:
+        assert err < 1e-2, err
+    assert lrn_t.structured_outputs.shape.as_list() == list(expected.shape)
