@@ -8,27 +8,29 @@
 # CI cannot run this: it has no GPU.  There the same Python path and the same CUDA sources
 # run through the host emulation in tests/test_gpu.py instead.
 set -uo pipefail
+py=${PYTHON:-python3}   # the GPU image's python3 is the one with CuPy and PyTorch
 out=${OUT:-gpu-check}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 status=0
 
 echo "== build" | tee "$out/summary.txt"
-if ! pip install --no-build-isolation --no-deps -q . > "$out/build.log" 2>&1; then
+if ! "$py" -m pip install --no-build-isolation --no-deps -q . > "$out/build.log" 2>&1; then
     tail -20 "$out/build.log"
     exit 1
 fi
-(cd / && python -m lrn info) | tee -a "$out/summary.txt"
+(cd / && "$py" -m lrn info) | tee -a "$out/summary.txt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader \
     >> "$out/summary.txt" 2>&1
 
 echo "== GPU tests (device runs; the emulated ones run in CI)" | tee -a "$out/summary.txt"
-python -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_torch.py \
+workers=$("$py" -c "import xdist" 2>/dev/null && echo "-n 8")
+"$py" -m pytest -q -p no:cacheprovider $workers tests/test_gpu.py tests/test_torch.py \
     -k "not emulated" > "$out/tests.log" 2>&1 || status=1
 tail -3 "$out/tests.log" | tee -a "$out/summary.txt"
 
 echo "== GPU comparison (CUDA events, medians)" | tee -a "$out/summary.txt"
-(cd / && python -m lrn bench --gpu --repeats 30 --json "$out/bench-gpu.json") \
+(cd / && "$py" -m lrn bench --gpu --repeats 30 --json "$out/bench-gpu.json") \
     > "$out/bench.log" 2>&1 || status=1
 cat "$out/bench.log" | tee -a "$out/summary.txt"
 exit $status
