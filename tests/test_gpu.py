@@ -91,13 +91,13 @@ def cp(request):
 
 @pytest.fixture
 def variants_used(monkeypatch):
-    """The (direction, kind, dtype, index) of every kernel launched during the test."""
+    """The (kind, kernel name, dtype, index) of every kernel launched during the test."""
     used = set()
     original = _gpu._function
 
-    def spy(device_id, direction, kind, dtype, index):
-        used.add((direction, kind, dtype, index))
-        return original(device_id, direction, kind, dtype, index)
+    def spy(device_id, name, kind, dtype, index):
+        used.add((kind, name, dtype, index))
+        return original(device_id, name, kind, dtype, index)
 
     monkeypatch.setattr(_gpu, "_function", spy)
     return used
@@ -105,12 +105,19 @@ def variants_used(monkeypatch):
 
 # -- everywhere ----------------------------------------------------------------
 
+KERNELS = {"window": {"lrn_forward_planes1", "lrn_forward_planes4", "lrn_backward_planes",
+                      "lrn_forward_rows", "lrn_backward_rows"},
+           "stream": {"lrn_forward", "lrn_backward"}, "tile": {"lrn_forward", "lrn_backward"}}
+
+
 def test_kernel_sources_cover_every_variant():
+    from .gpu_emu.emulator import kernel_names
+
     names = [name for name, _, _ in _gpu.kernel_sources()]
-    # kernel file (channels-first stream, channels-last tile) x dtype x index width
-    assert len(names) == len(set(names)) == 2 * 3 * 2
-    for _, source, _ in _gpu.kernel_sources():
-        assert "lrn_forward(" in source and "lrn_backward(" in source
+    # kernel file (window, channels-first stream, channels-last tile) x dtype x index width
+    assert len(names) == len(set(names)) == 3 * 3 * 2
+    for name, source, _ in _gpu.kernel_sources():
+        assert set(kernel_names(source)) == KERNELS[name.split("_")[0]]
         assert "asm(" not in source   # nothing the host emulation could not compile
 
 
@@ -118,7 +125,7 @@ def test_cuda_sources_are_package_data():
     with open(os.path.join(HERE, os.pardir, "pyproject.toml")) as f:
         lines = [line for line in f if line.startswith("lrn = [")]   # package-data's line
     assert any('"cuda/*.cu"' in line and '"cuda/*.cuh"' in line for line in lines)
-    assert {"lrn_common.cuh", "lrn_stream.cu", "lrn_tile.cu"} <= set(
+    assert {"lrn_common.cuh", "lrn_window.cu", "lrn_stream.cu", "lrn_tile.cu"} <= set(
         os.listdir(_gpu._CUDA_DIR))
 
 
@@ -366,28 +373,45 @@ def test_gpu_info(cp):
 # -- GPU: the kernels directly ------------------------------------------------------
 
 # 3-D kernel views (channels-first (N, C, S), channels-last (N, S, C)) that between them take
-# every launch path of _gpu._launch.
+# every launch path of _gpu._launch, with the kernels each takes out of place / in place.
 KERNEL_PATHS = [
-    pytest.param((2, 9, 37), False, 5, id="stream"),
-    pytest.param((1, 300, 2), False, 5, id="stream-chunks"),
-    pytest.param((2, 120, 3), False, 40, id="stream-global-scratch-backward"),
-    pytest.param((2, 120, 3), False, 101, id="stream-global-scratch"),
-    pytest.param((3, 1, 7), False, 3, id="stream-C1"),
-    pytest.param((4, 33, 1), False, 4, id="S1-tile"),
-    pytest.param((2, 13, 5), True, 4, id="tile"),
-    pytest.param((3, 700, 3), True, 2, id="tile-many-rows"),
-    pytest.param((2, 4, 64), True, 130, id="tile-window-gt-C"),
-    pytest.param((1, 3, 2100), True, 5, id="long-rows-stream"),
-    pytest.param((1, 2, 2100), True, 101, id="long-rows-global-scratch"),
+    pytest.param((2, 9, 36), False, 5, "planes4/stream", id="planes-vector"),
+    pytest.param((2, 9, 37), False, 5, "planes1/stream", id="planes"),
+    pytest.param((2, 20, 6), False, 8, "planes1/stream", id="planes-widest"),
+    pytest.param((3, 1, 7), False, 3, "planes1/stream", id="planes-C1"),
+    pytest.param((2, 9, 37), False, 9, "stream/stream", id="stream"),
+    pytest.param((1, 300, 2), False, 9, "stream/stream", id="stream-chunks"),
+    pytest.param((2, 120, 3), False, 40, "stream/stream", id="stream-global-scratch-backward"),
+    pytest.param((2, 120, 3), False, 101, "stream/stream", id="stream-global-scratch"),
+    pytest.param((4, 33, 1), False, 4, "rows/tile", id="S1-rows"),
+    pytest.param((2, 13, 5), True, 4, "rows/tile", id="rows"),
+    pytest.param((3, 700, 3), True, 2, "rows/tile", id="rows-many"),
+    pytest.param((3, 70, 12), True, 9, "tile/tile", id="tile"),
+    pytest.param((2, 4, 64), True, 130, "tile/tile", id="tile-window-gt-C"),
+    pytest.param((1, 3, 2100), True, 5, "rows/stream", id="long-rows"),
+    pytest.param((1, 2, 2100), True, 101, "stream/stream", id="long-rows-global-scratch"),
 ]
+_PATH_KERNELS = {
+    "planes4": {("window", "lrn_forward_planes4"), ("window", "lrn_backward_planes")},
+    "planes1": {("window", "lrn_forward_planes1"), ("window", "lrn_backward_planes")},
+    "rows": {("window", "lrn_forward_rows"), ("window", "lrn_backward_rows")},
+    "stream": {("stream", "lrn_forward"), ("stream", "lrn_backward")},
+    "tile": {("tile", "lrn_forward"), ("tile", "lrn_backward")},
+}
+
+
+def path_kernels(paths):
+    """The (kind, name) pairs of an "out-of-place/in-place" entry of KERNEL_PATHS."""
+    return set().union(*(_PATH_KERNELS[k] for k in paths.split("/")))
 
 
 @gpu
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
-@pytest.mark.parametrize("shape, channels_last, size", KERNEL_PATHS)
-def test_kernels_direct(cp, monkeypatch, variants_used, shape, channels_last, size, dtype):
-    """_gpu.forward / backward on 3-D views, with 32- and 64-bit indices; in place equals out
-    of place, bitwise."""
+@pytest.mark.parametrize("shape, channels_last, size, paths", KERNEL_PATHS)
+def test_kernels_direct(cp, monkeypatch, variants_used, shape, channels_last, size, paths,
+                        dtype):
+    """_gpu.forward / backward on 3-D views, with 32- and 64-bit indices, out of place and
+    in place (equal bitwise where both take the same kernel file)."""
     layout = "NHWC" if channels_last else "NCHW"
     if _emulated(cp) and channels_last and shape[2] > _gpu._TILE:
         # rows longer than the tile, at a length whose reference is quick to compute
@@ -415,7 +439,7 @@ def test_kernels_direct(cp, monkeypatch, variants_used, shape, channels_last, si
             cp.testing.assert_array_equal(y_only, y)
             inplace = xg.copy()
             _gpu.forward(inplace, inplace, None, p)
-            cp.testing.assert_array_equal(inplace, y)
+            check_in_place(cp, inplace, y, paths, lambda a: assert_fwd_close(a, yref, dtype))
 
             yg, sg = cp.asarray(yref.astype(dtype)), cp.asarray(sref.astype(dtype))
             for scale in (sg, None):
@@ -424,11 +448,21 @@ def test_kernels_direct(cp, monkeypatch, variants_used, shape, channels_last, si
                 assert_bwd_close(cp.asnumpy(dx), dxref, mag, dtype)
                 inplace = dyg.copy()
                 _gpu.backward(xg, yg, inplace, scale, inplace, p)
-                cp.testing.assert_array_equal(inplace, dx)
-    kind = "tile" if (channels_last or shape[2] == 1) and shape[2 if channels_last else 1] \
-        <= _gpu._TILE else "stream"
-    assert variants_used == {(d, kind, np.dtype(dtype).name, i)
-                             for d in ("forward", "backward") for i in ("int32", "int64")}
+                check_in_place(cp, inplace, dx, paths,
+                               lambda a: assert_bwd_close(a, dxref, mag, dtype))
+    assert variants_used == {(kind, name, np.dtype(dtype).name, i)
+                             for kind, name in path_kernels(paths) for i in ("int32", "int64")}
+
+
+def check_in_place(cp, got, out_of_place, paths, check_reference):
+    """In place takes the stream or tile kernels; the window kernels group their sums
+    differently, so the two agree to rounding (checked against the reference) rather than
+    bitwise."""
+    outside, inside = paths.split("/")
+    if outside == inside:
+        cp.testing.assert_array_equal(got, out_of_place)
+    else:
+        check_reference(cp.asnumpy(got))
 
 
 @gpu
@@ -437,27 +471,30 @@ def test_kernels_every_launch_path(emulated_cp, monkeypatch):
     seen = []
     original = _gpu._function
 
-    def spy(device_id, direction, kind, dtype, index):
-        kernel = original(device_id, direction, kind, dtype, index)
+    def spy(device_id, name, kind, dtype, index):
+        kernel = original(device_id, name, kind, dtype, index)
 
         def launch(grid, block, args, shared_mem=0):
-            scratch = kind == "stream" and args[5 if direction == "backward" else 3] is not None
-            seen.append((kind, scratch, shared_mem))
+            scratch = kind == "stream" and args[5 if "backward" in name else 3] is not None
+            seen.append((kind, name, scratch))
             kernel(grid, block, args, shared_mem=shared_mem)
         return launch
 
     monkeypatch.setattr(_gpu, "_function", spy)
     cp = emulated_cp
     for param in KERNEL_PATHS:
-        shape, channels_last, size = param.values
+        shape, channels_last, size, paths = param.values
         p = _params.make(size, layout="NHWC" if channels_last else "NCHW").resolve(
             np.dtype(np.float32), 3, backward=True)
         x = cp.asarray(random_x(rng_for("paths"), shape, np.float32))
         y = cp.empty(shape, np.float32)
+        seen.clear()
         _gpu.forward(x, y, None, p)
         _gpu.backward(x, y, x, None, cp.empty(shape, np.float32), p)
-    kinds = {(k, scratch) for k, scratch, _ in seen}
-    assert kinds == {("tile", False), ("stream", False), ("stream", True)}
+        _gpu.forward(x, x, None, p)
+        _gpu.backward(x, y, x, None, x, p)
+        assert {(kind, name) for kind, name, _ in seen} == path_kernels(paths), param.id
+        assert any(scratch for *_, scratch in seen) == ("scratch" in param.id), param.id
 
 
 @gpu
@@ -467,12 +504,42 @@ def test_index_width_counts_the_grid_stride(emulated_cp, monkeypatch, variants_u
     arrays of 2**30 to 2**31 positions overflowed int).  Seen with the limit scaled down."""
     p = _params.make(3).resolve(np.dtype(np.float32), 3, backward=True)
     x = emulated_cp.asarray(random_x(rng_for("index-width"), (1, 1, 3000), np.float32))
-    y = emulated_cp.empty(x.shape, np.float32)
     for limit, index in ((6100, "int32"), (6000, "int64")):   # 3000 + 24 blocks x 128
         monkeypatch.setattr(_gpu, "_INT32_LIMIT", limit)
         variants_used.clear()
+        _gpu.forward(x, x, None, p)   # in place: the stream kernel
+        assert variants_used == {("stream", "lrn_forward", "float32", index)}
+
+
+def test_index_width_counts_the_window_reach(emulated_cp, monkeypatch, variants_used):
+    """A window kernel's offsets end at the element count plus one grid's stride plus
+    (_CHUNK + 2 * _WINDOW) channels: 3000 + 3 blocks x 256 + 24 x 3000 = 75768 here."""
+    p = _params.make(3).resolve(np.dtype(np.float32), 3, backward=True)
+    x = emulated_cp.asarray(random_x(rng_for("index-width"), (1, 1, 3000), np.float32))
+    y = emulated_cp.empty(x.shape, np.float32)
+    for limit, index in ((75769, "int32"), (75768, "int64")):
+        monkeypatch.setattr(_gpu, "_INT32_LIMIT", limit)
+        variants_used.clear()
         _gpu.forward(x, y, None, p)
-        assert variants_used == {("forward", "stream", "float32", index)}
+        assert variants_used == {("window", "lrn_forward_planes4", "float32", index)}
+
+
+@gpu
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_window_kernels_unaligned_arrays(cp, variants_used, layout):
+    """Arrays that do not start on 16 bytes (an offset view of a larger buffer) take the
+    scalar loads; results as the reference."""
+    shape = (2, 9, 4, 6) if layout == "NCHW" else (2, 4, 6, 9)
+    rng = rng_for("gpu-unaligned", layout)
+    x = random_x(rng, shape, np.float32)
+    buffer = cp.full(x.size + 1, cp.nan, dtype=np.float32)
+    xg = buffer[1:].reshape(shape)
+    xg[...] = cp.asarray(x)
+    assert xg.data.ptr % 16 != 0
+    y = lrn.lrn(xg, 5, 0.5, 0.75, 1.0, layout=layout)
+    assert_fwd_close(cp.asnumpy(y), ref_forward(x, 5, 0.5, 0.75, 1.0, layout)[0], np.float32)
+    name = "lrn_forward_planes1" if layout == "NCHW" else "lrn_forward_rows"
+    assert ("window", name, "float32", "int32") in variants_used
 
 
 @gpu
@@ -489,6 +556,16 @@ def test_kernels_many_positions_emulated(emulated_cp, monkeypatch):
     """The same on the emulation, at a size it runs quickly: 2 SMs x 8 blocks of threads."""
     monkeypatch.setattr(_gpu, "_SHARED_BYTES", 1024)   # the rings go to global scratch
     check_many_positions(emulated_cp, (1, 12, 5000), False, 5)
+
+
+@gpu
+@pytest.mark.parametrize("shape, channels_last", [((2, 19, 36), False), ((2, 19, 37), False),
+                                                  ((3, 37, 19), True)])
+def test_window_kernels_loop_over_the_grid(cp, monkeypatch, shape, channels_last):
+    """Fewer blocks than the work needs (_MAX_GRID = 1): every thread loops over the
+    grid, the channels-last gradient's blocks over several tiles of staged terms."""
+    monkeypatch.setattr(_gpu, "_MAX_GRID", 1)
+    check_many_positions(cp, shape, channels_last, 5)
 
 
 def check_many_positions(cp, shape, channels_last, size):

@@ -1,11 +1,14 @@
 """GPU backend: the LRN kernels in CUDA C (``lrn/cuda/*.cu``, package data), compiled per
 variant with CuPy's ``RawModule``, and their launches.
 
-Why: LRN is memory-bound, so each kernel streams its inputs once, coalesced (channels-first:
-a thread per position walks the channels; channels-last: rows staged in shared memory), and
-takes every window sum as block suffix + prefix: no subtraction, O(1) work per element for any
-size.  The CUDA C lives in files rather than Python strings so that ``nvcc`` and the tests'
-host emulation (which compiles the same text with a C++ compiler) read exactly what runs.
+Why: LRN is memory-bound, so each kernel reads its inputs from DRAM once, coalesced, with
+many loads in flight, and never subtracts to form a window sum.  Windows of up to 8
+channels (what networks use) take the window kernels, which sum each window afresh from
+values in registers or L1; wider windows and in-place calls take the stream
+(channels-first) and tile (channels-last) kernels, which take every window sum as a block
+suffix + prefix: O(1) work per element for any size.  The CUDA C lives in files rather than
+Python strings so that ``nvcc`` and the tests' host emulation (which compiles the same text
+with a C++ compiler) read exactly what runs.
 
 The operator layer validates everything and hands over C-contiguous CuPy arrays in their N-D
 shape, all of one dtype (float16, float32 or float64; float16 is stored as half and computed
@@ -20,7 +23,16 @@ import numpy as np
 
 from . import _arrays
 
-# Channels-first ("stream") kernel: one thread per (n, s) walks down the channels; adjacent
+# Window kernels (lrn_window.cu): windows of at most _WINDOW channels, outputs that are not
+# inputs.  Channels-first ("planes"): a thread per _CHUNK channels of 1 or 4 positions (4 with
+# one vector load each, where positions and pointers allow); channels-last ("rows"): a thread
+# per element.  _WINDOW, _CHUNK and _WINDOW_BLOCK are the kernel file's W, CHUNK and BLOCK.
+_WINDOW = 8
+_CHUNK = 8
+_WINDOW_BLOCK = 256
+_MAX_GRID = 1 << 20          # blocks per launch; threads loop beyond that
+# Wider windows and in-place calls:
+# channels-first ("stream") kernel: one thread per (n, s) walks down the channels; adjacent
 # threads read adjacent addresses.  Its running windows keep `m` slots per thread in shared
 # memory (or in a global scratch array when that does not fit).  With fewer than
 # _STREAM_THREADS positions, the channels are split into chunks of at least 4 windows, each
@@ -36,7 +48,7 @@ _SHARED_BYTES = 48 * 1024
 _INT32_LIMIT = 2**31         # offsets from here on need the 64-bit index variant
 
 _CUDA_DIR = pathlib.Path(__file__).with_name("cuda")
-_FILES = {"stream": "lrn_stream.cu", "tile": "lrn_tile.cu"}   # each: lrn_forward, lrn_backward
+_FILES = {"window": "lrn_window.cu", "stream": "lrn_stream.cu", "tile": "lrn_tile.cu"}
 _TYPES = {"float16": ("unsigned short", "float"), "float32": ("float", "float"),
           "float64": ("double", "double")}
 _INDEX = {"int32": "int", "int64": "long long"}
@@ -67,8 +79,9 @@ def _variants():
 def kernel_sources():
     """Every compiled variant as ``(name, CUDA source, NVRTC options)``.
 
-    One variant per kernel file (``stream``: channels-first; ``tile``: channels-last) x
-    dtype x index width (int32, int64); each defines ``lrn_forward`` and ``lrn_backward``.
+    One variant per kernel file (``window``: windows of at most 8 channels, either layout;
+    ``stream``: channels-first; ``tile``: channels-last) x dtype x index width (int32,
+    int64).
     Used by the tests to compile each source with ``nvcc --ptx`` and with the host
     emulation, exactly as :func:`_module` compiles it.
     """
@@ -84,8 +97,8 @@ def _module(device_id, kind, dtype, index):
 
 
 @functools.lru_cache(maxsize=None)
-def _function(device_id, direction, kind, dtype, index):
-    return _module(device_id, kind, dtype, index).get_function(f"lrn_{direction}")
+def _function(device_id, name, kind, dtype, index):
+    return _module(device_id, kind, dtype, index).get_function(name)
 
 
 def _launch(direction, arrays, n_in, p):
@@ -101,41 +114,58 @@ def _launch(direction, arrays, n_in, p):
     n, c, s = (x.shape[0], x.shape[2], x.shape[1]) if p.channels_last else x.shape
     m, pre = p.window(c)
     acc = np.float64 if x.dtype.name == "float64" else np.float32
-    if (p.channels_last or s == 1) and c <= _TILE:
-        kind, block, shared, work = "tile", _TILE_BLOCK, 0, None
+    # a thread reads channels other threads write: not when an output is also an input
+    in_place = any(cupy.may_share_memory(a, b) for a in arrays[:n_in] if a is not None
+                   for b in arrays[n_in:] if b is not None)
+    work, shared, extra = None, 0, ()
+    if m <= _WINDOW and not in_place:
+        kind, block = "window", _WINDOW_BLOCK
+        if p.channels_last or s == 1:
+            name, dims, threads = f"lrn_{direction}_rows", (n * s, c), n * s * c
+            stride = 1
+        else:
+            vector = direction == "forward" and s % 4 == 0 and all(
+                a.data.ptr % 16 == 0 for a in arrays if a is not None)
+            name = f"lrn_forward_planes{4 if vector else 1}" if direction == "forward" \
+                else "lrn_backward_planes"
+            dims, threads = (n, c, s), n * -(-c // _CHUNK) * (s // 4 if vector else s)
+            stride = s
+        grid = min(-(-threads // block), _MAX_GRID)
+        # the largest offset: a thread's index runs to the thread count plus one grid's
+        # stride, a channel index _CHUNK + 2 * _WINDOW past the array's
+        largest = x.size + grid * block + (_CHUNK + 2 * _WINDOW) * stride
+    elif (p.channels_last or s == 1) and c <= _TILE:
+        name, kind, block = f"lrn_{direction}", "tile", _TILE_BLOCK
         rows_per_block = _TILE // c
         grid = -(-n * s // rows_per_block)
         dims = (n * s, c, rows_per_block)
+        largest = x.size + max(_TILE, grid * block)
     else:
         if p.channels_last:   # rows too long for the tile kernel: walk each row
             n, s = n * s, 1
-        kind, block = "stream", _STREAM_BLOCK
-        # chunks read their neighbours' margins: not when an output is also an input
-        in_place = any(cupy.may_share_memory(a, b) for a in arrays[:n_in] if a is not None
-                       for b in arrays[n_in:] if b is not None)
+        name, kind, block = f"lrn_{direction}", "stream", _STREAM_BLOCK
+        # chunks read their neighbours' margins: not in place
         chunks = 1 if in_place else max(1, min(-(-_STREAM_THREADS // (n * s)), c // (4 * m)))
         length = -(-c // chunks // m) * m   # a multiple of m: same sums as without chunks
         grid = -(-n * s * -(-c // length) // block)
         rings = 3 if direction == "backward" and arrays[3] is None else 1
         shared = rings * m * block * np.dtype(acc).itemsize
-        work = None
         if shared > _SHARED_BYTES:   # rings in global scratch, for a bounded number of threads
             sms = cupy.cuda.Device().attributes["MultiProcessorCount"]
             grid = min(grid, sms * _SCRATCH_BLOCKS_PER_SM)
             work, shared = cupy.empty(rings * m * grid * block, dtype=acc), 0
         dims = (n, c, s, length)
-    # the largest offset: a thread's position index runs to the element count plus one
-    # grid's stride (past 2**31 that overflowed), channel indices to c + pre + post + 8
-    largest = max(x.size + max(_TILE, grid * block), 3 * c + 16,
-                  0 if work is None else work.size)
+        extra = (work,)
+        # a thread's position index runs to the element count plus one grid's stride, its
+        # channel indices to c + pre + post + 8
+        largest = max(x.size + grid * block, 3 * c + 16, 0 if work is None else work.size)
     index = "int32" if largest < _INT32_LIMIT else "int64"
     itype = np.int32 if index == "int32" else np.int64
     scalars = [acc(p.alpha_n), np.float64(p.beta), acc(p.bias)]   # beta: a double always
     if direction == "backward":
         scalars.append(acc(p.grad_coef))
-    args = (*arrays, *(() if kind == "tile" else (work,)),
-            *(itype(v) for v in (*dims, pre, m - 1 - pre)), *scalars)
-    kernel = _function(cupy.cuda.Device().id, direction, kind, x.dtype.name, index)
+    args = (*arrays, *extra, *(itype(v) for v in (*dims, pre, m - 1 - pre)), *scalars)
+    kernel = _function(cupy.cuda.Device().id, name, kind, x.dtype.name, index)
     kernel((grid,), (block,), args, shared_mem=shared)
 
 

@@ -53,6 +53,24 @@ inline void __syncthreads() { swapcontext(&emu::current->context, &emu::schedule
 
 inline float rsqrtf(float v) { return 1.0f / sqrtf(v); }
 
+// The vector types the kernels load and store through (CUDA's alignment; the emulation is
+// compiled with -fno-strict-aliasing, as these casts need).
+struct alignas(16) float4 {
+    float x, y, z, w;
+};
+struct alignas(8) ushort4 {
+    unsigned short x, y, z, w;
+};
+struct alignas(16) double2 {
+    double x, y;
+};
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+inline ushort4 make_ushort4(unsigned short x, unsigned short y, unsigned short z,
+                            unsigned short w) {
+    return {x, y, z, w};
+}
+inline double2 make_double2(double x, double y) { return {x, y}; }
+
 // libdevice's conversions, round to nearest even (GCC's _Float16 converts in IEEE fashion).
 extern "C" float __nv_half2float(unsigned short h) {
     _Float16 v;

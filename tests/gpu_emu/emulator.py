@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 SHIM = Path(__file__).with_name("cuda_shim.h")
-FLAGS = ("-std=c++17", "-O1", "-shared", "-fPIC", "-Wno-unknown-pragmas")
+FLAGS = ("-std=c++17", "-O1", "-fno-strict-aliasing", "-shared", "-fPIC",
+         "-Wno-unknown-pragmas")
 _KERNEL = re.compile(r'extern\s+"C"\s+__global__\s+void\s+(\w+)\s*\(')
 _lock = threading.Lock()
 _loaded = {}
