@@ -105,8 +105,9 @@ def variants_used(monkeypatch):
 
 # -- everywhere ----------------------------------------------------------------
 
-KERNELS = {"window": {"lrn_forward_planes1", "lrn_forward_planes4", "lrn_backward_planes",
-                      "lrn_forward_rows", "lrn_backward_rows"},
+KERNELS = {"window": {f"lrn_{k}_{b}" for k in ("forward_planes1", "forward_planes4",
+                                              "backward_planes", "forward_rows")
+                      for b in ("b075", "any")},
            "stream": {"lrn_forward", "lrn_backward"}, "tile": {"lrn_forward", "lrn_backward"}}
 
 
@@ -373,36 +374,41 @@ def test_gpu_info(cp):
 # -- GPU: the kernels directly ------------------------------------------------------
 
 # 3-D kernel views (channels-first (N, C, S), channels-last (N, S, C)) that between them take
-# every launch path of _gpu._launch, with the kernels each takes out of place / in place.
+# every launch path of _gpu._launch, with the kernels each takes ("kind:name" without the
+# beta class) out of place (forward, backward) and in place (forward, backward).
 KERNEL_PATHS = [
-    pytest.param((2, 9, 36), False, 5, "planes4/stream", id="planes-vector"),
-    pytest.param((2, 9, 37), False, 5, "planes1/stream", id="planes"),
-    pytest.param((2, 20, 6), False, 8, "planes1/stream", id="planes-widest"),
-    pytest.param((3, 1, 7), False, 3, "planes1/stream", id="planes-C1"),
-    pytest.param((2, 9, 37), False, 9, "stream/stream", id="stream"),
-    pytest.param((1, 300, 2), False, 9, "stream/stream", id="stream-chunks"),
-    pytest.param((2, 120, 3), False, 40, "stream/stream", id="stream-global-scratch-backward"),
-    pytest.param((2, 120, 3), False, 101, "stream/stream", id="stream-global-scratch"),
-    pytest.param((4, 33, 1), False, 4, "rows/tile", id="S1-rows"),
-    pytest.param((2, 13, 5), True, 4, "rows/tile", id="rows"),
-    pytest.param((3, 700, 3), True, 2, "rows/tile", id="rows-many"),
-    pytest.param((3, 70, 12), True, 9, "tile/tile", id="tile"),
-    pytest.param((2, 4, 64), True, 130, "tile/tile", id="tile-window-gt-C"),
-    pytest.param((1, 3, 2100), True, 5, "rows/stream", id="long-rows"),
-    pytest.param((1, 2, 2100), True, 101, "stream/stream", id="long-rows-global-scratch"),
+    pytest.param((2, 9, 36), False, 5, "planes4 planes stream stream", id="planes-vector"),
+    pytest.param((2, 9, 37), False, 5, "planes1 planes stream stream", id="planes"),
+    pytest.param((2, 20, 6), False, 8, "planes1 planes stream stream", id="planes-widest"),
+    pytest.param((3, 1, 7), False, 3, "planes1 planes stream stream", id="planes-C1"),
+    pytest.param((2, 9, 37), False, 9, "stream stream stream stream", id="stream"),
+    pytest.param((1, 300, 2), False, 9, "stream stream stream stream", id="stream-chunks"),
+    pytest.param((2, 120, 3), False, 40, "stream stream stream stream",
+                 id="stream-global-scratch-backward"),
+    pytest.param((2, 120, 3), False, 101, "stream stream stream stream",
+                 id="stream-global-scratch"),
+    pytest.param((4, 33, 1), False, 4, "rows tile tile tile", id="S1-rows"),
+    pytest.param((2, 13, 5), True, 4, "rows tile tile tile", id="rows"),
+    pytest.param((3, 700, 3), True, 2, "rows tile tile tile", id="rows-many"),
+    pytest.param((3, 70, 12), True, 9, "tile tile tile tile", id="tile"),
+    pytest.param((2, 4, 64), True, 130, "tile tile tile tile", id="tile-window-gt-C"),
+    pytest.param((1, 3, 2100), True, 5, "rows stream stream stream", id="long-rows"),
+    pytest.param((1, 2, 2100), True, 101, "stream stream stream stream",
+                 id="long-rows-global-scratch"),
 ]
-_PATH_KERNELS = {
-    "planes4": {("window", "lrn_forward_planes4"), ("window", "lrn_backward_planes")},
-    "planes1": {("window", "lrn_forward_planes1"), ("window", "lrn_backward_planes")},
-    "rows": {("window", "lrn_forward_rows"), ("window", "lrn_backward_rows")},
-    "stream": {("stream", "lrn_forward"), ("stream", "lrn_backward")},
-    "tile": {("tile", "lrn_forward"), ("tile", "lrn_backward")},
-}
+_KERNEL = {"planes4": ("window", "lrn_forward_planes4"), "planes1": ("window", "lrn_forward_planes1"),
+           "planes": ("window", "lrn_backward_planes"), "rows": ("window", "lrn_forward_rows")}
 
 
 def path_kernels(paths):
-    """The (kind, name) pairs of an "out-of-place/in-place" entry of KERNEL_PATHS."""
-    return set().union(*(_PATH_KERNELS[k] for k in paths.split("/")))
+    """The (kind, name) of the four launches of a KERNEL_PATHS entry."""
+    directions = ("forward", "backward") * 2
+    return [_KERNEL.get(k, (k, f"lrn_{d}")) for k, d in zip(paths.split(), directions)]
+
+
+def base_name(name):
+    """A kernel's name without its beta class."""
+    return name.removesuffix("_b075").removesuffix("_any")
 
 
 @gpu
@@ -417,9 +423,9 @@ def test_kernels_direct(cp, monkeypatch, variants_used, shape, channels_last, si
         # rows longer than the tile, at a length whose reference is quick to compute
         monkeypatch.setattr(_gpu, "_TILE", 256)
         shape = shape[:2] + (300,)
-    for convention in CONVENTIONS:
+    for k, convention in enumerate(CONVENTIONS):
         rng = rng_for("gpu-direct", shape, channels_last, size, dtype_id(dtype), convention)
-        alpha, beta, bias = random_params(rng)
+        alpha, beta, bias = random_params(rng, beta=(0.75, 2.0)[k % 2])   # both beta classes
         p = _params.make(size, alpha, beta, bias, layout, convention).resolve(
             np.dtype(dtype), 3, backward=True)
         x = random_x(rng, shape, dtype)
@@ -439,7 +445,7 @@ def test_kernels_direct(cp, monkeypatch, variants_used, shape, channels_last, si
             cp.testing.assert_array_equal(y_only, y)
             inplace = xg.copy()
             _gpu.forward(inplace, inplace, None, p)
-            check_in_place(cp, inplace, y, paths, lambda a: assert_fwd_close(a, yref, dtype))
+            check_in_place(cp, inplace, y, paths, 0, lambda a: assert_fwd_close(a, yref, dtype))
 
             yg, sg = cp.asarray(yref.astype(dtype)), cp.asarray(sref.astype(dtype))
             for scale in (sg, None):
@@ -448,18 +454,21 @@ def test_kernels_direct(cp, monkeypatch, variants_used, shape, channels_last, si
                 assert_bwd_close(cp.asnumpy(dx), dxref, mag, dtype)
                 inplace = dyg.copy()
                 _gpu.backward(xg, yg, inplace, scale, inplace, p)
-                check_in_place(cp, inplace, dx, paths,
+                check_in_place(cp, inplace, dx, paths, 1,
                                lambda a: assert_bwd_close(a, dxref, mag, dtype))
-    assert variants_used == {(kind, name, np.dtype(dtype).name, i)
-                             for kind, name in path_kernels(paths) for i in ("int32", "int64")}
+    assert {(kind, base_name(name), dt, i) for kind, name, dt, i in variants_used} == {
+        (kind, name, np.dtype(dtype).name, i)
+        for kind, name in path_kernels(paths) for i in ("int32", "int64")}
+    window = {name for kind, name, _, _ in variants_used if kind == "window"}
+    assert window == {base_name(n) + b for n in window for b in ("_b075", "_any")}
 
 
-def check_in_place(cp, got, out_of_place, paths, check_reference):
+def check_in_place(cp, got, out_of_place, paths, direction, check_reference):
     """In place takes the stream or tile kernels; the window kernels group their sums
-    differently, so the two agree to rounding (checked against the reference) rather than
-    bitwise."""
-    outside, inside = paths.split("/")
-    if outside == inside:
+    differently, so where out of place took them the two agree to rounding (checked
+    against the reference) rather than bitwise.  direction: 0 forward, 1 backward."""
+    kernels = path_kernels(paths)
+    if kernels[direction] == kernels[2 + direction]:
         cp.testing.assert_array_equal(got, out_of_place)
     else:
         check_reference(cp.asnumpy(got))
@@ -493,7 +502,8 @@ def test_kernels_every_launch_path(emulated_cp, monkeypatch):
         _gpu.backward(x, y, x, None, cp.empty(shape, np.float32), p)
         _gpu.forward(x, x, None, p)
         _gpu.backward(x, y, x, None, x, p)
-        assert {(kind, name) for kind, name, _ in seen} == path_kernels(paths), param.id
+        assert [(kind, base_name(name)) for kind, name, _ in seen] == path_kernels(paths), \
+            param.id
         assert any(scratch for *_, scratch in seen) == ("scratch" in param.id), param.id
 
 
@@ -514,14 +524,14 @@ def test_index_width_counts_the_grid_stride(emulated_cp, monkeypatch, variants_u
 def test_index_width_counts_the_window_reach(emulated_cp, monkeypatch, variants_used):
     """A window kernel's offsets end at the element count plus one grid's stride plus
     (_CHUNK + 2 * _WINDOW) channels: 3000 + 3 blocks x 256 + 24 x 3000 = 75768 here."""
-    p = _params.make(3).resolve(np.dtype(np.float32), 3, backward=True)
+    p = _params.make(3, beta=0.75).resolve(np.dtype(np.float32), 3, backward=True)
     x = emulated_cp.asarray(random_x(rng_for("index-width"), (1, 1, 3000), np.float32))
     y = emulated_cp.empty(x.shape, np.float32)
     for limit, index in ((75769, "int32"), (75768, "int64")):
         monkeypatch.setattr(_gpu, "_INT32_LIMIT", limit)
         variants_used.clear()
         _gpu.forward(x, y, None, p)
-        assert variants_used == {("window", "lrn_forward_planes4", "float32", index)}
+        assert variants_used == {("window", "lrn_forward_planes4_b075", "float32", index)}
 
 
 @gpu
@@ -538,8 +548,25 @@ def test_window_kernels_unaligned_arrays(cp, variants_used, layout):
     assert xg.data.ptr % 16 != 0
     y = lrn.lrn(xg, 5, 0.5, 0.75, 1.0, layout=layout)
     assert_fwd_close(cp.asnumpy(y), ref_forward(x, 5, 0.5, 0.75, 1.0, layout)[0], np.float32)
-    name = "lrn_forward_planes1" if layout == "NCHW" else "lrn_forward_rows"
+    name = "lrn_forward_planes1_b075" if layout == "NCHW" else "lrn_forward_rows_b075"
     assert ("window", name, "float32", "int32") in variants_used
+
+
+@gpu
+@pytest.mark.parametrize("beta", [0.75, 0.5, 1.0, 0.7499999, 2.3])
+def test_window_kernels_beta_class(cp, variants_used, beta):
+    """beta = 0.75 takes the kernels compiled for it, any other beta the general ones."""
+    x = random_x(rng_for("gpu-beta-class", beta), (2, 9, 5, 7), np.float32)
+    dy = random_x(rng_for("gpu-beta-class-dy", beta), x.shape, np.float32, scale=1.0)
+    xg = cp.asarray(x)
+    y = lrn.lrn(xg, 5, 0.5, beta, 1.0)
+    dx = lrn.lrn_backward(xg, y, cp.asarray(dy), 5, 0.5, beta, 1.0)
+    assert_fwd_close(cp.asnumpy(y), ref_forward(x, 5, 0.5, beta, 1.0)[0], np.float32)
+    dxref, mag = ref_backward(x, dy, 5, 0.5, beta, 1.0, return_terms=True)
+    assert_bwd_close(cp.asnumpy(dx), dxref, mag, np.float32)
+    suffix = "_b075" if beta == 0.75 else "_any"
+    assert {name for _, name, _, _ in variants_used} == {
+        "lrn_forward_planes1" + suffix, "lrn_backward_planes" + suffix}
 
 
 @gpu
@@ -563,7 +590,7 @@ def test_kernels_many_positions_emulated(emulated_cp, monkeypatch):
                                                   ((3, 37, 19), True)])
 def test_window_kernels_loop_over_the_grid(cp, monkeypatch, shape, channels_last):
     """Fewer blocks than the work needs (_MAX_GRID = 1): every thread loops over the
-    grid, the channels-last gradient's blocks over several tiles of staged terms."""
+    grid."""
     monkeypatch.setattr(_gpu, "_MAX_GRID", 1)
     check_many_positions(cp, shape, channels_last, 5)
 

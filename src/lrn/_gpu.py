@@ -24,14 +24,16 @@ import numpy as np
 from . import _arrays
 
 # Window kernels (lrn_window.cu): windows of at most _WINDOW channels, outputs that are not
-# inputs.  Channels-first ("planes"): a thread per _CHUNK channels of 1 or 4 positions (4 with
-# one vector load each, where positions and pointers allow); channels-last ("rows"): a thread
-# per element.  _WINDOW, _CHUNK and _WINDOW_BLOCK are the kernel file's W, CHUNK and BLOCK.
+# inputs; forward in either layout, the gradient channels-first.  Channels-first
+# ("planes"): a thread per _CHUNK channels of 1 or 4 positions (4 with one vector load each
+# where positions and pointers allow); channels-last ("rows"): a thread per element.
+# _WINDOW and _CHUNK are the kernel file's W and CHUNK.  Each kernel comes for beta = 0.75
+# and for any beta.
 _WINDOW = 8
 _CHUNK = 8
 _WINDOW_BLOCK = 256
 _MAX_GRID = 1 << 20          # blocks per launch; threads loop beyond that
-# Wider windows and in-place calls:
+# Wider windows, in-place calls and the channels-last gradient:
 # channels-first ("stream") kernel: one thread per (n, s) walks down the channels; adjacent
 # threads read adjacent addresses.  Its running windows keep `m` slots per thread in shared
 # memory (or in a global scratch array when that does not fit).  With fewer than
@@ -118,16 +120,18 @@ def _launch(direction, arrays, n_in, p):
     in_place = any(cupy.may_share_memory(a, b) for a in arrays[:n_in] if a is not None
                    for b in arrays[n_in:] if b is not None)
     work, shared, extra = None, 0, ()
-    if m <= _WINDOW and not in_place:
+    rows = p.channels_last or s == 1
+    if m <= _WINDOW and not in_place and (direction == "forward" or not rows):
         kind, block = "window", _WINDOW_BLOCK
-        if p.channels_last or s == 1:
-            name, dims, threads = f"lrn_{direction}_rows", (n * s, c), n * s * c
+        beta_class = "b075" if p.beta == 0.75 else "any"
+        if rows:
+            name, dims, threads = f"lrn_forward_rows_{beta_class}", (n * s, c), n * s * c
             stride = 1
         else:
             vector = direction == "forward" and s % 4 == 0 and all(
                 a.data.ptr % 16 == 0 for a in arrays if a is not None)
-            name = f"lrn_forward_planes{4 if vector else 1}" if direction == "forward" \
-                else "lrn_backward_planes"
+            name = (f"lrn_forward_planes{4 if vector else 1}_{beta_class}"
+                    if direction == "forward" else f"lrn_backward_planes_{beta_class}")
             dims, threads = (n, c, s), n * -(-c // _CHUNK) * (s // 4 if vector else s)
             stride = s
         grid = min(-(-threads // block), _MAX_GRID)

@@ -27,23 +27,28 @@ __device__ __forceinline__ double scaled_pow(double x, double s, double e) {
     return x * q * q * q * q;
 }
 
+// x * s ** -0.75 (beta = 0.75: AlexNet's, GoogLeNet's and most networks'); not
+// rsqrt(s * sqrt(s)): s * sqrt(s) overflows.
+__device__ __forceinline__ float scaled_075(float x, float s) {
+    const float r = rsqrtf(s);
+    return x * (r * sqrtf(r));
+}
+__device__ __forceinline__ double scaled_075(double x, double s) {
+    const double r = 1.0 / sqrt(s);
+    return x * (r * sqrt(r));
+}
+
 // x * s ** -beta; beta comes as a double for every dtype.  Exact forms for the usual
 // exponents (IEEE results for 0, inf, NaN, s < 0); any other beta in double, rounded once:
 // the CPU kernels compute the same.
 __device__ __forceinline__ float scaled(float x, float s, double beta) {
-    if (beta == 0.75) {   // not rsqrtf(s * sqrtf(s)): s * sqrt(s) overflows
-        const float r = rsqrtf(s);
-        return x * (r * sqrtf(r));
-    }
+    if (beta == 0.75) return scaled_075(x, s);
     if (beta == 0.5) return x * rsqrtf(s);
     if (beta == 1.0) return x / s;   // not x * (1 / s): 1 / s overflows for a subnormal s
     return (float)scaled_pow((double)x, (double)s, -beta);
 }
 __device__ __forceinline__ double scaled(double x, double s, double beta) {
-    if (beta == 0.75) {
-        const double r = 1.0 / sqrt(s);
-        return x * (r * sqrt(r));
-    }
+    if (beta == 0.75) return scaled_075(x, s);
     if (beta == 0.5) return x * (1.0 / sqrt(s));
     if (beta == 1.0) return x / s;
     return scaled_pow(x, s, -beta);
