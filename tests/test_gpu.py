@@ -358,6 +358,30 @@ def test_gpu_foreign_arrays(emulated_cp):
 
 
 @gpu
+def test_gpu_foreign_array_streams_are_waited_for(emulated_cp):
+    """A version-3 ``__cuda_array_interface__`` naming a stream: lrn's stream (CuPy's
+    current one) waits for an event recorded on it, for every array argument; no wait
+    for no stream, a None stream, version 2, or the current stream itself."""
+    cp = emulated_cp
+    x = random_x(rng_for("gpu-cai-stream"), (2, 7, 5), np.float32)
+    y, scale = ref_forward(x, 3, 0.8, 0.75, 1.0)
+    with cp.cuda.Stream(0x1000) as ours:
+        got = lrn.lrn(cp.ForeignArray(x.copy(), stream=0xBEEF), 3, 0.8, 0.75, 1.0)
+        assert [e.stream.ptr for e in ours.waited] == [0xBEEF]
+        assert_fwd_close(cp.asnumpy(got), y, np.float32)
+        ours.waited.clear()
+        arrays = [cp.ForeignArray(a.astype(np.float32), stream=ptr)
+                  for a, ptr in ((x, 0xA), (y, 0xB), (np.ones_like(x), 0xC), (scale, 1))]
+        lrn.lrn_backward(*arrays[:3], 3, 0.8, 0.75, 1.0, scale=arrays[3])
+        assert [e.stream.ptr for e in ours.waited] == [0xA, 0xB, 0xC, 1]
+        ours.waited.clear()
+        for kw in (dict(), dict(stream=None), dict(stream=0xBEEF, version=2),
+                   dict(stream=0x1000)):
+            lrn.lrn(cp.ForeignArray(x.copy(), **kw), 3)
+        assert ours.waited == []
+
+
+@gpu
 def test_gpu_info(cp):
     info = _gpu.info()
     assert isinstance(info, str) and "compute capability" in info and "\n" not in info

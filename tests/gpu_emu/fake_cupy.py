@@ -9,6 +9,7 @@ expose ``__cuda_array_interface__``, so ``lrn._gpu.holds`` claims them), and
 ``asarray`` of a host array copies it.  Allocations are fenced by guard bytes that every
 launch checks on its array arguments.
 """
+import contextlib
 import math
 import types
 import weakref
@@ -187,8 +188,68 @@ class RawModule(emulator.Module):
         return launch
 
 
+class Stream:
+    """An emulated stream.  The emulated device runs each launch to completion at once,
+    in program order, so there is nothing to order; a stream records the events it was
+    told to wait for, which is what the tests check (which stream lrn orders after which).
+    ``with stream:`` makes it current, as in CuPy."""
+
+    def __init__(self, ptr=0):
+        self.ptr = ptr
+        self.waited = []
+
+    def wait_event(self, event):
+        self.waited.append(event)
+
+    def __enter__(self):
+        _current_streams.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _current_streams.pop()
+        return False
+
+
+_current_streams = [Stream(0)]   # the null stream at the bottom
+
+
+def get_current_stream():
+    return _current_streams[-1]
+
+
+def ExternalStream(ptr, device_id=-1):
+    return Stream(ptr)
+
+
+class Event:
+    def __init__(self, disable_timing=False):
+        self.stream = None
+
+    def record(self, stream=None):
+        self.stream = get_current_stream() if stream is None else stream
+
+
+_allocators = [None]   # None: the (emulated) memory pool
+
+
+@contextlib.contextmanager
+def using_allocator(allocator=None):
+    """Records the allocator (``current_allocator``); the emulated arrays stay NumPy
+    memory, so it is never called."""
+    _allocators.append(allocator)
+    try:
+        yield
+    finally:
+        _allocators.pop()
+
+
+def current_allocator():
+    return _allocators[-1]
+
+
 cuda = types.SimpleNamespace(
-    Device=Device,
+    Device=Device, Stream=Stream, ExternalStream=ExternalStream, Event=Event,
+    get_current_stream=get_current_stream, using_allocator=using_allocator,
     runtime=types.SimpleNamespace(getDeviceProperties=_properties,
                                   getDeviceCount=lambda: 1),
 )
@@ -196,14 +257,21 @@ testing = types.SimpleNamespace(assert_array_equal=np.testing.assert_array_equal
 
 
 class ForeignArray:
-    """Another library's CUDA array (``__cuda_array_interface__`` only) over host memory."""
+    """Another library's CUDA array (``__cuda_array_interface__`` only) over host memory;
+    ``stream``: the interface's ``"stream"`` entry (absent when not given)."""
 
-    def __init__(self, host):
-        self.host = host
+    _ABSENT = object()
+
+    def __init__(self, host, stream=_ABSENT, version=3):
+        self.host, self.stream, self.version = host, stream, version
 
     @property
     def __cuda_array_interface__(self):
-        return ndarray.__cuda_array_interface__.fget(self.host.view(ndarray))
+        interface = ndarray.__cuda_array_interface__.fget(self.host.view(ndarray))
+        interface["version"] = self.version
+        if self.stream is not self._ABSENT:
+            interface["stream"] = self.stream
+        return interface
 
 
 class DLPackDevice:
