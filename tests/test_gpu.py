@@ -657,6 +657,54 @@ def test_gpu_current_stream(cuda_cp):
     assert_fwd_close(cp.asnumpy(ynhwc), yref.transpose(0, 2, 3, 1), np.float32)
 
 
+_SPIN = r"""
+extern "C" __global__ void spin(long long cycles) {
+    long long start = clock64();
+    while (clock64() - start < cycles) { }
+}
+"""
+
+
+class _Produced:
+    """Another library's CUDA array whose work on it runs on ``stream``: it exports
+    ``a`` by DLPack only, or by a version-3 ``__cuda_array_interface__`` naming
+    ``stream``."""
+
+    def __init__(self, a, stream, how):
+        self.a, self.stream = a, stream
+        if how == "cai":
+            self.__cuda_array_interface__ = dict(a.__cuda_array_interface__, version=3,
+                                                 stream=stream.ptr)
+        else:
+            self.__dlpack_device__ = a.__dlpack_device__
+
+    def __dlpack__(self, **kwargs):   # the producer's current stream is its own
+        with self.stream:
+            return self.a.__dlpack__(**kwargs)
+
+
+@gpu
+@pytest.mark.parametrize("how", ["dlpack", "cai"])
+def test_gpu_waits_for_the_producers_stream(cuda_cp, how):
+    """An array written on the producer's stream behind a long kernel (NaN until then):
+    lrn on another stream reads it only once written, by DLPack's stream handshake or
+    the interface's stream."""
+    cp = cuda_cp
+    x = random_x(rng_for("gpu-producer"), (4, 16, 24, 24), np.float32)
+    yref, _ = ref_forward(x, 5, 0.5, 0.75, 1.0)
+    src = cp.asarray(x)
+    a = cp.full(x.shape, cp.nan, dtype=cp.float32)
+    cp.cuda.Device().synchronize()
+    producer, consumer = cp.cuda.Stream(non_blocking=True), cp.cuda.Stream(non_blocking=True)
+    with producer:
+        cp.RawKernel(_SPIN, "spin")((1,), (1,), (np.int64(2 * 10**8),))   # ~0.1 s
+        cp.copyto(a, src)
+    with consumer:
+        y = lrn.lrn(_Produced(a, producer, how), 5, 0.5, 0.75, 1.0)
+    consumer.synchronize()
+    assert_fwd_close(cp.asnumpy(y), yref, np.float32)
+
+
 @gpu
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_gpu_int64_indexing(cuda_cp, layout):
