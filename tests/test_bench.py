@@ -6,6 +6,7 @@ method, teardown.  GPU cases raise ``NotImplementedError`` in setup where CuPy, 
 lrn's GPU backend is missing; asv reports those as skipped, and so does this test.
 """
 import contextlib
+import ctypes.util
 import importlib
 import importlib.util
 import inspect
@@ -252,3 +253,142 @@ def test_side_by_side_peers_in_a_child_process():
     columns = {c for entry in res["shapes"].values() for c in entry["stats"]}
     assert columns == {"copy", "lrn"} | installed
     assert len(res["absent"]) == 4 - len(installed)
+
+
+# -- the GPU comparison (python -m lrn bench --gpu) without a GPU ----------------------
+
+from .test_gpu import emulated_cp, emulator_built  # noqa: E402,F401 - the CuPy stand-in
+
+
+def test_cudnn_parameter_mapping():
+    """lrn's (size, alpha, beta, bias) are cuDNN's (lrnN, lrnAlpha, lrnBeta, lrnK) as
+    they are (cuDNN divides lrnAlpha by lrnN itself), within cuDNN's limits."""
+    from lrn import _bench_cudnn as cudnn
+
+    assert cudnn.descriptor_args(5, 1e-4, 0.75, 2.0) == (5, 1e-4, 0.75, 2.0)
+    for args, word in (((17, 1e-4, 0.75, 2.0), "window sizes 1 to 16, got 17"),
+                       ((0, 1e-4, 0.75, 2.0), "got 0"),
+                       ((5, 1e-4, 0.75, 0.0), "bias"),
+                       ((5, 1e-4, 0.001, 2.0), "beta")):
+        with pytest.raises(ValueError, match=word):
+            cudnn.descriptor_args(*args)
+    assert cudnn.DATA_TYPES == {"float32": 0, "float64": 1, "float16": 2}
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (2, 3, 4, 5, 6), (2, 3, 7)])
+def test_cudnn_tensor_strides(shape):
+    """Dims (N, C, *spatial); NCHW packed, NHWC by its strides: NumPy's strides of the
+    same memory viewed as (N, C, *spatial), padded to 4 dims."""
+    from lrn import _bench_cudnn as cudnn
+
+    nchw = np.empty(shape, np.float32)
+    dims, strides = cudnn.dims_and_strides(shape, "NCHW")
+    pad = [1] * (4 - len(shape))
+    assert dims == list(shape) + pad
+    assert strides == [s // 4 for s in nchw.strides] + pad
+    nhwc = np.empty((shape[0], *shape[2:], shape[1]), np.float32)
+    dims, strides = cudnn.dims_and_strides(nhwc.shape, "NHWC")
+    as_nchw = np.moveaxis(nhwc, -1, 1)
+    assert dims == list(as_nchw.shape) + pad
+    assert strides == [s // 4 for s in as_nchw.strides] + pad
+
+
+def test_cudnn_not_installed():
+    from lrn import _bench_cudnn as cudnn
+
+    with pytest.raises(cudnn.Unavailable, match=r"^cuDNN not installed \(/nonexistent/"):
+        cudnn.load(["/nonexistent/libcudnn.so.9", "libcudnn-that-is-not-there.so.9"])
+    libc = ctypes.util.find_library("c")
+    if libc is None:
+        pytest.skip("no C library found to stand in for a libcudnn without the symbols")
+    with pytest.raises(cudnn.Unavailable, match="cudnnGetVersion"):
+        cudnn.load([libc])
+
+
+class _FakeLib:
+    """A libcudnn stand-in whose calls return the given statuses (0 elsewhere)."""
+
+    def __init__(self, **statuses):
+        self.statuses, self.calls = statuses, []
+
+    def cudnnGetErrorString(self, status):
+        return {2000: b"CUDNN_STATUS_BAD_PARAM"}.get(status)
+
+    def __getattr__(self, name):
+        def call(*args):
+            self.calls.append(name)
+            return self.statuses.get(name, 0)
+        return call
+
+
+def test_cudnn_status_errors_name_the_call_and_status():
+    from lrn import _bench_cudnn as cudnn
+
+    lib = _FakeLib(cudnnSetLRNDescriptor=2000)
+    with pytest.raises(cudnn.CudnnError, match=r"cudnnSetLRNDescriptor failed: "
+                                               r"CUDNN_STATUS_BAD_PARAM \(status 2000\)"):
+        cudnn.LRN(lib, (2, 3, 4, 5), "NCHW", "float32", 5, 1e-4, 0.75, 2.0, 0)
+    # everything created is destroyed, last first
+    assert lib.calls[-3:] == ["cudnnDestroyLRNDescriptor", "cudnnDestroyTensorDescriptor",
+                              "cudnnDestroy"]
+    with pytest.raises(cudnn.CudnnError, match=r"cudnnCreate failed: unknown status "
+                                               r"\(status 4\)"):
+        cudnn.LRN(_FakeLib(cudnnCreate=4), (2, 3, 4, 5), "NHWC", "float64", 5, 1e-4, 0.75,
+                  2.0, 0)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_compare_gpu_emulated(emulated_cp, monkeypatch, layout):
+    """compare_gpu on the CuPy stand-in: lrn's rows with GB/s and % of the copy's rate;
+    cuDNN rows from a stand-in cuDNN that computes with lrn (timed, difference noted)
+    or wrongly (WRONG, not timed); an absent cuDNN and PyTorch without CUDA listed."""
+    from lrn import _bench_cudnn, benchmark
+
+    shape = (2, 8, 5, 5) if layout == "NCHW" else (2, 5, 5, 8)
+    rows, absent, notes = benchmark.compare_gpu(shape, layout, np.float32, repeats=1)
+    by_case = {r["case"]: r for r in rows}
+    assert {"copy floor (copyto)", "lrn forward", "lrn backward (scale recomputed)"} <= set(
+        by_case)
+    assert by_case["copy floor (copyto)"]["copy_pct"] == pytest.approx(100)
+    for r in rows:
+        assert math.isfinite(r["gbps"]) and math.isfinite(r["copy_pct"]), r
+    if importlib.util.find_spec("torch") is None or not __import__("torch").cuda.is_available():
+        assert "PyTorch with CUDA not installed" in absent
+    assert any(line.startswith("cuDNN") for line in absent), absent
+
+    p = benchmark.ALEXNET
+
+    class StandIn:   # cuDNN's calls, computed by lrn (right) or not (wrong)
+        right = True
+
+        def __init__(self, lib, shape_, layout_, dtype, size, alpha, beta, bias, stream):
+            assert (shape_, layout_, dtype) == (shape, layout, "float32")
+            assert (size, alpha, beta, bias) == (p["size"], p["alpha"], p["beta"], p["bias"])
+
+        def forward(self, x, y):
+            y[...] = benchmark.lrn(x, **p, layout=layout) if self.right else x
+
+        def backward(self, y, dy, x, dx):
+            dx[...] = benchmark.lrn_backward(x, y, dy, **p, layout=layout) if self.right \
+                else dy
+
+        def close(self):
+            pass
+    monkeypatch.setattr(_bench_cudnn, "load", lambda: (None, "/stand-in/libcudnn.so.9"))
+    monkeypatch.setattr(_bench_cudnn, "version", lambda lib: "9.99.0")
+    monkeypatch.setattr(_bench_cudnn, "LRN", StandIn)
+    rows, absent, notes = benchmark.compare_gpu(shape, layout, np.float32, repeats=1)
+    by_case = {r["case"]: r for r in rows}
+    assert math.isfinite(by_case["cudnn forward"]["median_ms"])
+    assert by_case["cudnn backward"]["speedup"] is not None
+    assert not any(line.startswith("cuDNN") for line in absent)
+    assert any(n.startswith("cuDNN 9.99.0 (/stand-in/libcudnn.so.9): max relative "
+                            "difference from lrn: forward 0") for n in notes), notes
+    StandIn.right = False
+    rows, absent, notes = benchmark.compare_gpu(shape, layout, np.float32, repeats=1)
+    by_case = {r["case"]: r for r in rows}
+    for name in ("cudnn forward", "cudnn backward"):
+        assert by_case[name]["median_ms"] is None
+        assert by_case[name]["wrong"].startswith("WRONG: max relative difference from lrn")
+    table = benchmark.format_table(rows)
+    assert "cudnn forward                        WRONG" in table

@@ -11,6 +11,7 @@ launch checks on its array arguments.
 """
 import contextlib
 import math
+import time
 import types
 import weakref
 
@@ -23,6 +24,7 @@ __version__ = "0.0-emulated"
 float16, float32, float64, int32 = np.float16, np.float32, np.float64, np.int32
 nan = np.nan
 sqrt = np.sqrt
+abs = np.abs
 may_share_memory = np.may_share_memory
 shares_memory = np.shares_memory
 
@@ -138,6 +140,10 @@ def zeros_like(a, dtype=None):
     return full(a.shape, 0, a.dtype if dtype is None else dtype)
 
 
+def empty_like(a, dtype=None):
+    return full(a.shape, np.nan, a.dtype if dtype is None else dtype)
+
+
 def ascontiguousarray(a, dtype=None):
     if a.flags.c_contiguous and (dtype is None or a.dtype == dtype):
         return a
@@ -222,11 +228,23 @@ def ExternalStream(ptr, device_id=-1):
 
 
 class Event:
+    """Records its stream and the host time: the emulated device has finished
+    everything launched before, so that is when the event completes."""
+
     def __init__(self, disable_timing=False):
         self.stream = None
+        self.time = None
 
     def record(self, stream=None):
         self.stream = get_current_stream() if stream is None else stream
+        self.time = time.perf_counter()
+
+    def synchronize(self):
+        pass
+
+
+def get_elapsed_time(start, end):
+    return (end.time - start.time) * 1e3   # ms, as CuPy
 
 
 _allocators = [None]   # None: the (emulated) memory pool
@@ -250,6 +268,7 @@ def current_allocator():
 cuda = types.SimpleNamespace(
     Device=Device, Stream=Stream, ExternalStream=ExternalStream, Event=Event,
     get_current_stream=get_current_stream, using_allocator=using_allocator,
+    get_elapsed_time=get_elapsed_time,
     runtime=types.SimpleNamespace(getDeviceProperties=_properties,
                                   getDeviceCount=lambda: 1),
 )
