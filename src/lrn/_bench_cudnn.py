@@ -59,8 +59,11 @@ class CudnnError(RuntimeError):
 
 
 def candidates():
-    """Where to look for libcudnn, in order: the soname (the copy PyTorch already loaded,
-    else the loader's path: the system's), then the nvidia-cudnn wheel and torch/lib."""
+    """Where to look for libcudnn, in order: the soname, then the nvidia-cudnn wheel and
+    torch/lib.  PyTorch is imported first where it is installed: a CUDA build links its
+    own libcudnn, which the soname then names, so that one process never holds two
+    copies (a second one would also take the first one's sub-libraries); without
+    PyTorch the soname is the loader's (the system's) libcudnn."""
     found = [SONAME]
     try:
         import nvidia.cudnn
@@ -70,7 +73,7 @@ def candidates():
     try:
         import torch
         found += glob.glob(os.path.join(os.path.dirname(torch.__file__), "lib", SONAME))
-    except ImportError:
+    except Exception:   # noqa: BLE001 - not installed, or its CUDA libraries do not load
         pass
     return found
 

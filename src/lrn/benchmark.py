@@ -382,15 +382,15 @@ def compare_gpu(shape, layout="NCHW", dtype=np.float32, p=ALEXNET, repeats=15, s
     ``torch.compile``, all on the same device memory and CuPy's current stream (PyTorch's
     current stream too: both are the legacy default stream unless changed).
 
-    Timing: each sample is :data:`GPU_BATCH` back-to-back calls between two CUDA
-    events, divided by :data:`GPU_BATCH`, so the GPU does not idle while Python
-    launches the next kernel (one call per sample made ~0.1 ms kernels look 1.5-2x
-    slower); a case whose host time per call exceeds its kernel time is measured as
-    host-bound, which is what it costs.  Before timing, cuDNN's and the compiled
-    PyTorch's results are compared with lrn's (with cuDNN's window, ``convention="onnx"``,
-    and PyTorch's, ``"torch"``): a case differing by more than
-    :data:`GPU_AGREEMENT` is listed as WRONG, not timed.  ``torch.compile`` compiles
-    once, untimed; where it fails the reason is listed as absent.
+    Timing: each sample is ``GPU_BATCH`` (20) back-to-back calls between two CUDA
+    events, divided by 20, so the GPU does not idle while Python launches the next
+    kernel (one call per sample made ~0.1 ms kernels look 1.5-2x slower); a case whose
+    host time per call exceeds its kernel time is measured as host-bound, which is
+    what it costs.  Before timing, cuDNN's and the compiled PyTorch's results are
+    compared with lrn's (with cuDNN's window, ``convention="onnx"``, and PyTorch's,
+    ``"torch"``): a case whose max |difference| / max |lrn| exceeds ``GPU_AGREEMENT``
+    (1e-3; 1e-2 for float16) is listed as WRONG, not timed.  ``torch.compile``
+    compiles once, untimed; where it fails the reason is listed as absent.
 
     Returns (rows, absent, notes): the table rows (see :func:`format_table`), a line
     for each peer that is not available, and lines on the peers checked (versions,
