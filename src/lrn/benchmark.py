@@ -255,8 +255,8 @@ def compare(shape, layout="NCHW", dtype=np.float32, p=ALEXNET, threads=None,
 
 
 GPU_BATCH = 20   # back-to-back calls per timed GPU sample
-# cuDNN and torch.compile must agree with lrn this closely (max |difference| / max |lrn|)
-# to be timed; a misused API shows up as an O(1) difference
+# cuDNN and torch.compile must agree with lrn this closely (the largest absolute difference
+# over the largest absolute value of lrn's) to be timed; a misused API shows up as O(1)
 GPU_AGREEMENT = {"float16": 1e-2, "float32": 1e-3, "float64": 1e-3}
 
 
@@ -388,8 +388,9 @@ def compare_gpu(shape, layout="NCHW", dtype=np.float32, p=ALEXNET, repeats=15, s
     host time per call exceeds its kernel time is measured as host-bound, which is
     what it costs.  Before timing, cuDNN's and the compiled PyTorch's results are
     compared with lrn's (with cuDNN's window, ``convention="onnx"``, and PyTorch's,
-    ``"torch"``): a case whose max |difference| / max |lrn| exceeds ``GPU_AGREEMENT``
-    (1e-3; 1e-2 for float16) is listed as WRONG, not timed.  ``torch.compile``
+    ``"torch"``): a case whose largest absolute difference, over the largest absolute
+    value of lrn's result, exceeds ``GPU_AGREEMENT`` (1e-3; 1e-2 for float16) is
+    listed as WRONG, not timed.  ``torch.compile``
     compiles once, untimed; where it fails the reason is listed as absent.
 
     Returns (rows, absent, notes): the table rows (see :func:`format_table`), a line
