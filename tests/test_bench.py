@@ -392,3 +392,30 @@ def test_compare_gpu_emulated(emulated_cp, monkeypatch, layout):
         assert by_case[name]["wrong"].startswith("WRONG: max relative difference from lrn")
     table = benchmark.format_table(rows)
     assert "cudnn forward                        WRONG" in table
+
+
+def test_bench_gpu_command_emulated(emulated_cp, monkeypatch, capsys, tmp_path):
+    """``python -m lrn bench --gpu`` on the CuPy stand-in: a table per layout with the
+    absent peers listed; a case that raises is reported (traceback) without stopping
+    the others, and the exit status says so."""
+    from lrn import benchmark
+
+    monkeypatch.setitem(benchmark.GPU_SHAPES, "alexnet1", (2, 8, 5, 5))
+    out = tmp_path / "gpu.json"
+    assert benchmark.main(["--gpu", "--shapes", "alexnet1", "--repeats", "1",
+                           "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "device: Emulated GPU" in text and "20 calls per timed sample" in text
+    assert text.count("% copy") == 2 and "  (cuDNN" in text
+    assert [r["layout"] for r in json.loads(out.read_text())["results"]] == ["NCHW", "NHWC"]
+
+    real = benchmark.compare_gpu
+
+    def failing(shape, layout, *args):
+        if layout == "NCHW":
+            raise RuntimeError("a failing case")
+        return real(shape, layout, *args)
+    monkeypatch.setattr(benchmark, "compare_gpu", failing)
+    assert benchmark.main(["--gpu", "--shapes", "alexnet1", "--repeats", "1"]) == 1
+    text = capsys.readouterr().out
+    assert "RuntimeError: a failing case" in text and text.count("% copy") == 1
