@@ -518,6 +518,27 @@ def test_cuda_tensor_through_lrn_lrn_waits_for_its_stream():
     _check_against_reference(x_host, None, torch.from_dlpack(y), None, "lrn.lrn(tensor)")
 
 
+@pytest.mark.parametrize("fmt", ("contiguous", "channels_last"))
+def test_cuda_view_is_the_tensors_memory(monkeypatch, fmt):
+    """Without a GPU, on the CuPy stand-in (a CPU tensor's memory standing for device
+    memory): the CuPy view built from the tensor's pointer has its values, channels last
+    for NHWC, and writes reach the tensor (no copy); a storage offset is honoured."""
+    import sys
+
+    from .gpu_emu import fake_cupy
+
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+    base = _to_format(_randn((3, 2, 5, 4, 6), torch.float32, "view"), fmt)
+    t = base[1:]   # a storage offset
+    layout = "NCHW" if fmt == "contiguous" else "NHWC"
+    v = lt._cuda_view(fake_cupy, t, layout)
+    want = t.numpy() if layout == "NCHW" else t.permute(0, 2, 3, 4, 1).numpy()
+    assert isinstance(v, fake_cupy.ndarray) and v.flags.c_contiguous
+    np.testing.assert_array_equal(np.asarray(v), want)
+    v[...] = 7
+    assert bool((t == 7).all()) and not bool((base[0] == 7).any())
+
+
 def test_on_torch_stream_picks_torch_stream(monkeypatch):
     """Without a GPU, on the CuPy stand-in: inside, CuPy's current stream is PyTorch's
     current stream of the tensor's device and an allocator is installed; both are

@@ -10,6 +10,7 @@ expose ``__cuda_array_interface__``, so ``lrn._gpu.holds`` claims them), and
 launch checks on its array arguments.
 """
 import contextlib
+import ctypes
 import math
 import time
 import types
@@ -36,8 +37,31 @@ class _Pointer:
         self.ptr = ptr
 
 
+class UnownedMemory:
+    """``cupy.cuda.UnownedMemory(ptr, size, owner, device_id)``: memory another library
+    owns (here host memory), kept alive through ``owner``."""
+
+    def __init__(self, ptr, size, owner, device_id=-1):
+        self.ptr, self.size, self.owner, self.device_id = ptr, size, owner, device_id
+
+
+class MemoryPointer:
+    def __init__(self, mem, offset):
+        self.mem, self.ptr = mem, mem.ptr + offset
+
+
 class ndarray(np.ndarray):
-    """A "device" array: NumPy memory that says it is CUDA memory."""
+    """A "device" array: NumPy memory that says it is CUDA memory.  Constructed as CuPy's
+    ``ndarray(shape, dtype, memptr, strides)`` it views the memory ``memptr`` points to."""
+
+    def __new__(cls, shape, dtype=float, memptr=None, strides=None, order="C"):
+        if memptr is None:
+            return _alloc(tuple(shape), dtype)
+        buffer = (ctypes.c_char * (memptr.mem.size - (memptr.ptr - memptr.mem.ptr))
+                  ).from_address(memptr.ptr)
+        view = np.ndarray(shape, dtype, buffer=buffer, strides=strides).view(cls)
+        view._memptr = memptr   # keeps the owner alive, as CuPy's array does
+        return view
 
     @property
     def __cuda_array_interface__(self):
@@ -268,7 +292,7 @@ def current_allocator():
 cuda = types.SimpleNamespace(
     Device=Device, Stream=Stream, ExternalStream=ExternalStream, Event=Event,
     get_current_stream=get_current_stream, using_allocator=using_allocator,
-    get_elapsed_time=get_elapsed_time,
+    get_elapsed_time=get_elapsed_time, UnownedMemory=UnownedMemory, MemoryPointer=MemoryPointer,
     runtime=types.SimpleNamespace(getDeviceProperties=_properties,
                                   getDeviceCount=lambda: 1),
 )

@@ -243,10 +243,17 @@ def _torch_allocator(cupy, index):
 
 
 def _cuda_view(cupy, t, layout):
-    """A CuPy view of the packed CUDA tensor ``t``, channels last for "NHWC".
-    (PyTorch exports ``__cuda_array_interface__`` version 2: no stream to wait for;
-    every tensor here is used on PyTorch's current stream.)"""
-    return cupy.asarray(t.permute(_to_last(t.dim())) if layout == "NHWC" else t)
+    """A CuPy view of the packed CUDA tensor ``t``, channels last for "NHWC", made
+    from its pointer (every tensor here is used on PyTorch's current stream, so there
+    is no producer's stream to wait for; and nothing is asked of the driver, which
+    graph capture could refuse); the view keeps ``t`` alive."""
+    if layout == "NHWC":
+        t = t.permute(_to_last(t.dim()))
+    size = t.element_size()
+    memory = cupy.cuda.UnownedMemory(t.data_ptr(), t.numel() * size, t, t.device.index)
+    return cupy.ndarray(tuple(t.shape), str(t.dtype).removeprefix("torch."),
+                        cupy.cuda.MemoryPointer(memory, 0),
+                        strides=tuple(st * size for st in t.stride()))
 
 
 def _like_x(t, x, dtype):
