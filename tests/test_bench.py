@@ -15,12 +15,15 @@ import json
 import math
 import os
 import pkgutil
+import shutil
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
 import pytest
+
+import lrn
 
 try:
     from threadpoolctl import threadpool_limits
@@ -419,3 +422,68 @@ def test_bench_gpu_command_emulated(emulated_cp, monkeypatch, capsys, tmp_path):
     assert benchmark.main(["--gpu", "--shapes", "alexnet1", "--repeats", "1"]) == 1
     text = capsys.readouterr().out
     assert "RuntimeError: a failing case" in text and text.count("% copy") == 1
+
+
+@pytest.fixture(scope="module")
+def cudnn_host(tmp_path_factory):
+    """tests/gpu_emu/cudnn_host.c built as a libcudnn.so.9 (skips without a C compiler)."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler for the host cuDNN stand-in")
+    lib = tmp_path_factory.mktemp("cudnn") / "libcudnn.so.9"
+    subprocess.run([cc, "-O1", "-shared", "-fPIC", "-o", str(lib),
+                    os.path.join(ROOT, "tests", "gpu_emu", "cudnn_host.c"), "-lm"], check=True)
+    return str(lib)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_cudnn_wrapper_on_the_host_stand_in(cudnn_host, layout, dtype):
+    """The ctypes wrapper end to end on a libcudnn stand-in that computes on host memory
+    (the CuPy stand-in's arrays): cuDNN's results equal lrn's, through the parameter
+    mapping, NHWC as strides, the blending factors' type and the backward's (y, dy, x)."""
+    from lrn import _bench_cudnn as cudnn
+    from .gpu_emu import fake_cupy
+
+    lib, path = cudnn.load([cudnn_host])
+    assert path == cudnn_host and cudnn.version(lib) == "9.0.0"
+    rng = np.random.default_rng(7)
+    shape = (2, 9, 4, 3) if layout == "NCHW" else (2, 4, 3, 9)
+    x, dy = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
+    p = dict(size=5, alpha=0.9, beta=0.75, bias=1.25)
+    op = cudnn.LRN(lib, shape, layout, np.dtype(dtype).name, *p.values(), 0)
+    try:
+        xd, dyd = fake_cupy.asarray(x), fake_cupy.asarray(dy)
+        y, dx = fake_cupy.empty_like(xd), fake_cupy.empty_like(xd)
+        op.forward(xd, y)
+        op.backward(y, dyd, xd, dx)
+    finally:
+        op.close()
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    want = lrn.lrn(x, **p, layout=layout)
+    np.testing.assert_allclose(np.asarray(y), want, rtol=rtol)
+    want_dx = lrn.lrn_backward(x, want, dy, **p, layout=layout)
+    np.testing.assert_allclose(np.asarray(dx), want_dx, rtol=rtol * 10,
+                               atol=rtol * np.abs(want_dx).max())
+
+
+def test_compare_gpu_with_the_cudnn_stand_in(emulated_cp, monkeypatch, cudnn_host):
+    """compare_gpu's cuDNN rows through ctypes on the stand-in libcudnn: timed, with the
+    version and the difference from lrn noted; a window size or dtype cuDNN refuses is
+    an absent line naming why."""
+    from lrn import _bench_cudnn, benchmark
+
+    monkeypatch.setattr(_bench_cudnn, "candidates", lambda: [cudnn_host])
+    rows, absent, notes = benchmark.compare_gpu((2, 8, 5, 5), "NHWC", np.float64, repeats=1)
+    by_case = {r["case"]: r for r in rows}
+    assert math.isfinite(by_case["cudnn forward"]["median_ms"])
+    assert math.isfinite(by_case["cudnn backward"]["median_ms"])
+    assert any(n.startswith(f"cuDNN 9.0.0 ({cudnn_host}): max relative difference from "
+                            f"lrn: forward ") for n in notes), notes
+    _, absent, _ = benchmark.compare_gpu((2, 8, 5, 5), "NCHW", np.float32,
+                                         dict(benchmark.ALEXNET, size=17), repeats=1)
+    assert ("cuDNN LRN not usable here: ValueError: cuDNN's LRN takes window sizes 1 to 16, "
+            "got 17") in absent
+    _, absent, _ = benchmark.compare_gpu((2, 8, 5, 5), "NCHW", np.float16, repeats=1)
+    assert any("cudnnLRNCrossChannelForward failed: CUDNN_STATUS_NOT_SUPPORTED (status 3000)"
+               in line for line in absent), absent
