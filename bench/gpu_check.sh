@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check, for a short turn on a GPU machine (CuPy, PyTorch, Cython, numpy and pytest
 # installed; no network): build lrn from this tree, run the GPU tests on the device and the
-# GPU comparison, and keep every log under $OUT (default ./gpu-check).  Target: < 5 minutes.
+# GPU comparison, and keep every log under $OUT (default ./gpu-check).  Target: < 5 minutes
+# (each step has a timeout, so one hang cannot take the rest).
 #
 #     bash bench/gpu_check.sh            # from the repository root
 #
@@ -25,12 +26,21 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader \
 
 echo "== GPU tests (device runs; the emulated ones run in CI)" | tee -a "$out/summary.txt"
 workers=$("$py" -c "import xdist" 2>/dev/null && echo "-n 8")
-"$py" -m pytest -q -p no:cacheprovider $workers tests/test_gpu.py tests/test_torch.py \
-    -k "not emulated" > "$out/tests.log" 2>&1 || status=1
+timeout 200 "$py" -m pytest -q -rfEs -p no:cacheprovider $workers tests/test_gpu.py \
+    tests/test_torch.py -k "not emulated" > "$out/tests.log" 2>&1 || status=1
 tail -3 "$out/tests.log" | tee -a "$out/summary.txt"
 
-echo "== GPU comparison (CUDA events, medians)" | tee -a "$out/summary.txt"
-(cd / && "$py" -m lrn bench --gpu --repeats 30 --json "$out/bench-gpu.json") \
+# the streams and CUDA graph tests by name (issue 13 item 3): they ran above; this shows
+# each one's verdict and any skip reason in the summary (a few seconds)
+echo "== streams and CUDA graphs" | tee -a "$out/summary.txt"
+timeout 90 "$py" -m pytest -q -rA -p no:cacheprovider tests/test_gpu.py tests/test_torch.py \
+    -k "side_stream or graph_capture or waits_for or producer or foreign_array_streams" \
+    > "$out/streams.log" 2>&1 || status=1
+grep -E "^(PASSED|FAILED|ERROR|SKIPPED)|passed|failed" "$out/streams.log" \
+    | tee -a "$out/summary.txt"
+
+echo "== GPU comparison (CUDA events, 20 calls per sample, medians)" | tee -a "$out/summary.txt"
+(cd / && timeout 200 "$py" -u -m lrn bench --gpu --repeats 30 --json "$out/bench-gpu.json") \
     > "$out/bench.log" 2>&1 || status=1
 cat "$out/bench.log" | tee -a "$out/summary.txt"
 exit $status

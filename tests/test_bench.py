@@ -6,6 +6,7 @@ method, teardown.  GPU cases raise ``NotImplementedError`` in setup where CuPy, 
 lrn's GPU backend is missing; asv reports those as skipped, and so does this test.
 """
 import contextlib
+import ctypes.util
 import importlib
 import importlib.util
 import inspect
@@ -14,12 +15,15 @@ import json
 import math
 import os
 import pkgutil
+import shutil
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
 import pytest
+
+import lrn
 
 try:
     from threadpoolctl import threadpool_limits
@@ -252,3 +256,234 @@ def test_side_by_side_peers_in_a_child_process():
     columns = {c for entry in res["shapes"].values() for c in entry["stats"]}
     assert columns == {"copy", "lrn"} | installed
     assert len(res["absent"]) == 4 - len(installed)
+
+
+# -- the GPU comparison (python -m lrn bench --gpu) without a GPU ----------------------
+
+from .test_gpu import emulated_cp, emulator_built  # noqa: E402,F401 - the CuPy stand-in
+
+
+def test_cudnn_parameter_mapping():
+    """lrn's (size, alpha, beta, bias) are cuDNN's (lrnN, lrnAlpha, lrnBeta, lrnK) as
+    they are (cuDNN divides lrnAlpha by lrnN itself), within cuDNN's limits."""
+    from lrn import _bench_cudnn as cudnn
+
+    assert cudnn.descriptor_args(5, 1e-4, 0.75, 2.0) == (5, 1e-4, 0.75, 2.0)
+    for args, word in (((17, 1e-4, 0.75, 2.0), "window sizes 1 to 16, got 17"),
+                       ((0, 1e-4, 0.75, 2.0), "got 0"),
+                       ((5, 1e-4, 0.75, 0.0), "bias"),
+                       ((5, 1e-4, 0.001, 2.0), "beta")):
+        with pytest.raises(ValueError, match=word):
+            cudnn.descriptor_args(*args)
+    assert cudnn.DATA_TYPES == {"float32": 0, "float64": 1, "float16": 2}
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (2, 3, 4, 5, 6), (2, 3, 7)])
+def test_cudnn_tensor_strides(shape):
+    """Dims (N, C, *spatial); NCHW packed, NHWC by its strides: NumPy's strides of the
+    same memory viewed as (N, C, *spatial), padded to 4 dims."""
+    from lrn import _bench_cudnn as cudnn
+
+    nchw = np.empty(shape, np.float32)
+    dims, strides = cudnn.dims_and_strides(shape, "NCHW")
+    pad = [1] * (4 - len(shape))
+    assert dims == list(shape) + pad
+    assert strides == [s // 4 for s in nchw.strides] + pad
+    nhwc = np.empty((shape[0], *shape[2:], shape[1]), np.float32)
+    dims, strides = cudnn.dims_and_strides(nhwc.shape, "NHWC")
+    as_nchw = np.moveaxis(nhwc, -1, 1)
+    assert dims == list(as_nchw.shape) + pad
+    assert strides == [s // 4 for s in as_nchw.strides] + pad
+
+
+def test_cudnn_not_installed():
+    from lrn import _bench_cudnn as cudnn
+
+    with pytest.raises(cudnn.Unavailable, match=r"^cuDNN not installed \(/nonexistent/"):
+        cudnn.load(["/nonexistent/libcudnn.so.9", "libcudnn-that-is-not-there.so.9"])
+    libc = ctypes.util.find_library("c")
+    if libc is None:
+        pytest.skip("no C library found to stand in for a libcudnn without the symbols")
+    with pytest.raises(cudnn.Unavailable, match="cudnnGetVersion"):
+        cudnn.load([libc])
+
+
+class _FakeLib:
+    """A libcudnn stand-in whose calls return the given statuses (0 elsewhere)."""
+
+    def __init__(self, **statuses):
+        self.statuses, self.calls = statuses, []
+
+    def cudnnGetErrorString(self, status):
+        return {2000: b"CUDNN_STATUS_BAD_PARAM"}.get(status)
+
+    def __getattr__(self, name):
+        def call(*args):
+            self.calls.append(name)
+            return self.statuses.get(name, 0)
+        return call
+
+
+def test_cudnn_status_errors_name_the_call_and_status():
+    from lrn import _bench_cudnn as cudnn
+
+    lib = _FakeLib(cudnnSetLRNDescriptor=2000)
+    with pytest.raises(cudnn.CudnnError, match=r"cudnnSetLRNDescriptor failed: "
+                                               r"CUDNN_STATUS_BAD_PARAM \(status 2000\)"):
+        cudnn.LRN(lib, (2, 3, 4, 5), "NCHW", "float32", 5, 1e-4, 0.75, 2.0, 0)
+    # everything created is destroyed, last first
+    assert lib.calls[-3:] == ["cudnnDestroyLRNDescriptor", "cudnnDestroyTensorDescriptor",
+                              "cudnnDestroy"]
+    with pytest.raises(cudnn.CudnnError, match=r"cudnnCreate failed: unknown status "
+                                               r"\(status 4\)"):
+        cudnn.LRN(_FakeLib(cudnnCreate=4), (2, 3, 4, 5), "NHWC", "float64", 5, 1e-4, 0.75,
+                  2.0, 0)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_compare_gpu_emulated(emulated_cp, monkeypatch, layout):
+    """compare_gpu on the CuPy stand-in: lrn's rows with GB/s and % of the copy's rate;
+    cuDNN rows from a stand-in cuDNN that computes with lrn (timed, difference noted)
+    or wrongly (WRONG, not timed); an absent cuDNN and PyTorch without CUDA listed."""
+    from lrn import _bench_cudnn, benchmark
+
+    shape = (2, 8, 5, 5) if layout == "NCHW" else (2, 5, 5, 8)
+    rows, absent, notes = benchmark.compare_gpu(shape, layout, np.float32, repeats=1)
+    by_case = {r["case"]: r for r in rows}
+    assert {"copy floor (copyto)", "lrn forward", "lrn backward (scale recomputed)"} <= set(
+        by_case)
+    assert by_case["copy floor (copyto)"]["copy_pct"] == pytest.approx(100)
+    for r in rows:
+        assert math.isfinite(r["gbps"]) and math.isfinite(r["copy_pct"]), r
+    if importlib.util.find_spec("torch") is None or not __import__("torch").cuda.is_available():
+        assert "PyTorch with CUDA not installed" in absent
+    assert any(line.startswith("cuDNN") for line in absent), absent
+
+    p = benchmark.ALEXNET
+
+    class StandIn:   # cuDNN's calls, computed by lrn (right) or not (wrong)
+        right = True
+
+        def __init__(self, lib, shape_, layout_, dtype, size, alpha, beta, bias, stream):
+            assert (shape_, layout_, dtype) == (shape, layout, "float32")
+            assert (size, alpha, beta, bias) == (p["size"], p["alpha"], p["beta"], p["bias"])
+
+        def forward(self, x, y):
+            y[...] = benchmark.lrn(x, **p, layout=layout) if self.right else x
+
+        def backward(self, y, dy, x, dx):
+            dx[...] = benchmark.lrn_backward(x, y, dy, **p, layout=layout) if self.right \
+                else dy
+
+        def close(self):
+            pass
+    monkeypatch.setattr(_bench_cudnn, "load", lambda: (None, "/stand-in/libcudnn.so.9"))
+    monkeypatch.setattr(_bench_cudnn, "version", lambda lib: "9.99.0")
+    monkeypatch.setattr(_bench_cudnn, "LRN", StandIn)
+    rows, absent, notes = benchmark.compare_gpu(shape, layout, np.float32, repeats=1)
+    by_case = {r["case"]: r for r in rows}
+    assert math.isfinite(by_case["cudnn forward"]["median_ms"])
+    assert by_case["cudnn backward"]["speedup"] is not None
+    assert not any(line.startswith("cuDNN") for line in absent)
+    assert any(n.startswith("cuDNN 9.99.0 (/stand-in/libcudnn.so.9): max relative "
+                            "difference from lrn: forward 0") for n in notes), notes
+    StandIn.right = False
+    rows, absent, notes = benchmark.compare_gpu(shape, layout, np.float32, repeats=1)
+    by_case = {r["case"]: r for r in rows}
+    for name in ("cudnn forward", "cudnn backward"):
+        assert by_case[name]["median_ms"] is None
+        assert by_case[name]["wrong"].startswith("WRONG: max relative difference from lrn")
+    table = benchmark.format_table(rows)
+    assert "cudnn forward                        WRONG" in table
+
+
+def test_bench_gpu_command_emulated(emulated_cp, monkeypatch, capsys, tmp_path):
+    """``python -m lrn bench --gpu`` on the CuPy stand-in: a table per layout with the
+    absent peers listed; a case that raises is reported (traceback) without stopping
+    the others, and the exit status says so."""
+    from lrn import benchmark
+
+    monkeypatch.setitem(benchmark.GPU_SHAPES, "alexnet1", (2, 8, 5, 5))
+    out = tmp_path / "gpu.json"
+    assert benchmark.main(["--gpu", "--shapes", "alexnet1", "--repeats", "1",
+                           "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "device: Emulated GPU" in text and "20 calls per timed sample" in text
+    assert text.count("% copy") == 2 and "  (cuDNN" in text
+    assert [r["layout"] for r in json.loads(out.read_text())["results"]] == ["NCHW", "NHWC"]
+
+    real = benchmark.compare_gpu
+
+    def failing(shape, layout, *args):
+        if layout == "NCHW":
+            raise RuntimeError("a failing case")
+        return real(shape, layout, *args)
+    monkeypatch.setattr(benchmark, "compare_gpu", failing)
+    assert benchmark.main(["--gpu", "--shapes", "alexnet1", "--repeats", "1"]) == 1
+    text = capsys.readouterr().out
+    assert "RuntimeError: a failing case" in text and text.count("% copy") == 1
+
+
+@pytest.fixture(scope="module")
+def cudnn_host(tmp_path_factory):
+    """tests/gpu_emu/cudnn_host.c built as a libcudnn.so.9 (skips without a C compiler)."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler for the host cuDNN stand-in")
+    lib = tmp_path_factory.mktemp("cudnn") / "libcudnn.so.9"
+    subprocess.run([cc, "-O1", "-shared", "-fPIC", "-o", str(lib),
+                    os.path.join(ROOT, "tests", "gpu_emu", "cudnn_host.c"), "-lm"], check=True)
+    return str(lib)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_cudnn_wrapper_on_the_host_stand_in(cudnn_host, layout, dtype):
+    """The ctypes wrapper end to end on a libcudnn stand-in that computes on host memory
+    (the CuPy stand-in's arrays): cuDNN's results equal lrn's, through the parameter
+    mapping, NHWC as strides, the blending factors' type and the backward's (y, dy, x)."""
+    from lrn import _bench_cudnn as cudnn
+    from .gpu_emu import fake_cupy
+
+    lib, path = cudnn.load([cudnn_host])
+    assert path == cudnn_host and cudnn.version(lib) == "9.0.0"
+    rng = np.random.default_rng(7)
+    shape = (2, 9, 4, 3) if layout == "NCHW" else (2, 4, 3, 9)
+    x, dy = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
+    p = dict(size=5, alpha=0.9, beta=0.75, bias=1.25)
+    op = cudnn.LRN(lib, shape, layout, np.dtype(dtype).name, *p.values(), 0)
+    try:
+        xd, dyd = fake_cupy.asarray(x), fake_cupy.asarray(dy)
+        y, dx = fake_cupy.empty_like(xd), fake_cupy.empty_like(xd)
+        op.forward(xd, y)
+        op.backward(y, dyd, xd, dx)
+    finally:
+        op.close()
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    want = lrn.lrn(x, **p, layout=layout)
+    np.testing.assert_allclose(np.asarray(y), want, rtol=rtol)
+    want_dx = lrn.lrn_backward(x, want, dy, **p, layout=layout)
+    np.testing.assert_allclose(np.asarray(dx), want_dx, rtol=rtol * 10,
+                               atol=rtol * np.abs(want_dx).max())
+
+
+def test_compare_gpu_with_the_cudnn_stand_in(emulated_cp, monkeypatch, cudnn_host):
+    """compare_gpu's cuDNN rows through ctypes on the stand-in libcudnn: timed, with the
+    version and the difference from lrn noted; a window size or dtype cuDNN refuses is
+    an absent line naming why."""
+    from lrn import _bench_cudnn, benchmark
+
+    monkeypatch.setattr(_bench_cudnn, "candidates", lambda: [cudnn_host])
+    rows, absent, notes = benchmark.compare_gpu((2, 8, 5, 5), "NHWC", np.float64, repeats=1)
+    by_case = {r["case"]: r for r in rows}
+    assert math.isfinite(by_case["cudnn forward"]["median_ms"])
+    assert math.isfinite(by_case["cudnn backward"]["median_ms"])
+    assert any(n.startswith(f"cuDNN 9.0.0 ({cudnn_host}): max relative difference from "
+                            f"lrn: forward ") for n in notes), notes
+    _, absent, _ = benchmark.compare_gpu((2, 8, 5, 5), "NCHW", np.float32,
+                                         dict(benchmark.ALEXNET, size=17), repeats=1)
+    assert ("cuDNN LRN not usable here: ValueError: cuDNN's LRN takes window sizes 1 to 16, "
+            "got 17") in absent
+    _, absent, _ = benchmark.compare_gpu((2, 8, 5, 5), "NCHW", np.float16, repeats=1)
+    assert any("cudnnLRNCrossChannelForward failed: CUDNN_STATUS_NOT_SUPPORTED (status 3000)"
+               in line for line in absent), absent

@@ -366,6 +366,30 @@ def test_gpu_foreign_arrays(emulated_cp):
 
 
 @gpu
+def test_gpu_foreign_array_streams_are_waited_for(emulated_cp):
+    """A version-3 ``__cuda_array_interface__`` naming a stream: lrn's stream (CuPy's
+    current one) waits for an event recorded on it, for every array argument; no wait
+    for no stream, a None stream, version 2, or the current stream itself."""
+    cp = emulated_cp
+    x = random_x(rng_for("gpu-cai-stream"), (2, 7, 5), np.float32)
+    y, scale = ref_forward(x, 3, 0.8, 0.75, 1.0)
+    with cp.cuda.Stream(0x1000) as ours:
+        got = lrn.lrn(cp.ForeignArray(x.copy(), stream=0xBEEF), 3, 0.8, 0.75, 1.0)
+        assert [e.stream.ptr for e in ours.waited] == [0xBEEF]
+        assert_fwd_close(cp.asnumpy(got), y, np.float32)
+        ours.waited.clear()
+        arrays = [cp.ForeignArray(a.astype(np.float32), stream=ptr)
+                  for a, ptr in ((x, 0xA), (y, 0xB), (np.ones_like(x), 0xC), (scale, 1))]
+        lrn.lrn_backward(*arrays[:3], 3, 0.8, 0.75, 1.0, scale=arrays[3])
+        assert [e.stream.ptr for e in ours.waited] == [0xA, 0xB, 0xC, 1]
+        ours.waited.clear()
+        for kw in (dict(), dict(stream=None), dict(stream=0xBEEF, version=2),
+                   dict(stream=0x1000)):
+            lrn.lrn(cp.ForeignArray(x.copy(), **kw), 3)
+        assert ours.waited == []
+
+
+@gpu
 def test_gpu_info(cp):
     info = _gpu.info()
     assert isinstance(info, str) and "compute capability" in info and "\n" not in info
@@ -735,6 +759,54 @@ def test_gpu_current_stream(cuda_cp):
     stream.synchronize()
     assert_fwd_close(cp.asnumpy(y), yref, np.float32)
     assert_fwd_close(cp.asnumpy(ynhwc), yref.transpose(0, 2, 3, 1), np.float32)
+
+
+_SPIN = r"""
+extern "C" __global__ void spin(long long cycles) {
+    long long start = clock64();
+    while (clock64() - start < cycles) { }
+}
+"""
+
+
+class _Produced:
+    """Another library's CUDA array whose work on it runs on ``stream``: it exports
+    ``a`` by DLPack only, or by a version-3 ``__cuda_array_interface__`` naming
+    ``stream``."""
+
+    def __init__(self, a, stream, how):
+        self.a, self.stream = a, stream
+        if how == "cai":
+            self.__cuda_array_interface__ = dict(a.__cuda_array_interface__, version=3,
+                                                 stream=stream.ptr)
+        else:
+            self.__dlpack_device__ = a.__dlpack_device__
+
+    def __dlpack__(self, **kwargs):   # the producer's current stream is its own
+        with self.stream:
+            return self.a.__dlpack__(**kwargs)
+
+
+@gpu
+@pytest.mark.parametrize("how", ["dlpack", "cai"])
+def test_gpu_waits_for_the_producers_stream(cuda_cp, how):
+    """An array written on the producer's stream behind a long kernel (NaN until then):
+    lrn on another stream reads it only once written, by DLPack's stream handshake or
+    the interface's stream."""
+    cp = cuda_cp
+    x = random_x(rng_for("gpu-producer"), (4, 16, 24, 24), np.float32)
+    yref, _ = ref_forward(x, 5, 0.5, 0.75, 1.0)
+    src = cp.asarray(x)
+    a = cp.full(x.shape, cp.nan, dtype=cp.float32)
+    cp.cuda.Device().synchronize()
+    producer, consumer = cp.cuda.Stream(non_blocking=True), cp.cuda.Stream(non_blocking=True)
+    with producer:
+        cp.RawKernel(_SPIN, "spin")((1,), (1,), (np.int64(2 * 10**8),))   # ~0.1 s
+        cp.copyto(a, src)
+    with consumer:
+        y = lrn.lrn(_Produced(a, producer, how), 5, 0.5, 0.75, 1.0)
+    consumer.synchronize()
+    assert_fwd_close(cp.asnumpy(y), yref, np.float32)
 
 
 @gpu

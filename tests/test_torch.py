@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
+import lrn  # noqa: E402
 import lrn.torch as lt  # noqa: E402
 from lrn.torch import LocalResponseNorm, local_response_norm, replace_modules  # noqa: E402
 
@@ -386,7 +387,18 @@ def test_meta_tensors():
     assert y.is_contiguous(memory_format=torch.channels_last)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+cuda = pytest.mark.skipif(not torch.cuda.is_available(),
+                          reason="needs PyTorch with a CUDA device (runs in bench/gpu_check.sh)")
+
+
+def _lrn_gpu_backend():
+    """Skip unless lrn.torch runs CUDA tensors on lrn's GPU kernels (CuPy and a device),
+    not on its PyTorch-operations fallback."""
+    if not lt._gpu_available():
+        pytest.skip("lrn's GPU backend (CuPy with a CUDA device) is not available")
+
+
+@cuda
 @pytest.mark.parametrize("dtype", (torch.float32, torch.float16))
 @pytest.mark.parametrize("fmt", ("contiguous", "channels_last"))
 def test_cuda(dtype, fmt):
@@ -402,6 +414,155 @@ def test_cuda(dtype, fmt):
     (dx,) = torch.autograd.grad(y, x, dy)
     (dx_t,) = torch.autograd.grad(y_t, xt, dy)
     torch.testing.assert_close(dx, dx_t, rtol=TORCH_RTOL[dtype] * 10, atol=1e-3)
+
+
+STREAM_ARGS = (5, 0.9, 0.75, 1.25)   # size, alpha, beta, k
+
+
+def _check_against_reference(x, dy, y, dx, what):
+    """``y`` and ``dx`` (CUDA, float32) against the float64 reference on ``x``, ``dy``."""
+    size, alpha, beta, k = STREAM_ARGS
+    xs = x.detach().double().cpu().numpy()
+    want, _ = ref_forward(xs, size, alpha, beta, k, "NCHW", "torch")
+    _close(y.detach().cpu(), torch.from_numpy(want), REF_RTOL[torch.float32], f"{what}: y")
+    if dx is not None:
+        want_dx, mag = ref_backward(xs, dy.double().cpu().numpy(), size, alpha, beta, k,
+                                    "NCHW", "torch", return_terms=True)
+        assert_bwd_close(dx.cpu().numpy(), want_dx, mag, np.float32)
+
+
+def _busy(ms=100):
+    """Keep PyTorch's current stream busy for about ``ms`` ms (a spinning kernel),
+    so that whatever is queued behind it is visibly late."""
+    torch.cuda._sleep(int(ms * 2e6))   # cycles, at ~2 GHz
+
+
+@cuda
+@pytest.mark.parametrize("fmt", ("contiguous", "channels_last"))
+def test_cuda_side_stream(fmt):
+    """Inside ``torch.cuda.stream(side)``, lrn.torch runs on ``side``: its input, written
+    there behind a long kernel (NaN until then), is read only once written, and the
+    backward runs there too."""
+    _lrn_gpu_backend()
+    x_host = _randn((4, 16, 24, 24), torch.float32, "side-stream")
+    dy_host = _randn((4, 16, 24, 24), torch.float32, "side-stream-dy", scale=1.0)
+    src, dy = x_host.cuda(), dy_host.cuda()
+    x = _to_format(torch.full_like(src, float("nan")), fmt).requires_grad_()
+    torch.cuda.synchronize()
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        _busy()
+        with torch.no_grad():
+            x.copy_(src)
+        y = local_response_norm(x, *STREAM_ARGS)
+        (dx,) = torch.autograd.grad(y, x, dy)
+    side.synchronize()
+    _check_against_reference(x_host, dy_host, y, dx, "side stream")
+
+
+@cuda
+@pytest.mark.parametrize("fmt", ("contiguous", "channels_last"))
+def test_cuda_graph_capture_and_replay(fmt):
+    """``torch.cuda.graph`` captures forward and backward (after a warm-up on a side
+    stream, as PyTorch's documentation does); replays on new data copied into the
+    static input give exactly the eager results, and the reference's."""
+    _lrn_gpu_backend()
+    shape = (4, 16, 24, 24)
+    static_x = _to_format(_randn(shape, torch.float32, "graph").cuda(), fmt).requires_grad_()
+    static_dy = _to_format(_randn(shape, torch.float32, "graph-dy").cuda(), fmt)
+    warm = torch.cuda.Stream()
+    warm.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(warm):
+        for _ in range(3):
+            torch.autograd.grad(local_response_norm(static_x, *STREAM_ARGS), static_x, static_dy)
+    torch.cuda.current_stream().wait_stream(warm)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_y = local_response_norm(static_x, *STREAM_ARGS)
+        (static_dx,) = torch.autograd.grad(static_y, static_x, static_dy)
+    for seed in ("replay 1", "replay 2"):
+        x_host = _randn(shape, torch.float32, seed)
+        dy_host = _randn(shape, torch.float32, seed, "dy", scale=1.0)
+        with torch.no_grad():
+            static_x.copy_(x_host.cuda())
+            static_dy.copy_(dy_host.cuda())
+        graph.replay()
+        x = _to_format(x_host.cuda(), fmt).requires_grad_()
+        y = local_response_norm(x, *STREAM_ARGS)
+        (dx,) = torch.autograd.grad(y, x, _to_format(dy_host.cuda(), fmt))
+        torch.cuda.synchronize()
+        assert torch.equal(static_y, y) and torch.equal(static_dx, dx), seed
+        _assert_format_kept(static_y, x)
+        _check_against_reference(x_host, dy_host, static_y, static_dx, seed)
+
+
+@cuda
+def test_cuda_tensor_through_lrn_lrn_waits_for_its_stream():
+    """``lrn.lrn`` on a CUDA tensor takes it by DLPack, whose producer (PyTorch) makes
+    CuPy's current stream wait for PyTorch's current stream: a tensor written on a side
+    stream behind a long kernel is read only once written."""
+    _lrn_gpu_backend()
+    import cupy
+
+    x_host = _randn((4, 16, 24, 24), torch.float32, "dlpack-stream")
+    src = x_host.cuda()
+    x = torch.full_like(src, float("nan"))
+    torch.cuda.synchronize()
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        _busy()
+        x.copy_(src)
+        y = lrn.lrn(x, 5, 0.9, 0.75, 1.25, convention="torch")
+    assert isinstance(y, cupy.ndarray)
+    cupy.cuda.get_current_stream().synchronize()
+    _check_against_reference(x_host, None, torch.from_dlpack(y), None, "lrn.lrn(tensor)")
+
+
+@pytest.mark.parametrize("fmt", ("contiguous", "channels_last"))
+def test_cuda_view_is_the_tensors_memory(monkeypatch, fmt):
+    """Without a GPU, on the CuPy stand-in (a CPU tensor's memory standing for device
+    memory): the CuPy view built from the tensor's pointer has its values, channels last
+    for NHWC, and writes reach the tensor (no copy); a storage offset is honoured."""
+    import sys
+
+    from .gpu_emu import fake_cupy
+
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+    base = _to_format(_randn((3, 2, 5, 4, 6), torch.float32, "view"), fmt)
+    t = base[1:]   # a storage offset
+    layout = "NCHW" if fmt == "contiguous" else "NHWC"
+    v = lt._cuda_view(fake_cupy, t, layout)
+    want = t.numpy() if layout == "NCHW" else t.permute(0, 2, 3, 4, 1).numpy()
+    assert isinstance(v, fake_cupy.ndarray) and v.flags.c_contiguous
+    np.testing.assert_array_equal(np.asarray(v), want)
+    v[...] = 7
+    assert bool((t == 7).all()) and not bool((base[0] == 7).any())
+
+
+def test_on_torch_stream_picks_torch_stream(monkeypatch):
+    """Without a GPU, on the CuPy stand-in: inside, CuPy's current stream is PyTorch's
+    current stream of the tensor's device and an allocator is installed; both are
+    restored after."""
+    import sys
+
+    from .gpu_emu import fake_cupy
+
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+    asked = []
+
+    def current_stream(device=None):
+        asked.append(device)
+        return type("S", (), {"cuda_stream": 0x5150})()
+    monkeypatch.setattr(torch.cuda, "current_stream", current_stream)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    null = fake_cupy.get_current_stream()
+    for device in (torch.device("cuda", 0), torch.device("cuda")):
+        with lt._on_torch_stream(device) as cp:
+            assert cp is fake_cupy
+            assert cp.get_current_stream().ptr == 0x5150
+            assert callable(cp.current_allocator())
+        assert fake_cupy.get_current_stream() is null and fake_cupy.current_allocator() is None
+    assert asked == [0, 0]
 
 
 # -- errors and edge cases ---------------------------------------------------------

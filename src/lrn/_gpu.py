@@ -258,13 +258,45 @@ def array_module(name="x"):
 
 
 def as_array(obj, name):
-    """A CuPy array viewing the CUDA array ``obj`` (no copy)."""
+    """A CuPy array viewing the CUDA array ``obj`` (no copy), safe to use on CuPy's
+    current stream, where lrn launches.
+
+    The producer's stream is honoured both ways a foreign array can come:
+
+    - DLPack, preferred where ``obj`` has both (PyTorch tensors do, and their
+      ``__cuda_array_interface__`` is version 2, which names no stream):
+      ``cupy.from_dlpack`` passes CuPy's current stream to
+      ``obj.__dlpack__(stream=...)``, and the producer makes that stream wait for
+      its own work on the data (the DLPack protocol; PyTorch records an event on its
+      current stream);
+    - ``__cuda_array_interface__`` version 3 with a ``"stream"``: CuPy's current
+      stream waits for an event recorded on that stream (asynchronously, whatever
+      ``CUPY_CUDA_ARRAY_INTERFACE_SYNC`` says: with its default, CuPy's ``asarray``
+      also synchronises the host with that stream).  A missing or None stream (and
+      version 2) means the producer promises the data is ready.
+    """
     cupy = array_module(name)
     if isinstance(obj, cupy.ndarray):
         return obj
-    if hasattr(obj, "__cuda_array_interface__"):
-        return cupy.asarray(obj)
-    return cupy.from_dlpack(obj)
+    if hasattr(obj, "__dlpack__") and hasattr(obj, "__dlpack_device__"):
+        return cupy.from_dlpack(obj)
+    _wait_for_producer(cupy, obj.__cuda_array_interface__)
+    return cupy.asarray(obj)
+
+
+def _wait_for_producer(cupy, interface):
+    """Order CuPy's current stream after the ``"stream"`` of a version-3
+    ``__cuda_array_interface__`` (1 and 2 name the legacy and per-thread default
+    streams, valid handles to record on)."""
+    stream = interface.get("stream") if interface.get("version", 0) >= 3 else None
+    if stream is None:
+        return
+    current = cupy.cuda.get_current_stream()
+    if stream == current.ptr:
+        return
+    event = cupy.cuda.Event(disable_timing=True)
+    event.record(cupy.cuda.ExternalStream(stream))
+    current.wait_event(event)
 
 
 def work_dtype(dtype, within):

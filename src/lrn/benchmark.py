@@ -210,12 +210,14 @@ def _rows(cases, stats):
             "backward": stats["lrn backward (scale given)"][0],
             "forward+backward": stats["lrn forward+scale"][0]
             + stats["lrn backward (scale given)"][0]}
+    copy_gbps = cases[COPY][1] / stats[COPY][0] / 1e9
     rows = []
     for name, (fn, nbytes, floor) in cases.items():
         med, lo, hi = stats[name]
         peer = not name.startswith(("lrn", COPY, COPY4))
+        gbps = nbytes / med / 1e9
         rows.append(dict(case=name, median_ms=med * 1e3, min_ms=lo * 1e3, max_ms=hi * 1e3,
-                         gbps=nbytes / med / 1e9,
+                         gbps=gbps, copy_pct=100 * gbps / copy_gbps,
                          x_floor=med / stats[floor][0] if floor else 1.0,
                          speedup=med / ours[name.rpartition(" ")[2]] if peer else None))
     return rows
@@ -252,57 +254,210 @@ def compare(shape, layout="NCHW", dtype=np.float32, p=ALEXNET, threads=None,
     return _rows(cases, stats), absent
 
 
-def compare_gpu(shape, layout="NCHW", dtype=np.float32, p=ALEXNET, repeats=15, seed=0):
-    """The GPU comparison: the device copy floor, lrn on CuPy arrays and
-    PyTorch's CUDA ``local_response_norm``, timed with CUDA events."""
-    import cupy as cp
+GPU_BATCH = 20   # back-to-back calls per timed GPU sample
+# cuDNN and torch.compile must agree with lrn this closely (the largest absolute difference
+# over the largest absolute value of lrn's) to be timed; a misused API shows up as O(1)
+GPU_AGREEMENT = {"float16": 1e-2, "float32": 1e-3, "float64": 1e-3}
 
-    rng = np.random.default_rng(seed)
-    x = cp.asarray(rng.standard_normal(shape).astype(dtype))
-    dy = cp.asarray(rng.standard_normal(shape).astype(dtype))
-    cases, _ = _lrn_cases(cp, x, dy, p, dict(layout=layout))
-    absent = []
+
+def _relative_difference(xp, a, b):
+    """max |a - b| / max |b|, in float64."""
+    a, b = a.astype(xp.float64), b.astype(xp.float64)
+    return float(xp.abs(a - b).max() / max(float(xp.abs(b).max()), 1e-300))
+
+
+def _cudnn_cases(cp, x, dy, y_lrn, dx_lrn, p, layout, notes):
+    """cuDNN's forward and backward rows ({name: fn} with the cuDNN object to close, and
+    {name: why not timed}), or an "absent" line; checked against lrn once."""
+    from . import _bench_cudnn as cudnn
+
+    try:
+        lib, path = cudnn.load()
+        op = cudnn.LRN(lib, x.shape, layout, x.dtype.name, p["size"], p["alpha"], p["beta"],
+                       p["bias"], cp.cuda.get_current_stream().ptr)
+    except cudnn.Unavailable as e:
+        return None, {}, str(e)
+    except Exception as e:   # noqa: BLE001 - CudnnError, ValueError, ctypes: no rows, why
+        return None, {}, f"cuDNN LRN not usable here: {type(e).__name__}: {e}"
+    y, dx = cp.empty_like(x), cp.empty_like(x)
+    try:
+        op.forward(x, y)
+        op.backward(y, dy, x, dx)
+    except Exception as e:   # noqa: BLE001 - as above
+        op.close()
+        return None, {}, f"cuDNN LRN not usable here: {type(e).__name__}: {e}"
+    errors = {"cudnn forward": _relative_difference(cp, y, y_lrn),
+              "cudnn backward": _relative_difference(cp, dx, dx_lrn)}
+    notes.append(f"cuDNN {cudnn.version(lib)} ({path}): max relative difference from lrn: "
+                 f"forward {errors['cudnn forward']:.2g}, backward "
+                 f"{errors['cudnn backward']:.2g}")
+    fns = {"cudnn forward": lambda: op.forward(x, y),
+           "cudnn backward": lambda: op.backward(y, dy, x, dx)}
+    return op, _checked(fns, errors, x.dtype.name), None
+
+
+def _checked(fns, errors, dtype):
+    """Split ``fns`` into those to time and {name: "WRONG ..."} for those that differ
+    from lrn by more than GPU_AGREEMENT."""
+    timed, wrong = {}, {}
+    for name, fn in fns.items():
+        if errors[name] <= GPU_AGREEMENT[dtype]:
+            timed[name] = fn
+        else:
+            wrong[name] = (f"WRONG: max relative difference from lrn {errors[name]:.2g} "
+                           f"> {GPU_AGREEMENT[dtype]:g}; not timed")
+    return timed, wrong
+
+
+def _torch_gpu_cases(x, dy, y_lrn, dx_lrn, p, layout, notes):
+    """PyTorch's eager and ``torch.compile``d ``F.local_response_norm`` on the same
+    memory ({name: fn}, {name: why not timed}, absent lines)."""
     try:
         import torch
         if not torch.cuda.is_available():
             raise ImportError
     except ImportError:
-        absent.append("PyTorch with CUDA not installed")
-    else:
-        xt = torch.from_dlpack(x)
-        if layout == "NHWC":
-            xt = xt.permute(0, xt.ndim - 1, *range(1, xt.ndim - 1))  # a channels_last view
-        xg = xt.clone().requires_grad_(True)
-        g = torch.ones_like(xt)
-        f = torch.nn.functional.local_response_norm
-        args = (p["size"], p["alpha"], p["beta"], p["bias"])
+        return {}, {}, ["PyTorch with CUDA not installed"]
+    to_first = (0, x.ndim - 1, *range(1, x.ndim - 1))   # NHWC memory as an NCHW view
 
-        def fwd_bwd():
+    def view(a):
+        t = torch.from_dlpack(a)
+        return t.permute(to_first) if layout == "NHWC" else t   # channels_last for NHWC
+    xt, g = view(x), view(dy)
+    xg = xt.clone().requires_grad_(True)   # clone keeps the memory format
+    f = torch.nn.functional.local_response_norm
+    args = (p["size"], p["alpha"], p["beta"], p["bias"])
+
+    def with_grad(fn):
+        def run():
             xg.grad = None
-            f(xg, *args).backward(g)
-        with torch.no_grad():
-            _add_peer(cases, "torch cuda forward", lambda: f(xt, *args), x.nbytes)
-        _add_peer(cases, "torch cuda forward+backward", fwd_bwd, x.nbytes)
+            fn(xg, *args).backward(g)
+        return run
+
+    def forward(fn):
+        def run():
+            with torch.no_grad():
+                fn(xt, *args)
+        return run
+    fns = {"torch cuda forward": forward(f), "torch cuda forward+backward": with_grad(f)}
+    absent, wrong = [], {}
+    if p["size"] % 2 == 0:   # PyTorch's even window sits one channel earlier
+        y_lrn = lrn(x, **p, layout=layout, convention="torch")
+        dx_lrn = lrn_backward(x, y_lrn, dy, **p, layout=layout, convention="torch")
+    try:
+        torch.compiler.reset()   # a fresh compile per shape/layout: no recompile limit
+        compiled = torch.compile(f, dynamic=False)
+        with torch.no_grad():   # compile both graphs once, untimed, and check them
+            y_c = compiled(xt, *args)
+        xg.grad = None
+        compiled(xg, *args).backward(g)
+        torch.cuda.synchronize()
+    except Exception as e:   # noqa: BLE001 - any failure: no rows, the reason in the notes
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        absent.append(f"torch.compile unavailable: {type(e).__name__}: {first}")
+    else:
+        to_last = (0, *range(2, x.ndim), 1)
+
+        def as_lrn(t):
+            return t.permute(to_last) if layout == "NHWC" else t
+        import cupy as cp
+
+        errors = {"torch.compile forward": _relative_difference(
+                      cp, cp.from_dlpack(as_lrn(y_c.detach()).contiguous()), y_lrn),
+                  "torch.compile forward+backward": _relative_difference(
+                      cp, cp.from_dlpack(as_lrn(xg.grad).contiguous()), dx_lrn)}
+        notes.append(f"torch {torch.__version__} torch.compile: max relative difference "
+                     f"from lrn: forward {errors['torch.compile forward']:.2g}, "
+                     f"backward {errors['torch.compile forward+backward']:.2g}")
+        timed, wrong = _checked({"torch.compile forward": forward(compiled),
+                                 "torch.compile forward+backward": with_grad(compiled)},
+                                errors, x.dtype.name)
+        fns.update(timed)
+    return fns, wrong, absent
+
+
+def compare_gpu(shape, layout="NCHW", dtype=np.float32, p=ALEXNET, repeats=15, seed=0):
+    """The GPU comparison: the device copy floor, lrn on CuPy arrays, cuDNN's LRN
+    (through ctypes), PyTorch's CUDA ``local_response_norm`` eager and under
+    ``torch.compile``, all on the same device memory and CuPy's current stream (PyTorch's
+    current stream too: both are the legacy default stream unless changed).
+
+    Timing: each sample is ``GPU_BATCH`` (20) back-to-back calls between two CUDA
+    events, divided by 20, so the GPU does not idle while Python launches the next
+    kernel (one call per sample made ~0.1 ms kernels look 1.5-2x slower); a case whose
+    host time per call exceeds its kernel time is measured as host-bound, which is
+    what it costs.  Before timing, cuDNN's and the compiled PyTorch's results are
+    compared with lrn's (with cuDNN's window, ``convention="onnx"``, and PyTorch's,
+    ``"torch"``): a case whose largest absolute difference, over the largest absolute
+    value of lrn's result, exceeds ``GPU_AGREEMENT`` (1e-3; 1e-2 for float16) is
+    listed as WRONG, not timed.  ``torch.compile``
+    compiles once, untimed; where it fails the reason is listed as absent.
+
+    Returns (rows, absent, notes): the table rows (see :func:`format_table`), a line
+    for each peer that is not available, and lines on the peers checked (versions,
+    differences from lrn).
+    """
+    import cupy as cp
+
+    rng = np.random.default_rng(seed)
+    x = cp.asarray(rng.standard_normal(shape).astype(dtype))
+    dy = cp.asarray(rng.standard_normal(shape).astype(dtype))
+    cases, (y_lrn, _) = _lrn_cases(cp, x, dy, p, dict(layout=layout))
+    dx_lrn = lrn_backward(x, y_lrn, dy, **p, layout=layout)
+    absent, notes, wrong = [], [], {}
+    op, cudnn_fns, missing = _cudnn_cases(cp, x, dy, y_lrn, dx_lrn, p, layout, notes)
+    if missing:
+        absent.append(missing)
+    else:
+        timed, cudnn_wrong = cudnn_fns
+        wrong.update(cudnn_wrong)
+        for name, fn in timed.items():
+            _add_peer(cases, name, fn, x.nbytes)
+    torch_fns, torch_wrong, torch_absent = _torch_gpu_cases(x, dy, y_lrn, dx_lrn, p, layout,
+                                                            notes)
+    absent += torch_absent
+    wrong.update(torch_wrong)
+    for name, fn in torch_fns.items():
+        _add_peer(cases, name, fn, x.nbytes)
     start, end = cp.cuda.Event(), cp.cuda.Event()
 
     def timer(fn):
         start.record()
-        fn()
+        for _ in range(GPU_BATCH):
+            fn()
         end.record()
         end.synchronize()
-        return cp.cuda.get_elapsed_time(start, end) / 1e3
-    stats = measure([(k, v[0]) for k, v in cases.items()], repeats, pause=0.0, timer=timer)
-    return _rows(cases, stats), absent
+        return cp.cuda.get_elapsed_time(start, end) / 1e3 / GPU_BATCH
+    try:
+        stats = measure([(k, v[0]) for k, v in cases.items()], repeats, pause=0.0,
+                        timer=timer)
+    finally:
+        if op is not None:
+            op.close()
+    rows = _rows(cases, stats)
+    rows += [dict(case=name, median_ms=None, min_ms=None, max_ms=None, gbps=None,
+                  x_floor=None, copy_pct=None, speedup=None, wrong=why)
+             for name, why in wrong.items()]
+    return rows, absent, notes
 
 
 def format_table(rows):
-    """The rows of :func:`compare` as the text table ``python -m lrn bench`` prints."""
-    head = f"{'case':36s} {'median ms':>10s} {'min':>8s} {'max':>8s} {'GB/s':>7s} {'x floor':>8s} {'lrn speed-up':>13s}"
+    """The rows of :func:`compare` (or :func:`compare_gpu`) as the text table
+    ``python -m lrn bench`` prints.  GB/s counts the bytes a case must move (read and
+    written once); "% copy" is that rate over the copy floor's; "x floor" is the time
+    over the matching floor's.  A row with ``wrong`` set was not timed: it says why."""
+    head = (f"{'case':36s} {'median ms':>10s} {'min':>8s} {'max':>8s} {'GB/s':>7s} "
+            f"{'% copy':>7s} {'x floor':>8s} {'lrn speed-up':>13s}")
     lines = [head, "-" * len(head)]
     for r in rows:
+        if r.get("wrong"):
+            lines.append(f"{r['case']:36s} {r['wrong']}")
+            continue
         sp = f"{r['speedup']:.1f}x" if r["speedup"] else ""
-        lines.append(f"{r['case']:36s} {r['median_ms']:10.3f} {r['min_ms']:8.3f} {r['max_ms']:8.3f} "
-                     f"{r['gbps']:7.1f} {r['x_floor']:8.2f} {sp:>13s}")
+        pct = f"{r['copy_pct']:6.0f}%" if r.get("copy_pct") is not None else ""
+        lines.append(f"{r['case']:36s} {r['median_ms']:10.3f} {r['min_ms']:8.3f} "
+                     f"{r['max_ms']:8.3f} {r['gbps']:7.1f} {pct:>7s} {r['x_floor']:8.2f} "
+                     f"{sp:>13s}")
     return "\n".join(lines)
 
 
@@ -379,8 +534,9 @@ def main(argv=None, prog="python -m lrn bench"):
                          "default: none)")
     ap.add_argument("--gpu", action="store_true",
                     help="compare on the GPU instead: device copy floor, lrn on CuPy arrays, "
-                         "PyTorch CUDA (CUDA-event timing); default shapes: AlexNet LRN1 at "
-                         "batch 64 and (32, 64, 112, 112)")
+                         "cuDNN's LRN, PyTorch CUDA eager and torch.compile (CUDA events, "
+                         f"{GPU_BATCH} back-to-back calls per sample); default shapes: AlexNet "
+                         "LRN1 at batch 64 and (32, 64, 112, 112)")
     args = ap.parse_args(argv)
     if args.gpu:
         return _main_gpu(args)
@@ -431,20 +587,31 @@ def _main_gpu(args):
         return 2
     print("device:", device)
     shapes = [GPU_SHAPES[s] for s in args.shapes if s in GPU_SHAPES] or list(GPU_SHAPES.values())
-    results = []
+    results, failed = [], 0
     for shape in shapes:
         for layout in args.layouts:
             dims = shape if layout == "NCHW" else (shape[0],) + shape[2:] + (shape[1],)
-            rows, absent = compare_gpu(dims, layout, np.dtype(args.dtype),
-                                       dict(ALEXNET, size=args.size), args.repeats)
-            print(f"\n{dims} {layout} {args.dtype} size {args.size} (GPU)")
+            print(f"\n{dims} {layout} {args.dtype} size {args.size} (GPU, "
+                  f"{GPU_BATCH} calls per timed sample)")
+            try:
+                rows, absent, notes = compare_gpu(dims, layout, np.dtype(args.dtype),
+                                                  dict(ALEXNET, size=args.size), args.repeats)
+            except Exception:   # noqa: BLE001 - one case's failure must not hide the others
+                import traceback
+
+                traceback.print_exc(file=sys.stdout)
+                failed += 1
+                continue
             print(format_table(rows))
             for line in absent:
                 print(f"  ({line})")
-            results.append(dict(dims=dims, layout=layout, rows=rows, absent=absent))
+            for line in notes:
+                print(f"  note: {line}")
+            results.append(dict(dims=dims, layout=layout, rows=rows, absent=absent,
+                                notes=notes))
     _write_json(args.json, dict(device=device, dtype=args.dtype, size=args.size,
                                 results=results))
-    return 0
+    return 1 if failed else 0
 
 
 def _plot(results, path):

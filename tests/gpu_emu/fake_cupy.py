@@ -9,7 +9,10 @@ expose ``__cuda_array_interface__``, so ``lrn._gpu.holds`` claims them), and
 ``asarray`` of a host array copies it.  Allocations are fenced by guard bytes that every
 launch checks on its array arguments.
 """
+import contextlib
+import ctypes
 import math
+import time
 import types
 import weakref
 
@@ -22,6 +25,7 @@ __version__ = "0.0-emulated"
 float16, float32, float64, int32 = np.float16, np.float32, np.float64, np.int32
 nan = np.nan
 sqrt = np.sqrt
+abs = np.abs
 may_share_memory = np.may_share_memory
 shares_memory = np.shares_memory
 
@@ -33,8 +37,31 @@ class _Pointer:
         self.ptr = ptr
 
 
+class UnownedMemory:
+    """``cupy.cuda.UnownedMemory(ptr, size, owner, device_id)``: memory another library
+    owns (here host memory), kept alive through ``owner``."""
+
+    def __init__(self, ptr, size, owner, device_id=-1):
+        self.ptr, self.size, self.owner, self.device_id = ptr, size, owner, device_id
+
+
+class MemoryPointer:
+    def __init__(self, mem, offset):
+        self.mem, self.ptr = mem, mem.ptr + offset
+
+
 class ndarray(np.ndarray):
-    """A "device" array: NumPy memory that says it is CUDA memory."""
+    """A "device" array: NumPy memory that says it is CUDA memory.  Constructed as CuPy's
+    ``ndarray(shape, dtype, memptr, strides)`` it views the memory ``memptr`` points to."""
+
+    def __new__(cls, shape, dtype=float, memptr=None, strides=None, order="C"):
+        if memptr is None:
+            return _alloc(tuple(shape), dtype)
+        buffer = (ctypes.c_char * (memptr.mem.size - (memptr.ptr - memptr.mem.ptr))
+                  ).from_address(memptr.ptr)
+        view = np.ndarray(shape, dtype, buffer=buffer, strides=strides).view(cls)
+        view._memptr = memptr   # keeps the owner alive, as CuPy's array does
+        return view
 
     @property
     def __cuda_array_interface__(self):
@@ -137,6 +164,10 @@ def zeros_like(a, dtype=None):
     return full(a.shape, 0, a.dtype if dtype is None else dtype)
 
 
+def empty_like(a, dtype=None):
+    return full(a.shape, np.nan, a.dtype if dtype is None else dtype)
+
+
 def ascontiguousarray(a, dtype=None):
     if a.flags.c_contiguous and (dtype is None or a.dtype == dtype):
         return a
@@ -187,8 +218,81 @@ class RawModule(emulator.Module):
         return launch
 
 
+class Stream:
+    """An emulated stream.  The emulated device runs each launch to completion at once,
+    in program order, so there is nothing to order; a stream records the events it was
+    told to wait for, which is what the tests check (which stream lrn orders after which).
+    ``with stream:`` makes it current, as in CuPy."""
+
+    def __init__(self, ptr=0):
+        self.ptr = ptr
+        self.waited = []
+
+    def wait_event(self, event):
+        self.waited.append(event)
+
+    def __enter__(self):
+        _current_streams.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _current_streams.pop()
+        return False
+
+
+_current_streams = [Stream(0)]   # the null stream at the bottom
+
+
+def get_current_stream():
+    return _current_streams[-1]
+
+
+def ExternalStream(ptr, device_id=-1):
+    return Stream(ptr)
+
+
+class Event:
+    """Records its stream and the host time: the emulated device has finished
+    everything launched before, so that is when the event completes."""
+
+    def __init__(self, disable_timing=False):
+        self.stream = None
+        self.time = None
+
+    def record(self, stream=None):
+        self.stream = get_current_stream() if stream is None else stream
+        self.time = time.perf_counter()
+
+    def synchronize(self):
+        pass
+
+
+def get_elapsed_time(start, end):
+    return (end.time - start.time) * 1e3   # ms, as CuPy
+
+
+_allocators = [None]   # None: the (emulated) memory pool
+
+
+@contextlib.contextmanager
+def using_allocator(allocator=None):
+    """Records the allocator (``current_allocator``); the emulated arrays stay NumPy
+    memory, so it is never called."""
+    _allocators.append(allocator)
+    try:
+        yield
+    finally:
+        _allocators.pop()
+
+
+def current_allocator():
+    return _allocators[-1]
+
+
 cuda = types.SimpleNamespace(
-    Device=Device,
+    Device=Device, Stream=Stream, ExternalStream=ExternalStream, Event=Event,
+    get_current_stream=get_current_stream, using_allocator=using_allocator,
+    get_elapsed_time=get_elapsed_time, UnownedMemory=UnownedMemory, MemoryPointer=MemoryPointer,
     runtime=types.SimpleNamespace(getDeviceProperties=_properties,
                                   getDeviceCount=lambda: 1),
 )
@@ -196,14 +300,21 @@ testing = types.SimpleNamespace(assert_array_equal=np.testing.assert_array_equal
 
 
 class ForeignArray:
-    """Another library's CUDA array (``__cuda_array_interface__`` only) over host memory."""
+    """Another library's CUDA array (``__cuda_array_interface__`` only) over host memory;
+    ``stream``: the interface's ``"stream"`` entry (absent when not given)."""
 
-    def __init__(self, host):
-        self.host = host
+    _ABSENT = object()
+
+    def __init__(self, host, stream=_ABSENT, version=3):
+        self.host, self.stream, self.version = host, stream, version
 
     @property
     def __cuda_array_interface__(self):
-        return ndarray.__cuda_array_interface__.fget(self.host.view(ndarray))
+        interface = ndarray.__cuda_array_interface__.fget(self.host.view(ndarray))
+        interface["version"] = self.version
+        if self.stream is not self._ABSENT:
+            interface["stream"] = self.stream
+        return interface
 
 
 class DLPackDevice:

@@ -21,8 +21,14 @@ How tensors reach the kernels:
 * other strides are made contiguous once; float16/bfloat16 go through a
   float32 copy;
 * CUDA tensors: the lrn GPU kernels when the GPU backend is available
-  (``lrn.show_config()``), otherwise an equivalent computation in PyTorch
-  operations on the tensor's device (also used for every other device).
+  (``lrn.show_config()``), launched on PyTorch's current stream
+  (``torch.cuda.current_stream``) and writing tensors from PyTorch's caching
+  allocator, so they are ordered with the PyTorch work around them inside
+  ``torch.cuda.stream(...)`` and can be captured in a CUDA graph
+  (``torch.cuda.graph``; warm up once first: the first call on a device
+  compiles the kernels, which capture does not allow); otherwise an
+  equivalent computation in PyTorch operations on the tensor's device (also
+  used for every other device).
 
 Both passes are ``torch.library`` custom operators (``torch.ops.lrn.forward``
 returning ``(y, scale)`` and ``torch.ops.lrn.backward``) with fake
@@ -187,24 +193,35 @@ def _backward_torch(x, y, dy, scale, size, alpha, beta, k):
 
 
 class _on_torch_stream:
-    """Run CuPy work on the tensor's device and PyTorch's current stream."""
+    """CuPy work inside runs on the tensor's device, on PyTorch's current stream, and
+    allocates through PyTorch's caching allocator.
+
+    Why: the kernels must be ordered with the PyTorch work around them (a
+    ``torch.cuda.stream(s)`` block, CUDA graph capture), so CuPy launches on
+    ``cupy.cuda.ExternalStream`` of ``torch.cuda.current_stream(device)``.  Every
+    CuPy allocation inside (scratch for long windows, any temporary) is a PyTorch
+    tensor: the caching allocator orders its reuse on that stream, and during
+    ``torch.cuda.graph`` capture it serves the graph's private pool, where CuPy's
+    pool would call ``cudaMalloc`` (which capture forbids) and could hand the
+    captured addresses to other work after capture.  The value of ``with`` is the
+    ``cupy`` module.
+    """
 
     def __init__(self, device):
         self.device = device
         self.stack = []
 
     def __enter__(self):
-        try:
-            import cupy
-        except ImportError:
-            return self
+        import cupy
+
         index = self.device.index if self.device.index is not None else \
             torch.cuda.current_device()
-        stream = torch.cuda.current_stream(self.device)
-        for ctx in (cupy.cuda.Device(index), cupy.cuda.ExternalStream(stream.cuda_stream)):
+        stream = torch.cuda.current_stream(index)
+        for ctx in (cupy.cuda.Device(index), cupy.cuda.ExternalStream(stream.cuda_stream),
+                    cupy.cuda.using_allocator(_torch_allocator(cupy, index))):
             ctx.__enter__()
             self.stack.append(ctx)
-        return self
+        return cupy
 
     def __exit__(self, *exc):
         while self.stack:
@@ -212,13 +229,37 @@ class _on_torch_stream:
         return False
 
 
-def _from_gpu(result, x, layout, dtype):
-    """A CuPy result (packed in ``layout``) as a tensor with the strides of
-    ``torch.empty_like(x, dtype=dtype)``; copies only when those differ."""
-    t = torch.as_tensor(result, device=x.device)
+def _torch_allocator(cupy, index):
+    """A CuPy allocator (``cupy.cuda.using_allocator``) handing out the memory of
+    uint8 PyTorch tensors on CUDA device ``index``; each buffer keeps its tensor
+    alive."""
+    device = torch.device("cuda", index)
+
+    def allocate(nbytes):
+        block = torch.empty(nbytes, dtype=torch.uint8, device=device)
+        memory = cupy.cuda.UnownedMemory(block.data_ptr(), nbytes, block, index)
+        return cupy.cuda.MemoryPointer(memory, 0)
+    return allocate
+
+
+def _cuda_view(cupy, t, layout):
+    """A CuPy view of the packed CUDA tensor ``t``, channels last for "NHWC", made
+    from its pointer (every tensor here is used on PyTorch's current stream, so there
+    is no producer's stream to wait for; and nothing is asked of the driver, which
+    graph capture could refuse); the view keeps ``t`` alive."""
     if layout == "NHWC":
-        t = t.permute(_to_first(x.dim()))
-    if t.dtype == dtype and t.stride() == x.stride():   # x dense: empty_like keeps strides
+        t = t.permute(_to_last(t.dim()))
+    size = t.element_size()
+    memory = cupy.cuda.UnownedMemory(t.data_ptr(), t.numel() * size, t, t.device.index)
+    return cupy.ndarray(tuple(t.shape), str(t.dtype).removeprefix("torch."),
+                        cupy.cuda.MemoryPointer(memory, 0),
+                        strides=tuple(st * size for st in t.stride()))
+
+
+def _like_x(t, x, dtype):
+    """``t`` (packed like ``x`` when ``x`` is dense) as a tensor with the strides of
+    ``torch.empty_like(x, dtype=dtype)``; copies only when those differ."""
+    if t.dtype == dtype and t.stride() == x.stride():
         return t
     out = torch.empty_like(x, dtype=dtype)
     out.copy_(t)
@@ -226,28 +267,29 @@ def _from_gpu(result, x, layout, dtype):
 
 
 def _forward_gpu(x, size, alpha, beta, k):
-    """The lrn GPU kernels (CuPy), reading the CUDA tensor in place."""
+    """The lrn GPU kernels (CuPy), reading the CUDA tensor in place and writing
+    tensors that PyTorch allocated, on PyTorch's current stream."""
     work = _work_dtype(x.dtype)
     layout = _layout_of(x) or "NCHW"
     x_w = _in_layout(x, layout, work)
-    view = x_w.permute(_to_last(x.dim())) if layout == "NHWC" else x_w
-    with _on_torch_stream(x.device):
-        y, scale = _lrn(view, size, alpha, beta, k, layout=layout, convention="torch",
-                        return_scale=True)
-    return _from_gpu(y, x, layout, x.dtype), _from_gpu(scale, x, layout, work)
+    y, scale = torch.empty_like(x_w), torch.empty_like(x_w)   # x_w's strides (it is dense)
+    with _on_torch_stream(x.device) as cupy:
+        _lrn(_cuda_view(cupy, x_w, layout), size, alpha, beta, k, layout=layout,
+             convention="torch", return_scale=True,
+             out=(_cuda_view(cupy, y, layout), _cuda_view(cupy, scale, layout)))
+    return _like_x(y, x, x.dtype), _like_x(scale, x, work)
 
 
 def _backward_gpu(x, y, dy, scale, size, alpha, beta, k):
     work = scale.dtype
     layout = _layout_of(x) or "NCHW"
-    views = []
-    for t in (x, y, dy, scale):
-        t = _in_layout(t, layout, work)
-        views.append(t.permute(_to_last(x.dim())) if layout == "NHWC" else t)
-    with _on_torch_stream(x.device):
-        dx = _lrn_backward(views[0], views[1], views[2], size, alpha, beta, k,
-                           scale=views[3], layout=layout, convention="torch")
-    return _from_gpu(dx, x, layout, x.dtype)
+    packed = [_in_layout(t, layout, work) for t in (x, y, dy, scale)]
+    dx = torch.empty_like(packed[0])
+    with _on_torch_stream(x.device) as cupy:
+        views = [_cuda_view(cupy, t, layout) for t in packed]
+        _lrn_backward(views[0], views[1], views[2], size, alpha, beta, k, scale=views[3],
+                      layout=layout, convention="torch", out=_cuda_view(cupy, dx, layout))
+    return _like_x(dx, x, x.dtype)
 
 
 # -- the custom operators ------------------------------------------------------
