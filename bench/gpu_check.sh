@@ -25,7 +25,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader \
     >> "$out/summary.txt" 2>&1
 
 echo "== GPU tests (device runs; the emulated ones run in CI)" | tee -a "$out/summary.txt"
-workers=$("$py" -c "import xdist" 2>/dev/null && echo "-n 8")
+workers=$("$py" -c "import xdist" 2>/dev/null && echo "-n 12")
 timeout 200 "$py" -m pytest -q -rfEs -p no:cacheprovider $workers tests/test_gpu.py \
     tests/test_torch.py -k "not emulated" > "$out/tests.log" 2>&1 || status=1
 tail -3 "$out/tests.log" | tee -a "$out/summary.txt"
@@ -39,8 +39,12 @@ timeout 90 "$py" -m pytest -q -rA -p no:cacheprovider tests/test_gpu.py tests/te
 grep -E "^(PASSED|FAILED|ERROR|SKIPPED)|passed|failed" "$out/streams.log" \
     | tee -a "$out/summary.txt"
 
+echo "== kernels against a device copy (CUDA-graph replays, medians)" | tee -a "$out/summary.txt"
+timeout 100 "$py" -u bench/gpu_kernels.py --quick > "$out/kernels.log" 2>&1 || status=1
+cat "$out/kernels.log" | tee -a "$out/summary.txt"
+
 echo "== GPU comparison (CUDA events, 20 calls per sample, medians)" | tee -a "$out/summary.txt"
-(cd / && timeout 200 "$py" -u -m lrn bench --gpu --repeats 30 --json "$out/bench-gpu.json") \
+(cd / && timeout 200 "$py" -u -m lrn bench --gpu --repeats 15 --json "$out/bench-gpu.json") \
     > "$out/bench.log" 2>&1 || status=1
 cat "$out/bench.log" | tee -a "$out/summary.txt"
 exit $status
