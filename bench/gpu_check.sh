@@ -40,7 +40,7 @@ grep -E "^(PASSED|FAILED|ERROR|SKIPPED)|passed|failed" "$out/streams.log" \
     | tee -a "$out/summary.txt"
 
 echo "== kernels against a device copy (CUDA-graph replays, medians)" | tee -a "$out/summary.txt"
-timeout 100 "$py" -u bench/gpu_kernels.py --quick > "$out/kernels.log" 2>&1 || status=1
+timeout 100 "$py" -u bench/gpu_kernels.py --variants "window;stream-tile" > "$out/kernels.log" 2>&1 || status=1
 cat "$out/kernels.log" | tee -a "$out/summary.txt"
 
 echo "== GPU comparison (CUDA events, 20 calls per sample, medians)" | tee -a "$out/summary.txt"
