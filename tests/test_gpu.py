@@ -420,7 +420,8 @@ KERNEL_PATHS = [
     pytest.param((1, 2, 2100), True, 101, "stream stream stream stream",
                  id="long-rows-global-scratch"),
 ]
-_KERNEL = {"planes4": ("window", "lrn_forward_planes4"), "planes1": ("window", "lrn_forward_planes1"),
+_KERNEL = {"planes4": ("window", "lrn_forward_planes4"),
+           "planes1": ("window", "lrn_forward_planes1"),
            "planes": ("window", "lrn_backward_planes"), "rows": ("window", "lrn_forward_rows")}
 
 
