@@ -22,7 +22,8 @@ Two kinds of blocks run with stand-ins for what CI cannot reach, as written:
 
 - A block with ``$ pip ...`` lines (installing or building lrn from a clone) runs
   in its own copy of a clone in which lrn was built once per session (``pip wheel
-  .``; the block's build reuses those objects, as a second build in a clone does),
+  .``, itself reusing CI's in-place install build; the block's build reuses those
+  objects, as a second build in a clone does),
   in a fresh virtual environment whose base packages are this environment's (a
   ``.pth`` file) and whose ``pip`` is this environment's, without the network:
   no index, and no isolated build environment (the build requirements are in the
@@ -191,8 +192,13 @@ PIP_OFFLINE = {"PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0",
 
 @pytest.fixture(scope="session")
 def built_clone(tmp_path_factory):
-    """A copy of the repository as a fresh clone has it (nothing git ignores), in which
-    lrn was built once (``pip wheel .``) for the session's test workers together."""
+    """A copy of the repository in which lrn was built once (``pip wheel .``) for the
+    session's test workers together.
+
+    The copy has what a clone has, and of what git ignores only the build's own
+    outputs (``build/``, Cython's C files), so that when this checkout was built
+    in place before (CI installs it with ``pip install .`` before the tests run)
+    that build is reused (setuptools compiles what is older than its sources)."""
     try:
         import fcntl
     except ImportError:
@@ -207,6 +213,7 @@ def built_clone(tmp_path_factory):
             ignored = [".git"] + [line.strip().rstrip("/").rpartition("/")[2]
                                   for line in (ROOT / ".gitignore").read_text().splitlines()
                                   if line.strip() and not line.startswith("#")]
+            ignored = [p for p in ignored if p not in ("build", "*.c")]
             partial = base / "docs-clone.partial"
             shutil.rmtree(partial, ignore_errors=True)
             shutil.copytree(ROOT, partial, ignore=shutil.ignore_patterns(*ignored))
