@@ -29,7 +29,8 @@ Two kinds of blocks run with stand-ins for what CI cannot reach, as written:
   no index, and no isolated build environment (the build requirements are in the
   test extra), so pip finds the frameworks and the build tools installed.  A block
   that installs lrn must leave it installed in that environment, imported from
-  there.
+  there.  The installation page's block that builds the documentation runs in
+  tests/test_sitedocs.py, which then reads the pages it built.
 - Caffe2's API (the code being ported in the Caffe2 snippets), no longer
   installable, is ``tests/peers/caffe2_standin.py``: Caffe2's CPU kernels ported
   to NumPy behind ``workspace`` and ``core.CreateOperator``, checked against the
@@ -82,6 +83,10 @@ def _blocks():
 
 BLOCKS = _blocks()
 CODE = [b for b in BLOCKS if b[2] in RUN]
+# The block that builds these pages runs in tests/test_sitedocs.py, which then reads
+# the pages it built (one Sphinx build for both).
+SITE_BUILD = [b for b in CODE if "python -m sphinx" in b[3]]
+RUN_HERE = [b for b in CODE if b not in SITE_BUILD]
 
 
 def test_every_block_is_code_or_shown():
@@ -245,8 +250,12 @@ def _pip_env(prefix):
                 VIRTUAL_ENV=str(prefix), **PIP_OFFLINE)
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def _run_console(code, name, env=None, cwd=None):
-    """Each ``$ command`` with the lines after it as its expected output."""
+    """Each ``$ command`` with the lines after it as its expected output (compared
+    as a terminal shows it: colour codes, which some tools print under CI, left out)."""
     if env is None:
         env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep
                    + os.environ.get("PATH", ""))
@@ -258,13 +267,14 @@ def _run_console(code, name, env=None, cwd=None):
         done = subprocess.run(command, shell=True, env=env, cwd=cwd, capture_output=True,
                               text=True, timeout=600)
         assert done.returncode == 0, f"{name}: `{command}` exited {done.returncode}:\n{done.stderr}"
-        assert checker.check_output(expected, done.stdout, FLAGS), (
-            f"{name}: `{command}` printed\n{done.stdout}\nnot\n{expected}")
+        shown = ANSI.sub("", done.stdout)
+        assert checker.check_output(expected, shown, FLAGS), (
+            f"{name}: `{command}` printed\n{shown}\nnot\n{expected}")
 
 
-def _run_pip_block(code, name, built, tmp_path):
-    """In its own copy of the built clone (its build reuses the objects there, as a
-    second build in a clone does) and its own environment."""
+def run_pip_block(code, name, built, tmp_path):
+    """In its own copy of the built clone, ``tmp_path / "clone"`` (its build reuses
+    the objects there, as a second build in a clone does), and its own environment."""
     path, prefix = tmp_path / "clone", tmp_path / "venv"
     shutil.copytree(built, path, symlinks=True)
     env = _pip_env(prefix)
@@ -295,8 +305,13 @@ def _exec_python(code, name, monkeypatch):
     return namespace
 
 
-@pytest.mark.parametrize("page,line,lang,code", CODE,
-                         ids=[f"{page}:{line}" for page, line, *_ in CODE])
+def test_the_site_build_block_is_found():
+    assert [(page, lang) for page, _, lang, _ in SITE_BUILD] == [
+        ("docs/installation.md", "console")]
+
+
+@pytest.mark.parametrize("page,line,lang,code", RUN_HERE,
+                         ids=[f"{page}:{line}" for page, line, *_ in RUN_HERE])
 def test_block_runs(page, line, lang, code, tmp_path, monkeypatch, request):
     why = _skip_reason(code, lang)
     if why:
@@ -306,7 +321,7 @@ def test_block_runs(page, line, lang, code, tmp_path, monkeypatch, request):
     monkeypatch.chdir(tmp_path)   # a block that writes files writes them here
     name = f"{page}:{line}"
     if lang == "console" and _pip_commands(code):
-        _run_pip_block(code, name, request.getfixturevalue("built_clone"), tmp_path)
+        run_pip_block(code, name, request.getfixturevalue("built_clone"), tmp_path)
     elif lang == "python":
         _exec_python(code, name, monkeypatch)
     elif lang == "pycon":
