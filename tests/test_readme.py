@@ -22,8 +22,8 @@ Two kinds of blocks run with stand-ins for what CI cannot reach, as written:
 
 - A block with ``$ pip ...`` lines (installing or building lrn from a clone) runs
   in its own copy of a clone in which lrn was built once per session (``pip wheel
-  .``, itself reusing CI's in-place install build; the block's build reuses those
-  objects, as a second build in a clone does),
+  .``, itself reusing CI's in-place install build when up to date; the block's
+  build reuses those objects, as a second build in a clone does),
   in a fresh virtual environment whose base packages are this environment's (a
   ``.pth`` file) and whose ``pip`` is this environment's, without the network:
   no index, and no isolated build environment (the build requirements are in the
@@ -48,6 +48,7 @@ import shutil
 import site
 import subprocess
 import sys
+import time
 import venv
 
 import numpy as np
@@ -195,15 +196,38 @@ PIP_OFFLINE = {"PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0",
                "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 
+def _reuse_build_outputs(clone):
+    """Copies this checkout's build outputs (Cython's C files, ``build/``) into
+    ``clone`` when they are newer than every source of the build (CI installs the
+    checkout in place, ``pip install .``, before the tests run), dated now there:
+    that install put Cython's and NumPy's headers into this environment after it
+    built, so with their own dates they would force a full rebuild."""
+    lrn_src = ROOT / "src" / "lrn"
+    # every file a build reads (build/lib has copies of the Python files too)
+    sources = [ROOT / "setup.py", ROOT / "pyproject.toml",
+               *(p for p in lrn_src.rglob("*") if p.is_file()
+                 and p.suffix not in (".c", ".so", ".pyd", ".pyc"))]
+    generated = sorted(lrn_src.glob("*.c"))
+    built = sorted(p for p in (ROOT / "build").rglob("*") if p.is_file())
+    newest_source = max(p.stat().st_mtime for p in sources)
+    compiled = [p for p in built if p.suffix in (".o", ".so", ".obj", ".pyd")]
+    if not generated or any(p.stat().st_mtime <= newest_source for p in generated + compiled):
+        return
+    now = time.time()
+    for order, paths in enumerate((generated, built)):     # the C files first
+        for p in paths:
+            copy = clone / p.relative_to(ROOT)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(p, copy)
+            os.utime(copy, (now + order, now + order))
+
+
 @pytest.fixture(scope="session")
 def built_clone(tmp_path_factory):
-    """A copy of the repository in which lrn was built once (``pip wheel .``) for the
-    session's test workers together.
-
-    The copy has what a clone has, and of what git ignores only the build's own
-    outputs (``build/``, Cython's C files), so that when this checkout was built
-    in place before (CI installs it with ``pip install .`` before the tests run)
-    that build is reused (setuptools compiles what is older than its sources)."""
+    """A copy of the repository as a clone has it (nothing git ignores), in which lrn
+    was built once (``pip wheel .``) for the session's test workers together,
+    reusing an up-to-date in-place build of this checkout (``_reuse_build_outputs``;
+    setuptools compiles only what is older than its sources)."""
     try:
         import fcntl
     except ImportError:
@@ -218,10 +242,10 @@ def built_clone(tmp_path_factory):
             ignored = [".git"] + [line.strip().rstrip("/").rpartition("/")[2]
                                   for line in (ROOT / ".gitignore").read_text().splitlines()
                                   if line.strip() and not line.startswith("#")]
-            ignored = [p for p in ignored if p not in ("build", "*.c")]
             partial = base / "docs-clone.partial"
             shutil.rmtree(partial, ignore_errors=True)
             shutil.copytree(ROOT, partial, ignore=shutil.ignore_patterns(*ignored))
+            _reuse_build_outputs(partial)
             done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", ".", "--no-deps",
                                    "-w", str(base / "docs-clone-dist")], cwd=partial,
                                   env=dict(os.environ, **PIP_OFFLINE), capture_output=True,
