@@ -1,7 +1,9 @@
 """The documentation site (docs/, Sphinx) builds with warnings as errors, documents
 every public name, and builds without the optional frameworks too.
 
-The pages' code blocks run in tests/test_readme.py.
+The pages' code blocks run in tests/test_readme.py, but the installation page's
+command that builds the site, which runs here (tests/test_readme.py's runner) and
+gives the pages read here.
 """
 import ast
 import inspect
@@ -13,6 +15,8 @@ import sys
 import pytest
 
 import lrn
+
+from .test_readme import SITE_BUILD, built_clone, run_pip_block  # noqa: F401 (a fixture)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -87,8 +91,14 @@ def _ids(html):
     return set(re.findall(r'<dt class="sig sig-object py" id="([^"]+)"', html))
 
 
-def test_site_builds_without_warnings(tmp_path):
-    out = _build(tmp_path)
+def test_site_builds_without_warnings(built_clone, tmp_path):
+    """The installation page's command (``pip install ".[docs]" && python -m sphinx -W
+    --keep-going -b html docs docs/_build/html``), as written, in a copy of a clone."""
+    for module in ("sphinx", "numpydoc", "myst_parser"):
+        pytest.importorskip(module, reason=f"the docs extra ({module}) is not installed")
+    (page, line, _, code), = SITE_BUILD
+    run_pip_block(code, f"{page}:{line}", built_clone, tmp_path)
+    out = tmp_path / "clone" / "docs" / "_build" / "html"
     pages = sorted(p.stem for p in DOCS.glob("*.md"))
     assert {"index", "installation", "guide", "from-caffe", "from-onnx", "from-pytorch",
             "from-tensorflow", "performance", "api", "design"} <= set(pages)

@@ -45,7 +45,7 @@ __all__ = ["is_dask", "lrn", "lrn_backward", "METHODS"]
 METHODS = ("auto", "overlap", "rechunk")
 
 
-def is_dask(obj):
+def is_dask(obj: object) -> bool:
     """Whether ``obj`` is a ``dask.array.Array`` (without importing dask).
 
     Examples

@@ -28,3 +28,6 @@ lrn.show_config(file=1)  # E: arg-type
 lrn.onnx.make_node("5")  # E: arg-type
 lrn.ops.LRN(size="5")  # E: arg-type
 lrn.not_a_function(x)  # E: attr-defined
+lrn.dask.lrn(x, 5, method="fast")  # E: call-overload
+lrn.dask.lrn_backward(x, x, x, 5, method="fast")  # E: arg-type
+lrn.dask.is_dask()  # E: call-arg

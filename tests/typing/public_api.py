@@ -7,6 +7,8 @@ result has the input's kind, NumPy, CuPy or Dask), so what this file guards is
 that every call a user makes type-checks and that the overloads on
 ``return_scale`` give one array or a pair.
 """
+import importlib
+import importlib.util
 import io
 import sys
 from typing import Any
@@ -52,3 +54,21 @@ buf = io.StringIO()
 assert_type(lrn.show_config(file=buf), None)
 assert_type(lrn.__version__, str)
 assert buf.getvalue().startswith(f"lrn {lrn.__version__}")
+
+
+# lrn.dask: lrn.lrn's signatures plus method=; run where dask is installed (the
+# calls are type-checked either way: the dask array is Any to the checker).
+def dask_calls(xd: Any) -> None:
+    assert_type(lrn.dask.is_dask(xd), bool)
+    assert_type(lrn.dask.lrn(xd, 5, method="overlap"), Any)
+    yd, sd = lrn.dask.lrn(xd, 5, 1e-4, 0.75, 2.0, return_scale=True, method="rechunk",
+                          num_threads=None)
+    assert_type(lrn.dask.lrn_backward(xd, yd, xd, 5, 1e-4, 0.75, 2.0, scale=sd,
+                                      layout="NCHW", method="auto"), Any)
+    assert lrn.dask.is_dask(yd) and "auto" in lrn.dask.METHODS
+
+
+assert_type(lrn.dask.is_dask(x), bool)
+if importlib.util.find_spec("dask") is not None:
+    da: Any = importlib.import_module("dask.array")
+    dask_calls(da.from_array(x, chunks=(1, 2, 4, 3)))
