@@ -95,6 +95,7 @@ cdef extern from "lrn_grad.h":
         int kind
         int half
     int lrn_cf_backward(const lrn_cf_grad*) nogil
+    int lrn_cl_backward(const lrn_cf_grad*) nogil
 
 cdef extern from "lrn_power.h":
     double lrn_scaled_pow(double, double, double) nogil
@@ -266,11 +267,12 @@ cdef Coefs make_coefs(const Problem* p, bint single) noexcept nogil:
 
 
 cdef inline bint fused_grad(const Plan* p) noexcept nogil:
-    """Whether the backward pass of ``p`` runs in one loop per row
-    (csrc/lrn_grad.h: the AVX2 build, channels-first float or half data,
-    beta 0.75, 0.5 or 1, windows of up to LRN_DIRECT channels)."""
-    return (p.op == BACKWARD and not p.channels_last and p.itemsize == sizeof(float)
-            and p.co.kind != BETA_ANY and p.n <= LRN_DIRECT and lrn_cf_fused())
+    """Whether the backward pass of ``p`` is csrc/lrn_grad.h's: the AVX2
+    build, float or half data, beta 0.75, 0.5 or 1, windows of up to
+    LRN_DIRECT channels; channels-first in one loop per row, channels-last
+    in two per position."""
+    return (p.op == BACKWARD and p.itemsize == sizeof(float) and p.co.kind != BETA_ANY
+            and p.n <= LRN_DIRECT and lrn_cf_fused())
 
 
 cdef inline Py_ssize_t padded(Py_ssize_t count) noexcept nogil:
@@ -299,6 +301,15 @@ cdef Scratch scratch_layout(const Plan* p, Py_ssize_t n, Py_ssize_t L) noexcept 
     cdef bint backward = p.op == BACKWARD
     memset(&layout, 0, sizeof(layout))
     layout.ring_rows = min(2 * n, C)
+    if fused_grad(p) and p.channels_last:
+        # csrc/lrn_grad.h: two padded rows each of x ** 2 and of the terms
+        # (see below) and two rows of dy * s ** -beta
+        layout.M = padded(C + n + 6)
+        layout.squares = take(&end, 2 * layout.M)
+        layout.terms = take(&end, 2 * layout.M)
+        layout.ring = take(&end, 2 * layout.M)
+        layout.total = end
+        return layout
     if fused_grad(p):
         # csrc/lrn_grad.h: rings of the last min(n, C) rows of x ** 2, of the
         # terms and of dy * s ** -beta
@@ -396,10 +407,11 @@ cdef Plan make_plan(const Problem* problem, Pass op, const Py_ssize_t* shape,
     # an empty view has no tiles (run() returns at once) and no channels to size them by
     p.tile = tile_positions(&p) if p.N > 0 and p.C > 0 and p.S > 0 else 0
     if (op == FORWARD and not p.channels_last and p.itemsize == sizeof(float)
-            and p.co.kind != BETA_ANY and lrn_cf_fused()) or fused_grad(&p):
+            and p.co.kind != BETA_ANY and lrn_cf_fused()) or (
+                fused_grad(&p) and not p.channels_last):
         p.tile = shared_tile(&p, problem.num_threads)
     p.L = padded(p.tile)
-    if fused_grad(&p):
+    if fused_grad(&p) and not p.channels_last:
         # an odd number of cache lines, so that the rings' 3 min(n, C) rows
         # fall in different sets of the L1 cache (rows a multiple of 4 KiB
         # apart share one set of 8 ways: (1, 24, 1024) took three times as long)
@@ -441,7 +453,8 @@ cdef void run_tile(const Operands* ops, const Plan* p, Py_ssize_t T,
     """One tile of T positions, float or double, with the scratch ``buf``."""
     if p.channels_last:
         if p.op == BACKWARD:
-            position_backward(ops, p, T, buf)
+            if floating is double or not fused_grad(p) or not fused_backward(ops, p, T, buf):
+                position_backward(ops, p, T, buf)
         elif floating is double or not fused_forward(ops, p, T, buf):
             position_forward(ops, p, T, buf)
     elif p.op == BACKWARD:

@@ -310,7 +310,172 @@ static int lrn_cf_backward(const lrn_cf_grad *g) {
     return 1;
 }
 
+/* Channels-last: T positions of C contiguous channels (position p at
+   x + p * C), each done in L1 with no transposes, in two loops over its
+   channels like lrn_cl_positions' one: the first forms the scale (from a
+   padded row of the position's squares, or the given scale), the terms and
+   the powers, the terms into a padded row (terms[post + c], zero pads), so
+   that the second's window sums are the n shifted rows terms + j, added
+   in order j = 0 .. n - 1 with no clipping.  Each padded row has two
+   copies in turns, and the second loop of position p runs after the first
+   loop of position p + 1 (and the squares of position p + 2 before that),
+   so that a shifted load never waits on the stores it overlaps.  ``squares``,
+   ``terms`` and ``powers`` are two rows of L >= C + n + 6 floats each.
+   The power is taken from s itself, as the row passes do, so a recomputed
+   scale and a given one give the same bits. */
+
+/* The ``count`` < 8 channels at c, the other lanes ``pad``. */
+LRN_INLINE __m256 lrn_ld8_part(const void *row, Py_ssize_t c, Py_ssize_t count, int half,
+                               float pad) {
+    float f[8];
+    uint16_t h[8] = {0};
+    Py_ssize_t i;
+    if (half) {
+        memcpy(h, (const uint16_t *)row + c, (size_t)count * 2);
+        _mm256_storeu_ps(f, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h)));
+    } else {
+        memcpy(f, (const float *)row + c, (size_t)count * 4);
+    }
+    for (i = count; i < 8; i++) f[i] = pad;
+    return _mm256_loadu_ps(f);
+}
+
+LRN_INLINE void lrn_st8_part(void *row, Py_ssize_t c, __m256 v, Py_ssize_t count, int half) {
+    float f[8];
+    uint16_t h[8];
+    if (half) {
+        _mm_storeu_si128((__m128i *)h,
+                         _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        memcpy((uint16_t *)row + c, h, (size_t)count * 2);
+    } else {
+        _mm256_storeu_ps(f, v);
+        memcpy((float *)row + c, f, (size_t)count * 4);
+    }
+}
+
+/* The first loop's eight channels at c of a position (``part`` of them in
+   a last, partial vector, whose other lanes store zero terms: the pads). */
+LRN_INLINE void lrn_cl_terms8(const lrn_vcoef *co, const lrn_vcoef *co1, const float *sq,
+                              const char *dy, const char *y, const char *given, float *terms,
+                              float *powers, Py_ssize_t c, Py_ssize_t part, int n, int kind,
+                              int half) {
+    __m256 s, dyv, yv, term;
+    int j;
+    if (given != NULL) {
+        s = part == 8 ? lrn_ld8(given, c, half) : lrn_ld8_part(given, c, part, half, 1.0f);
+    } else {
+        s = _mm256_loadu_ps(sq + c);
+        for (j = 1; j < n; j++) s = _mm256_add_ps(s, _mm256_loadu_ps(sq + c + j));
+        s = _mm256_fmadd_ps(co->mul, s, co->add);
+    }
+    dyv = part == 8 ? lrn_ld8(dy, c, half) : lrn_ld8_part(dy, c, part, half, 0.0f);
+    yv = part == 8 ? lrn_ld8(y, c, half) : lrn_ld8_part(y, c, part, half, 0.0f);
+    term = _mm256_div_ps(_mm256_mul_ps(dyv, yv), s);
+    if (part < 8)
+        term = _mm256_and_ps(term, _mm256_castsi256_ps(_mm256_cmpgt_epi32(
+            _mm256_set1_epi32((int)part), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))));
+    _mm256_storeu_ps(terms + c, term);
+    _mm256_storeu_ps(powers + c, lrn_power8(dyv, s, co1, kind));
+}
+
+/* The second loop's eight channels at c: dx = p - coef * x * (window sum). */
+LRN_INLINE void lrn_cl_dx8(const float *terms, const float *powers, const char *x, char *dx,
+                           __m256 coef, Py_ssize_t c, Py_ssize_t part, int n, int half) {
+    __m256 acc = _mm256_loadu_ps(terms + c), xv, r;
+    int j;
+    for (j = 1; j < n; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(terms + c + j));
+    xv = part == 8 ? lrn_ld8(x, c, half) : lrn_ld8_part(x, c, part, half, 0.0f);
+    r = _mm256_fnmadd_ps(_mm256_mul_ps(coef, xv), acc, _mm256_loadu_ps(powers + c));
+    if (part == 8)
+        lrn_st8(dx, c, r, half);
+    else
+        lrn_st8_part(dx, c, r, part, half);
+}
+
+LRN_INLINE void lrn_cl_grad_positions(const lrn_cf_grad *g, int n, int kind, int half) {
+    const Py_ssize_t C = g->C, L = g->L, full = C - C % 8, item = half ? 2 : 4;
+    const Py_ssize_t pre = g->pre, post = n - 1 - pre, T = g->T;
+    const int given = g->scale != NULL;
+    const __m256 coef = _mm256_set1_ps(g->coef);
+    lrn_cf_tile tile;
+    lrn_vcoef co, co1;
+    Py_ssize_t p, c;
+    int j;
+    memset(&tile, 0, sizeof tile);
+    tile.kind = kind;
+    tile.mul = g->mul;
+    tile.add = g->add;
+    co = lrn_vcoefs(&tile);
+    tile.mul = 1.0f;
+    tile.add = 0.0f;
+    co1 = lrn_vcoefs(&tile);
+    for (j = 0; j < 2; j++) {   /* the pads, which stay zero */
+        memset(g->squares + j * L, 0, (size_t)pre * sizeof(float));
+        memset(g->squares + j * L + pre + C, 0, (size_t)(L - pre - C) * sizeof(float));
+        memset(g->terms + j * L, 0, (size_t)post * sizeof(float));
+        memset(g->terms + j * L + post + C, 0, (size_t)(L - post - C) * sizeof(float));
+    }
+    if (!given && T > 0) lrn_cl_squares((const char *)g->x, g->squares + pre, C, half);
+    for (p = 0; p <= T; p++) {
+        if (p < T) {
+            const Py_ssize_t at = p * C * item;
+            const float *sq = g->squares + p % 2 * L;
+            const char *dy = (const char *)g->dy + at, *y = (const char *)g->y + at;
+            const char *sc = given ? (const char *)g->scale + at : NULL;
+            float *terms = g->terms + p % 2 * L + post, *powers = g->powers + p % 2 * L;
+            if (!given && p + 1 < T)
+                lrn_cl_squares((const char *)g->x + at + C * item,
+                               g->squares + (p + 1) % 2 * L + pre, C, half);
+            for (c = 0; c < full; c += 8)
+                lrn_cl_terms8(&co, &co1, sq, dy, y, sc, terms, powers, c, 8, n, kind, half);
+            if (full < C)
+                lrn_cl_terms8(&co, &co1, sq, dy, y, sc, terms, powers, full, C - full, n, kind,
+                              half);
+        }
+        if (p > 0) {
+            const Py_ssize_t at = (p - 1) * C * item;
+            const float *terms = g->terms + (p - 1) % 2 * L, *powers = g->powers + (p - 1) % 2 * L;
+            const char *x = (const char *)g->x + at;
+            char *dx = (char *)g->dx + at;
+            for (c = 0; c < full; c += 8) lrn_cl_dx8(terms, powers, x, dx, coef, c, 8, n, half);
+            if (full < C) lrn_cl_dx8(terms, powers, x, dx, coef, full, C - full, n, half);
+        }
+    }
+}
+
+/* The channels-last backward pass of a tile (see lrn_cl_grad_positions);
+   windows of up to LRN_DIRECT channels, else 0 (the Cython kernels'
+   partial sums).  dx may be any of the inputs: position p of dx is stored
+   after every read of position p. */
+static int lrn_cl_backward(const lrn_cf_grad *g) {
+    if (g->n > LRN_DIRECT || g->kind > 2) return 0;
+#define LRN_CLG_KINDS(N, H)                                                               \
+    switch (g->kind) {                                                                    \
+    case 0: lrn_cl_grad_positions(g, N, 0, H); return 1;                                  \
+    case 1: lrn_cl_grad_positions(g, N, 1, H); return 1;                                  \
+    default: lrn_cl_grad_positions(g, N, 2, H); return 1;                                 \
+    }
+#define LRN_CLG_COUNTS(H)                                                                 \
+    switch (g->n) {                                                                       \
+    case 3: LRN_CLG_KINDS(3, H)                                                           \
+    case 5: LRN_CLG_KINDS(5, H)                                                           \
+    default: LRN_CLG_KINDS((int)g->n, H)                                                  \
+    }
+    if (g->half) {
+        LRN_CLG_COUNTS(1)
+    } else {
+        LRN_CLG_COUNTS(0)
+    }
+#undef LRN_CLG_COUNTS
+#undef LRN_CLG_KINDS
+}
+
 #else
+
+static int lrn_cl_backward(const lrn_cf_grad *g) {
+    (void)g;
+    return 0;
+}
 
 static int lrn_cf_backward(const lrn_cf_grad *g) {
     (void)g;
