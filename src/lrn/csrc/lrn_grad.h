@@ -1,30 +1,32 @@
-/* The channels-first backward pass of the AVX2+FMA build in one loop per
-   row, for beta 0.75, 0.5 and 1 and windows of up to LRN_DIRECT channels
-   (float data, or IEEE half data read and written as half).
+/* The backward passes of the AVX2+FMA build for beta 0.75, 0.5 and 1 and
+   windows of up to LRN_DIRECT channels (float data, or IEEE half data read
+   and written as half): channels-first in one loop per row, channels-last
+   in two loops per position (lrn_cl_grad_positions).
 
    dx[c] = p[c] - coef * x[c] * (t[c - post] + ... + t[c + pre]), with
    p = dy * s ** -beta and t = dy * y / s (design §1; the terms' window is
-   the forward window mirrored).  A tile is C rows of T positions at stride
-   ``stride``.  Step b of the sweep
+   the forward window mirrored).  A channels-first tile is C rows of T
+   positions at stride ``stride``.  Step b of the sweep
 
    - reads row b of x and keeps its square in a ring (scale not given),
    - completes the scale of row c1 = b - post (given: row c1 = b is read),
      reads rows c1 of dy and y, and keeps t[c1] and p[c1] in rings,
    - completes row c2 = c1 - pre of dx: the window's terms from the ring,
-     p[c2] from its ring, row c2 of x (read n - 1 steps ago, in cache).
+     p[c2] from its ring, row c2 of x (scale not given: read n - 1 steps
+     before, still in cache).
 
    So each row of x, y, dy (and scale) is read from memory once and each row
-   of dx written once; the rings (n rows each) stay in L1/L2.  Window sums are
-   direct sums of the ring's rows, the newest row first (the forward pass's
-   order, so a recomputed scale equals the stored one bitwise), never a
-   subtraction (design §2).  Each lane depends only on its own position, so
-   results are bitwise the same for any tile size or thread count.  dx may be
-   any of the inputs: row c2 of dx is stored after every read of row c2 and
-   no later step reads a row below c2.
+   of dx written once; the rings (min(n, C) rows each) stay in L1/L2.
+   Window sums are direct sums of the ring's rows, the newest row first (the
+   fused forward pass's order, so a recomputed scale equals the one it
+   stores), never a subtraction (design §2).  Each lane depends only on its
+   own position, so results are bitwise the same for any tile size or
+   thread count.  dx may be any of the inputs: row c2 of dx is stored after
+   every read of row c2, and no later step reads a row below c2.
 
-   lrn_cf_backward returns 1 when it did the tile and 0 where it does not
-   (builds without AVX2 and FMA, other betas, longer windows), and the Cython
-   kernels run their row passes instead. */
+   lrn_cf_backward and lrn_cl_backward return 1 when they did the tile and 0
+   where they do not (builds without AVX2 and FMA, other betas, longer
+   windows), and the Cython kernels run their row passes instead. */
 #ifndef LRN_GRAD_H
 #define LRN_GRAD_H
 
