@@ -92,14 +92,18 @@ static inline int lrn_gflags(const lrn_gstep *st) {
 }
 
 /* Step ``st`` on the eight positions at t; msq, mt, kind, half and flags are
-   constants where this is inlined for the common steps.  With the scale
-   given, ``co`` holds mul 1 and add 0, so that acc is the scale itself.
+   constants where this is inlined for the common steps.  ``co`` holds
+   alpha_n and bias (s = bias + alpha_n * acc), ``unit`` mul 1 and add 0:
+   the power is taken from s itself, as the row passes take it, so that a
+   recomputed scale and a given one give the same bits (Dask's blocks, given
+   the forward's scale, equal an in-memory call that recomputes it).
    Every load comes before the step's stores: rows whose addresses agree in
    their low 12 bits (rows 4 KiB apart: T or the stride a multiple of 1024)
    would otherwise make each load wait for the store before it (measured:
    three times slower). */
-LRN_INLINE void lrn_gstep8(const lrn_gstep *st, const lrn_vcoef *co, __m256 coef, Py_ssize_t t,
-                           int msq, int mt, int kind, int half, int flags) {
+LRN_INLINE void lrn_gstep8(const lrn_gstep *st, const lrn_vcoef *co, const lrn_vcoef *unit,
+                           __m256 coef, Py_ssize_t t, int msq, int mt, int kind, int half,
+                           int flags) {
     __m256 q = _mm256_setzero_ps(), acc, tacc = _mm256_setzero_ps(), s, dyv, yv,
            term = _mm256_setzero_ps(), power = _mm256_setzero_ps(), pc = _mm256_setzero_ps(),
            xv = _mm256_setzero_ps(), older[LRN_DIRECT];
@@ -127,7 +131,7 @@ LRN_INLINE void lrn_gstep8(const lrn_gstep *st, const lrn_vcoef *co, __m256 coef
     if (flags & LRN_G_TERM) {
         s = (flags & LRN_G_GIVEN) ? acc : _mm256_fmadd_ps(co->mul, acc, co->add);
         term = _mm256_div_ps(_mm256_mul_ps(dyv, yv), s);
-        power = lrn_power8(dyv, acc, co, kind);
+        power = lrn_power8(dyv, s, unit, kind);
     }
     if ((flags & LRN_G_XB) && (flags & LRN_G_KEEP)) _mm256_store_ps(st->sqout + t, q);
     if ((flags & LRN_G_TERM) && (flags & LRN_G_KEEP)) {
@@ -141,12 +145,13 @@ LRN_INLINE void lrn_gstep8(const lrn_gstep *st, const lrn_vcoef *co, __m256 coef
     lrn_st8(st->dxc, t, _mm256_fnmadd_ps(_mm256_mul_ps(coef, xv), tacc, pc), half);
 }
 
-static inline lrn_vcoef lrn_gcoefs(const lrn_cf_grad *g) {
+/* The coefficients of s = add + mul * acc, or with ``unit`` of s itself. */
+static inline lrn_vcoef lrn_gcoefs(const lrn_cf_grad *g, int unit) {
     lrn_cf_tile tile;
     memset(&tile, 0, sizeof tile);
     tile.kind = g->kind;
-    tile.mul = g->scale == NULL ? g->mul : 1.0f;
-    tile.add = g->scale == NULL ? g->add : 0.0f;
+    tile.mul = unit ? 1.0f : g->mul;
+    tile.add = unit ? 0.0f : g->add;
     return lrn_vcoefs(&tile);
 }
 
@@ -157,7 +162,7 @@ static void lrn_gstep_tail(const lrn_gstep *st, const lrn_cf_grad *g, Py_ssize_t
     const size_t item = g->half ? 2 : 4, bytes = (size_t)(g->T - t0) * item;
     float xb[8] = {0}, given[8] = {0}, dyc[8] = {0}, yc[8] = {0}, xc[8] = {0}, dxc[8];
     lrn_gstep tail = *st;
-    const lrn_vcoef co = lrn_gcoefs(g);
+    const lrn_vcoef co = lrn_gcoefs(g, 0), unit = lrn_gcoefs(g, 1);
     int j;
 #define LRN_TAIL_IN(F, B) if (st->F != NULL) tail.F = memcpy(B, (const char *)st->F + t0 * item, bytes)
 #define LRN_TAIL_RING(F) if (st->F != NULL) tail.F = st->F + t0
@@ -177,7 +182,7 @@ static void lrn_gstep_tail(const lrn_gstep *st, const lrn_cf_grad *g, Py_ssize_t
     for (j = 0; j < st->msq; j++) tail.sq[j] = st->sq[j] + t0;
     for (j = 0; j < st->mt; j++) tail.tr[j] = st->tr[j] + t0;
     tail.dxc = dxc;
-    lrn_gstep8(&tail, &co, _mm256_set1_ps(g->coef), 0, st->msq, st->mt, g->kind, g->half,
+    lrn_gstep8(&tail, &co, &unit, _mm256_set1_ps(g->coef), 0, st->msq, st->mt, g->kind, g->half,
                lrn_gflags(st));
     if (st->xc != NULL) memcpy((char *)st->dxc + t0 * item, dxc, bytes);
 }
@@ -190,20 +195,20 @@ static void lrn_gstep_tail(const lrn_gstep *st, const lrn_cf_grad *g, Py_ssize_t
 LRN_INLINE void lrn_gstep_row(const lrn_gstep *step, const lrn_cf_grad *g, int msq, int mt,
                               int kind, int half, int flags) {
     const lrn_gstep st = *step;
-    const lrn_vcoef co = lrn_gcoefs(g);
+    const lrn_vcoef co = lrn_gcoefs(g, 0), unit = lrn_gcoefs(g, 1);
     const __m256 coef = _mm256_set1_ps(g->coef);
     const Py_ssize_t T = g->T, item = half ? 2 : 4;
     Py_ssize_t t;
     int j;
     for (t = 0; t + 16 <= T; t += 16) {
         for (j = 0; j < st.nahead; j++) lrn_prefetch(st.ahead[j] + t * item, 1);
-        lrn_gstep8(&st, &co, coef, t, msq, mt, kind, half, flags);
-        lrn_gstep8(&st, &co, coef, t + 8, msq, mt, kind, half, flags);
+        lrn_gstep8(&st, &co, &unit, coef, t, msq, mt, kind, half, flags);
+        lrn_gstep8(&st, &co, &unit, coef, t + 8, msq, mt, kind, half, flags);
     }
     if (t < T)
         for (j = 0; j < st.nahead; j++) lrn_prefetch(st.ahead[j] + t * item, (T - t) * item);
     if (t + 8 <= T) {
-        lrn_gstep8(&st, &co, coef, t, msq, mt, kind, half, flags);
+        lrn_gstep8(&st, &co, &unit, coef, t, msq, mt, kind, half, flags);
         t += 8;
     }
     if (t < T) lrn_gstep_tail(step, g, t);
