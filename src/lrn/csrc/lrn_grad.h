@@ -222,6 +222,11 @@ LRN_INLINE void lrn_gstep_row(const lrn_gstep *step, const lrn_cf_grad *g, int m
     case 1: lrn_gstep_row(st, g, MS, MT, 1, H, F); return;                                \
     default: lrn_gstep_row(st, g, MS, MT, 2, H, F); return;                               \
     }
+/* ... and the steps where a window is clipped (the first and last n - 1 of
+   a tile: for few channels, most of them) with their flags as constants. */
+#define LRN_G_FLAGS(H, F)                                                                 \
+    lrn_gstep_row(st, g, st->msq, st->mt, g->kind, H, F);                                 \
+    return;
 #define LRN_G_STEPS(H)                                                                    \
     if (flags == LRN_G_RECOMPUTED && st->msq == st->mt) {                                 \
         switch (st->msq) {                                                                \
@@ -237,7 +242,20 @@ LRN_INLINE void lrn_gstep_row(const lrn_gstep *step, const lrn_cf_grad *g, int m
         default: break;                                                                   \
         }                                                                                 \
     }                                                                                     \
-    lrn_gstep_row(st, g, st->msq, st->mt, g->kind, H, flags);
+    switch (flags) {                                                                      \
+    case LRN_G_XB | LRN_G_KEEP: LRN_G_FLAGS(H, LRN_G_XB | LRN_G_KEEP)                     \
+    case LRN_G_XB | LRN_G_SNEW | LRN_G_TERM | LRN_G_KEEP:                                 \
+        LRN_G_FLAGS(H, LRN_G_XB | LRN_G_SNEW | LRN_G_TERM | LRN_G_KEEP)                   \
+    case LRN_G_TERM | LRN_G_KEEP: LRN_G_FLAGS(H, LRN_G_TERM | LRN_G_KEEP)                 \
+    case LRN_G_GIVEN | LRN_G_TERM | LRN_G_KEEP:                                           \
+        LRN_G_FLAGS(H, LRN_G_GIVEN | LRN_G_TERM | LRN_G_KEEP)                             \
+    case LRN_G_RECOMPUTED: LRN_G_FLAGS(H, LRN_G_RECOMPUTED)                               \
+    case LRN_G_GIVEN_STEP: LRN_G_FLAGS(H, LRN_G_GIVEN_STEP)                               \
+    case LRN_G_TERM | LRN_G_TNEW | LRN_G_DX | LRN_G_KEEP | LRN_G_PC:                      \
+        LRN_G_FLAGS(H, LRN_G_TERM | LRN_G_TNEW | LRN_G_DX | LRN_G_KEEP | LRN_G_PC)        \
+    case LRN_G_DX | LRN_G_PC: LRN_G_FLAGS(H, LRN_G_DX | LRN_G_PC)                         \
+    default: lrn_gstep_row(st, g, st->msq, st->mt, g->kind, H, flags);                    \
+    }
 
 static void lrn_gstep_run(const lrn_gstep *st, const lrn_cf_grad *g) {
     const int flags = lrn_gflags(st);
@@ -248,6 +266,7 @@ static void lrn_gstep_run(const lrn_gstep *st, const lrn_cf_grad *g) {
     }
 }
 #undef LRN_G_STEPS
+#undef LRN_G_FLAGS
 #undef LRN_G_KINDS
 
 static inline const void *lrn_grow(const void *base, Py_ssize_t c, const lrn_cf_grad *g) {
