@@ -228,3 +228,38 @@ cdef bint fused_forward(const Operands* ops, const Plan* p, Py_ssize_t T,
     tile.stride = ops.stride
     tile.L = p.L
     return lrn_cf_forward(&tile)
+
+
+cdef bint fused_backward(const Operands* ops, const Plan* p, Py_ssize_t T,
+                         float* buf) noexcept nogil:
+    """The backward pass of a float or half tile (csrc/lrn_grad.h; see
+    :func:`fused_grad`), in the rows of :func:`scratch_layout`'s fused
+    layouts: channels-first in one loop per row, channels-last in two per
+    position.  False where that build has no such pass: the caller runs
+    :func:`backward_rows` or :func:`position_backward` instead."""
+    cdef lrn_cf_grad g
+    g.x = ops.x
+    g.y = ops.y
+    g.dy = ops.dy
+    g.scale = ops.scale_in
+    g.dx = ops.out
+    g.squares = buf + p.scratch.squares
+    g.terms = buf + p.scratch.terms
+    g.powers = buf + p.scratch.ring
+    g.C = p.C
+    g.T = T
+    g.n = p.n
+    g.pre = p.pre
+    g.R = min(p.n, p.C)
+    g.mul = <float>p.co.alpha_n
+    g.add = <float>p.co.bias
+    g.coef = <float>p.co.grad_coef
+    g.kind = p.co.kind
+    g.half = p.half
+    if p.channels_last:
+        g.stride = p.C
+        g.L = p.scratch.M
+        return lrn_cl_backward(&g)
+    g.stride = ops.stride
+    g.L = p.L
+    return lrn_cf_backward(&g)

@@ -2,8 +2,9 @@
 #
 # IEEE half data is computed in float and rounded once, with no array-sized
 # temporaries: the channels-first forward pass widens x a block at a time and
-# rounds each row of y (and scale) as soon as it is computed; every other
-# pass widens the whole tile into float buffers, runs the float tile
+# rounds each row of y (and scale) as soon as it is computed; the AVX2
+# build's fused passes (csrc/lrn_fused.h, lrn_grad.h) convert each vector as
+# they load and store it; every other pass widens the whole tile into float buffers, runs the float tile
 # function on them in place and rounds back.  The conversions are in
 # csrc/lrn_half.h.
 
@@ -67,7 +68,8 @@ cdef void narrow(const float* src, half_bits* dst, const Plan* p, Py_ssize_t T) 
 
 cdef void run_tile_half(const Operands* ops, const Plan* p, Py_ssize_t T,
                         float* buf) noexcept nogil:
-    """One tile of half data: :func:`half_block_rows`, or the tile widened
+    """One tile of half data: the AVX2 build's fused passes (which read and
+    write half rows themselves), :func:`half_block_rows`, or the tile widened
     into the float buffers of ``widened`` (x, y, dy, scale), computed in
     place by :func:`run_tile` and rounded back."""
     cdef Py_ssize_t CL = p.C * p.L
@@ -77,6 +79,8 @@ cdef void run_tile_half(const Operands* ops, const Plan* p, Py_ssize_t T,
     cdef float* scale = dy + CL
     cdef Operands wide
     if p.op == FORWARD and fused_forward(ops, p, T, buf):
+        return
+    if p.op == BACKWARD and fused_grad(p) and fused_backward(ops, p, T, buf):
         return
     if not p.channels_last and p.op != BACKWARD:
         half_block_rows(ops, p, T, buf)

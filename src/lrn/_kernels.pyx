@@ -29,10 +29,11 @@ windows that contain it.
 Every element is computed by the same sequence of operations wherever it
 falls, so results are bitwise identical for any number of threads.  Tile
 sizes depend only on the shape, ``n`` and the dtype, except for the AVX2
-build's fused forward passes (``csrc/lrn_fused.h``: channels-first and
-channels-last float and half data in one pass per row), whose results do
-not depend on the tile at all: there the tile is also cut so that the
-threads get equal shares (:func:`shared_tile`).
+build's fused passes (``csrc/lrn_fused.h``: the forward pass, channels-first
+and channels-last float and half data in one pass per row;
+``csrc/lrn_grad.h``: the channels-first backward pass likewise), whose
+results do not depend on the tile at all: there the tile is also cut so
+that the threads get equal shares (:func:`shared_tile`).
 """
 
 from cython cimport floating
@@ -77,6 +78,24 @@ cdef extern from "lrn_fused.h":
     int lrn_cf_forward(const lrn_cf_tile*) nogil
     int lrn_cl_forward(const lrn_cf_tile*) nogil
     int lrn_cf_fused() nogil
+    enum: LRN_DIRECT
+
+cdef extern from "lrn_grad.h":
+    ctypedef struct lrn_cf_grad:
+        const void* x
+        const void* y
+        const void* dy
+        const void* scale
+        void* dx
+        float* squares
+        float* terms
+        float* powers
+        Py_ssize_t stride, C, T, n, pre, L, R
+        float mul, add, coef
+        int kind
+        int half
+    int lrn_cf_backward(const lrn_cf_grad*) nogil
+    int lrn_cl_backward(const lrn_cf_grad*) nogil
 
 cdef extern from "lrn_power.h":
     double lrn_scaled_pow(double, double, double) nogil
@@ -153,13 +172,15 @@ cdef struct Scratch:
     Py_ssize_t prefix       # channels-first: the running in-block prefix sum
     Py_ssize_t work         # the rows' own scratch (sum_pow_row: 1 row, grad_row: 2)
     Py_ssize_t terms        # backward: dy * y / scale (channels-first: one block)
-    Py_ssize_t ring         # channels-first backward: recomputed scale rows
+    Py_ssize_t ring         # channels-first backward: recomputed scale rows (fused:
+                            # a ring of dy * s ** -beta)
     Py_ssize_t fwd_suffix   # ... and the suffix and prefix sums that compute them
     Py_ssize_t fwd_prefix
     Py_ssize_t x_rows       # half channels-first forward: two blocks of x in float
     Py_ssize_t y_row        # ... and a row of y and of scale before they are rounded
     Py_ssize_t scale_row    # (channels-last backward: the recomputed scale)
     Py_ssize_t squares      # channels-last: x ** 2 between the window's zero pads
+                            # (fused channels-first backward: a ring of x ** 2)
     Py_ssize_t levels       # channels-last: the power-of-two partial sums
     Py_ssize_t ring_rows    # rows of suffix, ring, fwd_suffix, x_rows: two blocks
     Py_ssize_t M            # channels-last: length of the padded position rows
@@ -245,6 +266,15 @@ cdef Coefs make_coefs(const Problem* p, bint single) noexcept nogil:
     return co
 
 
+cdef inline bint fused_grad(const Plan* p) noexcept nogil:
+    """Whether the backward pass of ``p`` is csrc/lrn_grad.h's: the AVX2
+    build, float or half data, beta 0.75, 0.5 or 1, windows of up to
+    LRN_DIRECT channels; channels-first in one loop per row, channels-last
+    in two per position."""
+    return (p.op == BACKWARD and p.itemsize == sizeof(float) and p.co.kind != BETA_ANY
+            and p.n <= LRN_DIRECT and lrn_cf_fused())
+
+
 cdef inline Py_ssize_t padded(Py_ssize_t count) noexcept nogil:
     """The stride of scratch rows of ``count`` elements: rounded up to 16 (64
     bytes of float), so that with 64-byte aligned buffers every row is aligned
@@ -271,6 +301,23 @@ cdef Scratch scratch_layout(const Plan* p, Py_ssize_t n, Py_ssize_t L) noexcept 
     cdef bint backward = p.op == BACKWARD
     memset(&layout, 0, sizeof(layout))
     layout.ring_rows = min(2 * n, C)
+    if fused_grad(p) and p.channels_last:
+        # csrc/lrn_grad.h: two padded rows each of x ** 2 and of the terms
+        # (see below) and two rows of dy * s ** -beta
+        layout.M = padded(C + n + 6)
+        layout.squares = take(&end, 2 * layout.M)
+        layout.terms = take(&end, 2 * layout.M)
+        layout.ring = take(&end, 2 * layout.M)
+        layout.total = end
+        return layout
+    if fused_grad(p):
+        # csrc/lrn_grad.h: rings of the last min(n, C) rows of x ** 2, of the
+        # terms and of dy * s ** -beta
+        layout.squares = take(&end, min(n, C) * L)
+        layout.terms = take(&end, min(n, C) * L)
+        layout.ring = take(&end, min(n, C) * L)
+        layout.total = end
+        return layout
     if p.half and (p.channels_last or backward):
         layout.widened = take(&end, 4 * C * L)
     if p.channels_last:
@@ -303,7 +350,8 @@ cdef Scratch scratch_layout(const Plan* p, Py_ssize_t n, Py_ssize_t L) noexcept 
 cdef Py_ssize_t tile_positions(const Plan* p) noexcept nogil:
     """Positions per tile: a function of the shape, n, the dtype and the pass
     only (never of the thread count).  Channels-last tiles, the unit of work
-    there, and half backward tiles, widened to (C, T) float buffers, take
+    there, and half backward tiles widened to (C, T) float buffers (all but
+    :func:`fused_grad`'s), take
     what fits TILE_BYTES (at least one 8-lane vector, even when that outgrows
     the L2 for very many channels).  Other channels-first tiles size their
     rows by the scratch rows in use at a time: a step touches two rows of
@@ -311,7 +359,7 @@ cdef Py_ssize_t tile_positions(const Plan* p) noexcept nogil:
     not shorten the rows; at most 2048."""
     cdef Py_ssize_t T
     cdef bint backward = p.op == BACKWARD
-    if p.channels_last or (p.half and backward):
+    if p.channels_last or (p.half and backward and not fused_grad(p)):
         T = TILE_BYTES // (p.C * p.itemsize)
     else:
         T = min(<Py_ssize_t>2048, (ROW_BYTES_BACKWARD if backward else TILE_BYTES) // (
@@ -322,8 +370,9 @@ cdef Py_ssize_t tile_positions(const Plan* p) noexcept nogil:
 
 
 cdef Py_ssize_t shared_tile(const Plan* p, int num_threads) noexcept nogil:
-    """The tile of a fused channels-first forward pass (``lrn_cf_forward``,
-    whose results do not depend on the tile): :func:`tile_positions`', cut
+    """The tile of a fused channels-first pass (``lrn_cf_forward``,
+    ``lrn_cf_backward``, whose results do not depend on the tile):
+    :func:`tile_positions`', cut
     a little shorter where that gives each of the threads as many tiles
     (one AlexNet image, (1, 96, 55, 55): 5 tiles, 3 and 2 per thread, become
     6 of 512 positions)."""
@@ -358,9 +407,15 @@ cdef Plan make_plan(const Problem* problem, Pass op, const Py_ssize_t* shape,
     # an empty view has no tiles (run() returns at once) and no channels to size them by
     p.tile = tile_positions(&p) if p.N > 0 and p.C > 0 and p.S > 0 else 0
     if (op == FORWARD and not p.channels_last and p.itemsize == sizeof(float)
-            and p.co.kind != BETA_ANY and lrn_cf_fused()):
+            and p.co.kind != BETA_ANY and lrn_cf_fused()) or (
+                fused_grad(&p) and not p.channels_last):
         p.tile = shared_tile(&p, problem.num_threads)
     p.L = padded(p.tile)
+    if fused_grad(&p) and not p.channels_last:
+        # an odd number of cache lines, so that the rings' 3 min(n, C) rows
+        # fall in different sets of the L1 cache (rows a multiple of 4 KiB
+        # apart share one set of 8 ways: (1, 24, 1024) took three times as long)
+        p.L |= 16
     p.scratch = scratch_layout(&p, p.n, p.L)
     return p
 
@@ -398,11 +453,13 @@ cdef void run_tile(const Operands* ops, const Plan* p, Py_ssize_t T,
     """One tile of T positions, float or double, with the scratch ``buf``."""
     if p.channels_last:
         if p.op == BACKWARD:
-            position_backward(ops, p, T, buf)
+            if floating is double or not fused_grad(p) or not fused_backward(ops, p, T, buf):
+                position_backward(ops, p, T, buf)
         elif floating is double or not fused_forward(ops, p, T, buf):
             position_forward(ops, p, T, buf)
     elif p.op == BACKWARD:
-        backward_rows(ops, p, T, buf)
+        if floating is double or not fused_grad(p) or not fused_backward(ops, p, T, buf):
+            backward_rows(ops, p, T, buf)
     elif floating is double or p.op != FORWARD or not fused_forward(ops, p, T, buf):
         block_rows(ops, p, T, buf)
 

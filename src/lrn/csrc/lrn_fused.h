@@ -278,8 +278,8 @@ static void lrn_block_window(lrn_step *st, const lrn_cf_tile *tl, Py_ssize_t c) 
     }
 }
 
-/* Whether this build has lrn_cf_forward, whose results do not depend on the
-   tile size. */
+/* Whether this build has lrn_cf_forward (and lrn_grad.h's lrn_cf_backward),
+   whose results do not depend on the tile size. */
 static int lrn_cf_fused(void) { return 1; }
 
 static int lrn_cf_forward(const lrn_cf_tile *tl) {

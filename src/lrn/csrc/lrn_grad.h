@@ -1,0 +1,513 @@
+/* The backward passes of the AVX2+FMA build for beta 0.75, 0.5 and 1 and
+   windows of up to LRN_DIRECT channels (float data, or IEEE half data read
+   and written as half): channels-first in one loop per row, channels-last
+   in two loops per position (lrn_cl_grad_positions).
+
+   dx[c] = p[c] - coef * x[c] * (t[c - post] + ... + t[c + pre]), with
+   p = dy * s ** -beta and t = dy * y / s (design §1; the terms' window is
+   the forward window mirrored).  A channels-first tile is C rows of T
+   positions at stride ``stride``.  Step b of the sweep
+
+   - reads row b of x and keeps its square in a ring (scale not given),
+   - completes the scale of row c1 = b - post (given: row c1 = b is read),
+     reads rows c1 of dy and y, and keeps t[c1] and p[c1] in rings,
+   - completes row c2 = c1 - pre of dx: the window's terms from the ring,
+     p[c2] from its ring, row c2 of x (scale not given: read n - 1 steps
+     before, still in cache).
+
+   So each row of x, y, dy (and scale) is read from memory once and each row
+   of dx written once; the rings (min(n, C) rows each) stay in L1/L2.
+   Window sums are direct sums of the ring's rows, the newest row first (the
+   fused forward pass's order, so a recomputed scale equals the one it
+   stores), never a subtraction (design §2).  Each lane depends only on its
+   own position, so results are bitwise the same for any tile size or
+   thread count.  dx may be any of the inputs: row c2 of dx is stored after
+   every read of row c2, and no later step reads a row below c2.
+
+   lrn_cf_backward and lrn_cl_backward return 1 when they did the tile and 0
+   where they do not (builds without AVX2 and FMA, other betas, longer
+   windows), and the Cython kernels run their row passes instead. */
+#ifndef LRN_GRAD_H
+#define LRN_GRAD_H
+
+#include "lrn_fused.h"
+
+/* A tile of the backward pass, filled by the Cython kernels. */
+typedef struct {
+    const void *x, *y, *dy;
+    const void *scale;      /* the forward's scale, or NULL: recomputed from x */
+    void *dx;               /* may be x, y, dy or scale */
+    float *squares;         /* R rows of L floats each, 64-byte aligned: x ** 2, */
+    float *terms;           /* dy * y / s */
+    float *powers;          /* and dy * s ** -beta */
+    Py_ssize_t stride, C, T, n, pre, L, R;   /* R = min(n, C) */
+    float mul, add;         /* alpha_n and bias, as floats */
+    float coef;             /* 2 alpha_n beta */
+    int kind;               /* 0: beta 0.75, 1: 0.5, 2: 1, 3: any other (not done) */
+    int half;
+} lrn_cf_grad;
+
+#if defined(__AVX2__) && defined(__FMA__)
+
+/* One step of the sweep (see above); NULL where a part does not occur. */
+typedef struct {
+    const void *xb;         /* row b of x, squared */
+    float *sqout;           /* where its square is kept */
+    const float *sq_first;  /* !LRN_G_SNEW: the scale window's first row */
+    const float *sq[LRN_DIRECT];   /* its further rows, msq of them */
+    const void *given;      /* row c1 of a given scale */
+    const void *dyc, *yc;   /* rows c1 of dy and y */
+    float *tout, *pout;     /* where t[c1] and p[c1] are kept */
+    const float *t_first;   /* !LRN_G_TNEW: the term window's first row */
+    const float *tr[LRN_DIRECT];   /* its further rows, mt of them */
+    const float *pc;        /* p[c2], or NULL: it is p[c1] (pre = 0) */
+    const void *xc;         /* row c2 of x: a row of dx completes */
+    void *dxc;
+    const char *ahead[4];   /* rows read from memory a few steps later */
+    int msq, mt, nahead;
+} lrn_gstep;
+
+enum {
+    LRN_G_XB = 1,           /* a row of x enters: xb (and sqout) */
+    LRN_G_SNEW = 2,         /* the scale window starts with its square */
+    LRN_G_GIVEN = 4,        /* the scale row is given */
+    LRN_G_TERM = 8,         /* a term row completes: dyc, yc (tout, pout) */
+    LRN_G_TNEW = 16,        /* the term window starts with the new term */
+    LRN_G_DX = 32,          /* a row of dx completes: xc, dxc (pc) */
+    LRN_G_KEEP = 64,        /* squares, terms and powers are kept (n > 1) */
+    LRN_G_PC = 128,         /* p[c2] is read from its ring (pre > 0) */
+    LRN_G_RECOMPUTED = LRN_G_XB | LRN_G_SNEW | LRN_G_TERM | LRN_G_TNEW | LRN_G_DX |
+                       LRN_G_KEEP | LRN_G_PC,
+    LRN_G_GIVEN_STEP = LRN_G_GIVEN | LRN_G_TERM | LRN_G_TNEW | LRN_G_DX | LRN_G_KEEP | LRN_G_PC
+};
+
+static inline int lrn_gflags(const lrn_gstep *st) {
+    const int term = st->dyc != NULL, dx = st->xc != NULL;
+    return (st->xb != NULL ? LRN_G_XB : 0) |
+           (term && st->given == NULL && st->sq_first == NULL ? LRN_G_SNEW : 0) |
+           (st->given != NULL ? LRN_G_GIVEN : 0) | (term ? LRN_G_TERM : 0) |
+           (dx && st->t_first == NULL ? LRN_G_TNEW : 0) | (dx ? LRN_G_DX : 0) |
+           (st->sqout != NULL || st->tout != NULL ? LRN_G_KEEP : 0) |
+           (st->pc != NULL ? LRN_G_PC : 0);
+}
+
+/* Step ``st`` on the eight positions at t; msq, mt, kind, half and flags are
+   constants where this is inlined for the common steps.  ``co`` holds
+   alpha_n and bias (s = bias + alpha_n * acc), ``unit`` mul 1 and add 0:
+   the power is taken from s itself, as the row passes take it, so that a
+   recomputed scale and a given one give the same bits (Dask's blocks, given
+   the forward's scale, equal an in-memory call that recomputes it).
+   Every load comes before the step's stores: rows whose addresses agree in
+   their low 12 bits (rows 4 KiB apart: T or the stride a multiple of 1024)
+   would otherwise make each load wait for the store before it (measured:
+   three times slower). */
+LRN_INLINE void lrn_gstep8(const lrn_gstep *st, const lrn_vcoef *co, const lrn_vcoef *unit,
+                           __m256 coef, Py_ssize_t t, int msq, int mt, int kind, int half,
+                           int flags) {
+    __m256 q = _mm256_setzero_ps(), acc, tacc = _mm256_setzero_ps(), s, dyv, yv,
+           term = _mm256_setzero_ps(), power = _mm256_setzero_ps(), pc = _mm256_setzero_ps(),
+           xv = _mm256_setzero_ps(), older[LRN_DIRECT];
+    int j;
+    if (flags & LRN_G_XB) {
+        const __m256 v = lrn_ld8(st->xb, t, half);
+        q = _mm256_mul_ps(v, v);
+    }
+    if (flags & LRN_G_TERM) {
+        if (flags & LRN_G_GIVEN) {
+            acc = lrn_ld8(st->given, t, half);
+        } else {
+            acc = (flags & LRN_G_SNEW) ? q : _mm256_load_ps(st->sq_first + t);
+            for (j = 0; j < msq; j++) acc = _mm256_add_ps(acc, _mm256_load_ps(st->sq[j] + t));
+        }
+        dyv = lrn_ld8(st->dyc, t, half);
+        yv = lrn_ld8(st->yc, t, half);
+    }
+    if (flags & LRN_G_DX) {
+        if (!(flags & LRN_G_TNEW)) tacc = _mm256_load_ps(st->t_first + t);
+        for (j = 0; j < mt; j++) older[j] = _mm256_load_ps(st->tr[j] + t);
+        if (flags & LRN_G_PC) pc = _mm256_load_ps(st->pc + t);
+        xv = lrn_ld8(st->xc, t, half);
+    }
+    if (flags & LRN_G_TERM) {
+        s = (flags & LRN_G_GIVEN) ? acc : _mm256_fmadd_ps(co->mul, acc, co->add);
+        term = _mm256_div_ps(_mm256_mul_ps(dyv, yv), s);
+        power = lrn_power8(dyv, s, unit, kind);
+    }
+    if ((flags & LRN_G_XB) && (flags & LRN_G_KEEP)) _mm256_store_ps(st->sqout + t, q);
+    if ((flags & LRN_G_TERM) && (flags & LRN_G_KEEP)) {
+        _mm256_store_ps(st->tout + t, term);
+        _mm256_store_ps(st->pout + t, power);
+    }
+    if (!(flags & LRN_G_DX)) return;
+    if (flags & LRN_G_TNEW) tacc = term;
+    for (j = 0; j < mt; j++) tacc = _mm256_add_ps(tacc, older[j]);
+    if (!(flags & LRN_G_PC)) pc = power;
+    lrn_st8(st->dxc, t, _mm256_fnmadd_ps(_mm256_mul_ps(coef, xv), tacc, pc), half);
+}
+
+/* The coefficients of s = add + mul * acc, or with ``unit`` of s itself. */
+static inline lrn_vcoef lrn_gcoefs(const lrn_cf_grad *g, int unit) {
+    lrn_cf_tile tile;
+    memset(&tile, 0, sizeof tile);
+    tile.kind = g->kind;
+    tile.mul = unit ? 1.0f : g->mul;
+    tile.add = unit ? 0.0f : g->add;
+    return lrn_vcoefs(&tile);
+}
+
+/* A row's last T - t0 < 8 positions, copied into vectors padded with zeros
+   and back (see lrn_step_tail): nothing past a row's end is read or
+   written.  The rings' rows are padded to whole vectors. */
+static void lrn_gstep_tail(const lrn_gstep *st, const lrn_cf_grad *g, Py_ssize_t t0) {
+    const size_t item = g->half ? 2 : 4, bytes = (size_t)(g->T - t0) * item;
+    float xb[8] = {0}, given[8] = {0}, dyc[8] = {0}, yc[8] = {0}, xc[8] = {0}, dxc[8];
+    lrn_gstep tail = *st;
+    const lrn_vcoef co = lrn_gcoefs(g, 0), unit = lrn_gcoefs(g, 1);
+    int j;
+#define LRN_TAIL_IN(F, B) if (st->F != NULL) tail.F = memcpy(B, (const char *)st->F + t0 * item, bytes)
+#define LRN_TAIL_RING(F) if (st->F != NULL) tail.F = st->F + t0
+    LRN_TAIL_IN(xb, xb);
+    LRN_TAIL_IN(given, given);
+    LRN_TAIL_IN(dyc, dyc);
+    LRN_TAIL_IN(yc, yc);
+    LRN_TAIL_IN(xc, xc);
+    LRN_TAIL_RING(sqout);
+    LRN_TAIL_RING(sq_first);
+    LRN_TAIL_RING(tout);
+    LRN_TAIL_RING(pout);
+    LRN_TAIL_RING(t_first);
+    LRN_TAIL_RING(pc);
+#undef LRN_TAIL_IN
+#undef LRN_TAIL_RING
+    for (j = 0; j < st->msq; j++) tail.sq[j] = st->sq[j] + t0;
+    for (j = 0; j < st->mt; j++) tail.tr[j] = st->tr[j] + t0;
+    tail.dxc = dxc;
+    lrn_gstep8(&tail, &co, &unit, _mm256_set1_ps(g->coef), 0, st->msq, st->mt, g->kind, g->half,
+               lrn_gflags(st));
+    if (st->xc != NULL) memcpy((char *)st->dxc + t0 * item, dxc, bytes);
+}
+
+/* The row loop on local copies (stores to the rows could alias the structs).
+   The rows the steps LRN_AHEAD later read from memory are requested a cache
+   line at a time along the loop: the prefetcher does not follow this many
+   short strided streams, and a whole row's requests at once overflow the
+   queue of outstanding misses. */
+LRN_INLINE void lrn_gstep_row(const lrn_gstep *step, const lrn_cf_grad *g, int msq, int mt,
+                              int kind, int half, int flags) {
+    const lrn_gstep st = *step;
+    const lrn_vcoef co = lrn_gcoefs(g, 0), unit = lrn_gcoefs(g, 1);
+    const __m256 coef = _mm256_set1_ps(g->coef);
+    const Py_ssize_t T = g->T, item = half ? 2 : 4;
+    Py_ssize_t t;
+    int j;
+    for (t = 0; t + 16 <= T; t += 16) {
+        for (j = 0; j < st.nahead; j++) lrn_prefetch(st.ahead[j] + t * item, 1);
+        lrn_gstep8(&st, &co, &unit, coef, t, msq, mt, kind, half, flags);
+        lrn_gstep8(&st, &co, &unit, coef, t + 8, msq, mt, kind, half, flags);
+    }
+    if (t < T)
+        for (j = 0; j < st.nahead; j++) lrn_prefetch(st.ahead[j] + t * item, (T - t) * item);
+    if (t + 8 <= T) {
+        lrn_gstep8(&st, &co, &unit, coef, t, msq, mt, kind, half, flags);
+        t += 8;
+    }
+    if (t < T) lrn_gstep_tail(step, g, t);
+}
+
+/* lrn_gstep_row with the common steps (every window whole), window lengths
+   and betas as constants. */
+#define LRN_G_KINDS(MS, MT, H, F)                                                         \
+    switch (g->kind) {                                                                    \
+    case 0: lrn_gstep_row(st, g, MS, MT, 0, H, F); return;                                \
+    case 1: lrn_gstep_row(st, g, MS, MT, 1, H, F); return;                                \
+    default: lrn_gstep_row(st, g, MS, MT, 2, H, F); return;                               \
+    }
+/* ... and the steps where a window is clipped (the first and last n - 1 of
+   a tile: for few channels, most of them) with their flags as constants. */
+#define LRN_G_FLAGS(H, F)                                                                 \
+    lrn_gstep_row(st, g, st->msq, st->mt, g->kind, H, F);                                 \
+    return;
+#define LRN_G_STEPS(H)                                                                    \
+    if (flags == LRN_G_RECOMPUTED && st->msq == st->mt) {                                 \
+        switch (st->msq) {                                                                \
+        case 2: LRN_G_KINDS(2, 2, H, LRN_G_RECOMPUTED)                                    \
+        case 4: LRN_G_KINDS(4, 4, H, LRN_G_RECOMPUTED)                                    \
+        default: break;                                                                   \
+        }                                                                                 \
+    }                                                                                     \
+    if (flags == LRN_G_GIVEN_STEP) {                                                      \
+        switch (st->mt) {                                                                 \
+        case 2: LRN_G_KINDS(0, 2, H, LRN_G_GIVEN_STEP)                                    \
+        case 4: LRN_G_KINDS(0, 4, H, LRN_G_GIVEN_STEP)                                    \
+        default: break;                                                                   \
+        }                                                                                 \
+    }                                                                                     \
+    switch (flags) {                                                                      \
+    case LRN_G_XB | LRN_G_KEEP: LRN_G_FLAGS(H, LRN_G_XB | LRN_G_KEEP)                     \
+    case LRN_G_XB | LRN_G_SNEW | LRN_G_TERM | LRN_G_KEEP:                                 \
+        LRN_G_FLAGS(H, LRN_G_XB | LRN_G_SNEW | LRN_G_TERM | LRN_G_KEEP)                   \
+    case LRN_G_TERM | LRN_G_KEEP: LRN_G_FLAGS(H, LRN_G_TERM | LRN_G_KEEP)                 \
+    case LRN_G_GIVEN | LRN_G_TERM | LRN_G_KEEP:                                           \
+        LRN_G_FLAGS(H, LRN_G_GIVEN | LRN_G_TERM | LRN_G_KEEP)                             \
+    case LRN_G_RECOMPUTED: LRN_G_FLAGS(H, LRN_G_RECOMPUTED)                               \
+    case LRN_G_GIVEN_STEP: LRN_G_FLAGS(H, LRN_G_GIVEN_STEP)                               \
+    case LRN_G_TERM | LRN_G_TNEW | LRN_G_DX | LRN_G_KEEP | LRN_G_PC:                      \
+        LRN_G_FLAGS(H, LRN_G_TERM | LRN_G_TNEW | LRN_G_DX | LRN_G_KEEP | LRN_G_PC)        \
+    case LRN_G_DX | LRN_G_PC: LRN_G_FLAGS(H, LRN_G_DX | LRN_G_PC)                         \
+    default: lrn_gstep_row(st, g, st->msq, st->mt, g->kind, H, flags);                    \
+    }
+
+static void lrn_gstep_run(const lrn_gstep *st, const lrn_cf_grad *g) {
+    const int flags = lrn_gflags(st);
+    if (g->half) {
+        LRN_G_STEPS(1)
+    } else {
+        LRN_G_STEPS(0)
+    }
+}
+#undef LRN_G_STEPS
+#undef LRN_G_FLAGS
+#undef LRN_G_KINDS
+
+static inline const void *lrn_grow(const void *base, Py_ssize_t c, const lrn_cf_grad *g) {
+    return (const char *)base + c * g->stride * (g->half ? 2 : 4);
+}
+
+/* The window [first, last] of ring rows (slots r % R): the newest row is
+   the value at hand when ``fresh``, else ``*first_row``; the others, newest
+   first, go to ``rows``.  Returns their count. */
+static int lrn_gwindow(float *ring, const lrn_cf_grad *g, Py_ssize_t first, Py_ssize_t last,
+                       int fresh, const float **first_row, const float **rows) {
+    Py_ssize_t r;
+    int m = 0;
+    if (!fresh) *first_row = ring + (last % g->R) * g->L;
+    for (r = last - 1; r >= first; r--) rows[m++] = ring + (r % g->R) * g->L;
+    return m;
+}
+
+static int lrn_cf_backward(const lrn_cf_grad *g) {
+    const Py_ssize_t C = g->C, n = g->n, pre = g->pre, post = n - 1 - pre, L = g->L, R = g->R;
+    const Py_ssize_t item = g->half ? 2 : 4;
+    const int given = g->scale != NULL;
+    /* rows of x squared ahead of the term rows */
+    const Py_ssize_t lag = given ? 0 : post;
+    Py_ssize_t b, c1, c2;
+    lrn_gstep st;
+    if (g->kind > 2 || n > LRN_DIRECT) return 0;
+    for (b = 0; b < C + lag + pre; b++) {
+        c1 = b - lag;
+        c2 = c1 - pre;
+        memset(&st, 0, sizeof st);
+        if (!given && b < C) {
+            st.xb = lrn_grow(g->x, b, g);
+            if (n > 1) st.sqout = g->squares + (b % R) * L;
+        }
+        if (c1 >= 0 && c1 < C) {
+            st.dyc = lrn_grow(g->dy, c1, g);
+            st.yc = lrn_grow(g->y, c1, g);
+            if (given)
+                st.given = lrn_grow(g->scale, c1, g);
+            else
+                st.msq = lrn_gwindow(g->squares, g, c1 - pre > 0 ? c1 - pre : 0,
+                                     b < C ? b : C - 1, b < C, &st.sq_first, st.sq);
+            if (n > 1) {
+                st.tout = g->terms + (c1 % R) * L;
+                st.pout = g->powers + (c1 % R) * L;
+            }
+        }
+        if (c2 >= 0) {
+            st.xc = lrn_grow(g->x, c2, g);
+            st.dxc = (void *)lrn_grow(g->dx, c2, g);
+            st.mt = lrn_gwindow(g->terms, g, c2 - post > 0 ? c2 - post : 0,
+                                c1 < C ? c1 : C - 1, c1 < C, &st.t_first, st.tr);
+            if (pre > 0) st.pc = g->powers + (c2 % R) * L;
+        }
+        if (!given && b + LRN_AHEAD < C)
+            st.ahead[st.nahead++] = lrn_grow(g->x, b + LRN_AHEAD, g);
+        if (given && c2 + LRN_AHEAD >= 0 && c2 + LRN_AHEAD < C)
+            st.ahead[st.nahead++] = lrn_grow(g->x, c2 + LRN_AHEAD, g);
+        if (c1 + LRN_AHEAD >= 0 && c1 + LRN_AHEAD < C) {
+            st.ahead[st.nahead++] = lrn_grow(g->dy, c1 + LRN_AHEAD, g);
+            st.ahead[st.nahead++] = lrn_grow(g->y, c1 + LRN_AHEAD, g);
+            if (given) st.ahead[st.nahead++] = lrn_grow(g->scale, c1 + LRN_AHEAD, g);
+        }
+        lrn_gstep_run(&st, g);
+    }
+    return 1;
+}
+
+/* Channels-last: T positions of C contiguous channels (position p at
+   x + p * C), each done in L1 with no transposes, in two loops over its
+   channels like lrn_cl_positions' one: the first forms the scale (from a
+   padded row of the position's squares, or the given scale), the terms and
+   the powers, the terms into a padded row (terms[post + c], zero pads), so
+   that the second's window sums are the n shifted rows terms + j, added
+   in order j = 0 .. n - 1 with no clipping.  Each padded row has two
+   copies in turns, and the second loop of position p runs after the first
+   loop of position p + 1 (and the squares of position p + 2 before that),
+   so that a shifted load never waits on the stores it overlaps.  ``squares``,
+   ``terms`` and ``powers`` are two rows of L >= C + n + 6 floats each.
+   The power is taken from s itself, as the row passes do, so a recomputed
+   scale and a given one give the same bits. */
+
+/* The ``count`` < 8 channels at c, the other lanes ``pad``. */
+LRN_INLINE __m256 lrn_ld8_part(const void *row, Py_ssize_t c, Py_ssize_t count, int half,
+                               float pad) {
+    float f[8];
+    uint16_t h[8] = {0};
+    Py_ssize_t i;
+    if (half) {
+        memcpy(h, (const uint16_t *)row + c, (size_t)count * 2);
+        _mm256_storeu_ps(f, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h)));
+    } else {
+        memcpy(f, (const float *)row + c, (size_t)count * 4);
+    }
+    for (i = count; i < 8; i++) f[i] = pad;
+    return _mm256_loadu_ps(f);
+}
+
+LRN_INLINE void lrn_st8_part(void *row, Py_ssize_t c, __m256 v, Py_ssize_t count, int half) {
+    float f[8];
+    uint16_t h[8];
+    if (half) {
+        _mm_storeu_si128((__m128i *)h,
+                         _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        memcpy((uint16_t *)row + c, h, (size_t)count * 2);
+    } else {
+        _mm256_storeu_ps(f, v);
+        memcpy((float *)row + c, f, (size_t)count * 4);
+    }
+}
+
+/* The first loop's eight channels at c of a position (``part`` of them in
+   a last, partial vector, whose other lanes store zero terms: the pads). */
+LRN_INLINE void lrn_cl_terms8(const lrn_vcoef *co, const lrn_vcoef *co1, const float *sq,
+                              const char *dy, const char *y, const char *given, float *terms,
+                              float *powers, Py_ssize_t c, Py_ssize_t part, int n, int kind,
+                              int half) {
+    __m256 s, dyv, yv, term;
+    int j;
+    if (given != NULL) {
+        s = part == 8 ? lrn_ld8(given, c, half) : lrn_ld8_part(given, c, part, half, 1.0f);
+    } else {
+        s = _mm256_loadu_ps(sq + c);
+        for (j = 1; j < n; j++) s = _mm256_add_ps(s, _mm256_loadu_ps(sq + c + j));
+        s = _mm256_fmadd_ps(co->mul, s, co->add);
+    }
+    dyv = part == 8 ? lrn_ld8(dy, c, half) : lrn_ld8_part(dy, c, part, half, 0.0f);
+    yv = part == 8 ? lrn_ld8(y, c, half) : lrn_ld8_part(y, c, part, half, 0.0f);
+    term = _mm256_div_ps(_mm256_mul_ps(dyv, yv), s);
+    if (part < 8)
+        term = _mm256_and_ps(term, _mm256_castsi256_ps(_mm256_cmpgt_epi32(
+            _mm256_set1_epi32((int)part), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))));
+    _mm256_storeu_ps(terms + c, term);
+    _mm256_storeu_ps(powers + c, lrn_power8(dyv, s, co1, kind));
+}
+
+/* The second loop's eight channels at c: dx = p - coef * x * (window sum). */
+LRN_INLINE void lrn_cl_dx8(const float *terms, const float *powers, const char *x, char *dx,
+                           __m256 coef, Py_ssize_t c, Py_ssize_t part, int n, int half) {
+    __m256 acc = _mm256_loadu_ps(terms + c), xv, r;
+    int j;
+    for (j = 1; j < n; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(terms + c + j));
+    xv = part == 8 ? lrn_ld8(x, c, half) : lrn_ld8_part(x, c, part, half, 0.0f);
+    r = _mm256_fnmadd_ps(_mm256_mul_ps(coef, xv), acc, _mm256_loadu_ps(powers + c));
+    if (part == 8)
+        lrn_st8(dx, c, r, half);
+    else
+        lrn_st8_part(dx, c, r, part, half);
+}
+
+LRN_INLINE void lrn_cl_grad_positions(const lrn_cf_grad *g, int n, int kind, int half) {
+    const Py_ssize_t C = g->C, L = g->L, full = C - C % 8, item = half ? 2 : 4;
+    const Py_ssize_t pre = g->pre, post = n - 1 - pre, T = g->T;
+    const int given = g->scale != NULL;
+    const __m256 coef = _mm256_set1_ps(g->coef);
+    lrn_cf_tile tile;
+    lrn_vcoef co, co1;
+    Py_ssize_t p, c;
+    int j;
+    memset(&tile, 0, sizeof tile);
+    tile.kind = kind;
+    tile.mul = g->mul;
+    tile.add = g->add;
+    co = lrn_vcoefs(&tile);
+    tile.mul = 1.0f;
+    tile.add = 0.0f;
+    co1 = lrn_vcoefs(&tile);
+    for (j = 0; j < 2; j++) {   /* the pads, which stay zero */
+        memset(g->squares + j * L, 0, (size_t)pre * sizeof(float));
+        memset(g->squares + j * L + pre + C, 0, (size_t)(L - pre - C) * sizeof(float));
+        memset(g->terms + j * L, 0, (size_t)post * sizeof(float));
+        memset(g->terms + j * L + post + C, 0, (size_t)(L - post - C) * sizeof(float));
+    }
+    if (!given && T > 0) lrn_cl_squares((const char *)g->x, g->squares + pre, C, half);
+    for (p = 0; p <= T; p++) {
+        if (p < T) {
+            const Py_ssize_t at = p * C * item;
+            const float *sq = g->squares + p % 2 * L;
+            const char *dy = (const char *)g->dy + at, *y = (const char *)g->y + at;
+            const char *sc = given ? (const char *)g->scale + at : NULL;
+            float *terms = g->terms + p % 2 * L + post, *powers = g->powers + p % 2 * L;
+            if (!given && p + 1 < T)
+                lrn_cl_squares((const char *)g->x + at + C * item,
+                               g->squares + (p + 1) % 2 * L + pre, C, half);
+            for (c = 0; c < full; c += 8)
+                lrn_cl_terms8(&co, &co1, sq, dy, y, sc, terms, powers, c, 8, n, kind, half);
+            if (full < C)
+                lrn_cl_terms8(&co, &co1, sq, dy, y, sc, terms, powers, full, C - full, n, kind,
+                              half);
+        }
+        if (p > 0) {
+            const Py_ssize_t at = (p - 1) * C * item;
+            const float *terms = g->terms + (p - 1) % 2 * L, *powers = g->powers + (p - 1) % 2 * L;
+            const char *x = (const char *)g->x + at;
+            char *dx = (char *)g->dx + at;
+            for (c = 0; c < full; c += 8) lrn_cl_dx8(terms, powers, x, dx, coef, c, 8, n, half);
+            if (full < C) lrn_cl_dx8(terms, powers, x, dx, coef, full, C - full, n, half);
+        }
+    }
+}
+
+/* The channels-last backward pass of a tile (see lrn_cl_grad_positions);
+   windows of up to LRN_DIRECT channels, else 0 (the Cython kernels'
+   partial sums).  dx may be any of the inputs: position p of dx is stored
+   after every read of position p. */
+static int lrn_cl_backward(const lrn_cf_grad *g) {
+    if (g->n > LRN_DIRECT || g->kind > 2) return 0;
+#define LRN_CLG_KINDS(N, H)                                                               \
+    switch (g->kind) {                                                                    \
+    case 0: lrn_cl_grad_positions(g, N, 0, H); return 1;                                  \
+    case 1: lrn_cl_grad_positions(g, N, 1, H); return 1;                                  \
+    default: lrn_cl_grad_positions(g, N, 2, H); return 1;                                 \
+    }
+#define LRN_CLG_COUNTS(H)                                                                 \
+    switch (g->n) {                                                                       \
+    case 3: LRN_CLG_KINDS(3, H)                                                           \
+    case 5: LRN_CLG_KINDS(5, H)                                                           \
+    default: LRN_CLG_KINDS((int)g->n, H)                                                  \
+    }
+    if (g->half) {
+        LRN_CLG_COUNTS(1)
+    } else {
+        LRN_CLG_COUNTS(0)
+    }
+#undef LRN_CLG_COUNTS
+#undef LRN_CLG_KINDS
+}
+
+#else
+
+static int lrn_cl_backward(const lrn_cf_grad *g) {
+    (void)g;
+    return 0;
+}
+
+static int lrn_cf_backward(const lrn_cf_grad *g) {
+    (void)g;
+    return 0;
+}
+
+#endif
+
+#endif /* LRN_GRAD_H */
