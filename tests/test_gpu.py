@@ -365,6 +365,21 @@ def test_gpu_foreign_arrays(emulated_cp):
             lrn.lrn(cp.asarray(x), 3, out=out)
 
 
+def test_gpu_dlpack_refusal_is_a_type_error(emulated_cp):
+    """A producer that refuses to export (PyTorch's BufferError for a tensor that requires
+    grad) is a TypeError naming the argument, with the producer's reason."""
+    class RequiresGrad(emulated_cp.DLPackDevice):
+        def __dlpack__(self, **kwargs):
+            raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
+
+    x = np.ones((1, 3, 2), np.float32)
+    with pytest.raises(TypeError, match=r"`x` is a GPU array .* use tensor\.detach\(\)\); "
+                                        r"for autograd, use lrn\.torch"):
+        lrn.lrn(RequiresGrad(x), 3)
+    with pytest.raises(TypeError, match=r"`dy` is a GPU array"):
+        lrn.lrn_backward(emulated_cp.asarray(x), emulated_cp.asarray(x), RequiresGrad(x), 3)
+
+
 @gpu
 def test_gpu_foreign_array_streams_are_waited_for(emulated_cp):
     """A version-3 ``__cuda_array_interface__`` naming a stream: lrn's stream (CuPy's

@@ -279,7 +279,11 @@ def as_array(obj, name):
     if isinstance(obj, cupy.ndarray):
         return obj
     if hasattr(obj, "__dlpack__") and hasattr(obj, "__dlpack_device__"):
-        return cupy.from_dlpack(obj)
+        try:
+            return cupy.from_dlpack(obj)
+        except BufferError as e:   # the producer refuses (PyTorch: a tensor that requires grad)
+            raise TypeError(f"`{name}` is a GPU array its library will not export through "
+                            f"DLPack ({e}); for autograd, use lrn.torch") from None
     _wait_for_producer(cupy, obj.__cuda_array_interface__)
     return cupy.asarray(obj)
 

@@ -142,7 +142,9 @@ def asnumpy(a):
 
 
 def from_dlpack(obj):
-    """A view of a DLPack producer that says it is on a CUDA device (see DLPackDevice)."""
+    """A view of a DLPack producer that says it is on a CUDA device (see DLPackDevice);
+    the producer is asked to export first, as CuPy does (it may refuse: BufferError)."""
+    obj.__dlpack__()
     return _device(np.from_dlpack(obj.host))
 
 
