@@ -113,7 +113,12 @@ class BuildExt(build_ext):
         msvc = self.compiler.compiler_type == "msvc"
         # -fno-math-errno lets sqrt vectorise; it does not change IEEE results
         # (unlike the fast-math option, which would break NaN/inf semantics).
-        base = ["/O2"] if msvc else ["-O3", "-fno-math-errno"]
+        # -ffp-contract=off: a multiply and an add written apart stay two
+        # roundings (GCC fuses them by default where the ISA has FMA), so the
+        # AVX2 build's row passes sum squares as its fused passes and the
+        # portable build do, and a given scale equals a recomputed one; FMAs
+        # the kernels want are written as intrinsics.
+        base = ["/O2"] if msvc else ["-O3", "-fno-math-errno", "-ffp-contract=off"]
         if not msvc and _accepts(self.compiler, _PLACEMENT):
             base += _PLACEMENT
         extra = os.environ.get("LRN_CFLAGS", "").split()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import lrn
-from lrn import _cpu
+from lrn import _api, _cpu
 from .helpers import assert_bwd_close, assert_fwd_close, make_shape, poisoned
 from .reference import ref_backward, ref_forward
 
@@ -25,9 +25,17 @@ def _builds():
 
 @pytest.fixture(params=_builds())
 def build(request, monkeypatch):
+    # lrn._cpu and lrn._api's fast path cache kernel calls, each made by the module
+    # current then: emptied before and after, or a test would run the build whose
+    # test ran first
     module = importlib.import_module(request.param)
+    caches = (_cpu.call, _api._direct)
+    for cache in caches:
+        cache.cache_clear()
     monkeypatch.setattr(_cpu, "kernels", module)
-    return module
+    yield module
+    for cache in caches:
+        cache.cache_clear()
 
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
