@@ -188,6 +188,13 @@ def test_incache_script_runs():
     assert proc.stdout.count("NCHW") == 2 and proc.stdout.count("NHWC") == 2, proc.stdout
 
 
+def test_pool_idle_script_runs():
+    proc = subprocess.run([sys.executable, os.path.join(BENCH, "pool_idle.py"), "--rounds", "1",
+                           "--shapes", "alexnet2"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "t2/t1 after pause" in proc.stdout and "alexnet2" in proc.stdout, proc.stdout
+
+
 def test_asv_config():
     import json
     import re

@@ -324,7 +324,7 @@ def _parser(prog):
     a.add_argument("--region", **choice("region", _params.REGIONS), default="across",
                    help="across channels (default) or within each channel (a spatial box)")
     a.add_argument("--num-threads", type=threads, metavar="N", default=None,
-                   help="OpenMP threads (default: the OpenMP default; -1: all processors)")
+                   help="threads (default: OpenMP's default; -1: all processors)")
     a.add_argument("--scale", metavar="SCALE", default=None,
                    help="also write the scale (Caffe2's second output) to this .npy file")
     a.add_argument("--chunks", type=positive_int, metavar="N", default=None,

@@ -234,7 +234,7 @@ def lrn(x: ArrayInput, size: int, alpha: float = 1e-4, beta: float = 0.75, bias:
     return_scale : bool
         Also return ``scale`` (Caffe2's second output).
     num_threads : int, optional
-        OpenMP threads: None for the OpenMP default, a negative number counts
+        Threads: None for OpenMP's default, a negative number counts
         back from all processors (-1 = all).  Results do not depend on it.
 
     Returns

@@ -41,7 +41,7 @@ def show_config(file: TextIO | None = None) -> None:
     """
     c = config()
     omp = (f"yes (max threads {c['max_threads']}, processors {c['processors']})"
-           if c["openmp"] else "NO: the kernels were built without OpenMP and run serially")
+           if c["openmp"] else "NO: built without OpenMP, one thread by default")
     lines = [
         f"lrn {c['lrn']}",
         f"python {c['python']}, numpy {c['numpy']}, {c['platform']}",

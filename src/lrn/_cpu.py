@@ -1,4 +1,4 @@
-"""The CPU backend: the Cython/OpenMP kernels on NumPy arrays.
+"""The CPU backend: the Cython kernels on NumPy arrays.
 
 It picks the kernel build for this processor, resolves the thread count and
 runs a :class:`lrn._params.Problem` on C-contiguous arrays in

@@ -37,7 +37,6 @@ that the threads get equal shares (:func:`shared_tile`).
 """
 
 from cython cimport floating
-from cython.parallel cimport parallel, prange, threadid
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memset
 
@@ -55,6 +54,10 @@ cdef extern from "lrn_platform.h":
     void* lrn_alloc64(size_t)
     void lrn_free64(void*)
     int lrn_cpu_has_avx2_fma()
+
+cdef extern from "lrn_pool.h":
+    ctypedef void (*lrn_job_fn)(Py_ssize_t, int, void*) noexcept nogil
+    void lrn_pool_run(lrn_job_fn, void*, Py_ssize_t, int) nogil
 
 cdef extern from "lrn_simd.h":
     int lrn_sum_rows(const float* const*, float*, Py_ssize_t, float, float) nogil
@@ -479,33 +482,39 @@ cdef void* tile_buffers(Py_ssize_t count, int num_threads, size_t itemsize) exce
     return work
 
 
+cdef struct Launch:
+    # What every tile of one run shares (lrn_pool_run's context).
+    const Plan* p
+    const Operands* ops
+    char* work              # the threads' scratch, ``per_thread`` bytes each
+    Py_ssize_t per_thread
+
+
+cdef void launch_job(Py_ssize_t job, int slot, void* ctx) noexcept nogil:
+    cdef Launch* a = <Launch*>ctx
+    run_job(job, a.p, a.ops, a.work + slot * a.per_thread)
+
+
 cdef int run(const Operands* ops, const Plan* p, int num_threads) except -1:
-    """Run every tile of ``p`` on a static schedule, without the GIL, each
-    thread with its own scratch."""
+    """Run every tile of ``p`` without the GIL on lrn's threads
+    (csrc/lrn_pool.h: the calling thread and whichever workers are awake
+    claim tiles), each thread with its own scratch."""
     cdef Py_ssize_t post = p.n - 1 - p.pre
+    cdef Launch launch
     if p.N == 0 or p.C == 0 or p.S == 0:
         return 0
     if not (0 <= p.pre < p.C and 0 <= post < p.C):
         raise ValueError(f"lrn kernels: the window (n={p.n}, pre={p.pre}) is not clipped "
                          f"to the {p.C} channels")
     cdef Py_ssize_t jobs = p.N * ((p.S + p.tile - 1) // p.tile)
-    cdef Py_ssize_t per_thread = p.scratch.total * p.itemsize
-    cdef Py_ssize_t job
-    cdef char* buf
     num_threads = team_size(p.N * p.C * p.S, jobs, num_threads)
-    cdef char* work = <char*>tile_buffers(p.scratch.total, num_threads, p.itemsize)
-    if num_threads == 1:
-        # on the calling thread: entering a parallel region costs more than
-        # a small input takes
-        with nogil:
-            for job in range(jobs):
-                run_job(job, p, ops, work)
-    else:
-        with nogil, parallel(num_threads=num_threads):
-            buf = work + threadid() * per_thread
-            for job in prange(jobs, schedule="static"):
-                run_job(job, p, ops, buf)
-    lrn_free64(work)
+    launch.p = p
+    launch.ops = ops
+    launch.per_thread = p.scratch.total * p.itemsize
+    launch.work = <char*>tile_buffers(p.scratch.total, num_threads, p.itemsize)
+    with nogil:
+        lrn_pool_run(launch_job, &launch, jobs, num_threads)
+    lrn_free64(launch.work)
     return 0
 
 

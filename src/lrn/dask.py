@@ -15,9 +15,9 @@ hands the kernel a slice that starts on that same grid (a multiple of
 every output element is computed by the same operations in the same order as
 in memory.  Only slices whose windows lie wholly inside the slice are kept.
 
-Each block is computed with ``num_threads`` OpenMP threads, **1 by default**
+Each block is computed with ``num_threads`` threads, **1 by default**
 (``num_threads=None``): the dask scheduler already runs one block per core,
-and OpenMP inside every block on top of that would oversubscribe the CPU.
+and threads inside every block on top of that would oversubscribe the CPU.
 Pass ``num_threads=-1`` (all cores) when the array has only a few large
 blocks.  Results do not depend on it.
 
@@ -294,7 +294,7 @@ def lrn(x: ArrayInput, size: int, alpha: float = 1e-4, beta: float = 0.75, bias:
     return_scale : bool
         Also return ``scale`` as a second dask array (computed by the same tasks).
     num_threads : int, optional
-        OpenMP threads per block.  None means 1: the dask scheduler already
+        Threads per block.  None means 1: the dask scheduler already
         runs one block per core.  Use -1 (all cores) for a few large blocks.
     method : {"auto", "overlap", "rechunk"}
         How blocks along the window axis get their neighbours: an overlap of
