@@ -160,8 +160,11 @@ exts = [_extension("lrn._kernels", "src/lrn/_kernels.pyx")]
 if _AVX2_BUILD:
     exts.append(_extension("lrn._kernels_avx2", "src/lrn/_kernels_avx2.pyx"))
 setup(
-    ext_modules=cythonize(exts, compiler_directives={
-        "language_level": 3, "boundscheck": False, "wraparound": False,
-        "cdivision": True, "initializedcheck": False, "nonecheck": False}),
+    # the two modules translated side by side, as build_ext compiles them (Linux only:
+    # where multiprocessing spawns rather than forks, its workers would run this file again)
+    ext_modules=cythonize(exts, nthreads=len(exts) if sys.platform.startswith("linux") else 0,
+                          compiler_directives={
+                              "language_level": 3, "boundscheck": False, "wraparound": False,
+                              "cdivision": True, "initializedcheck": False, "nonecheck": False}),
     cmdclass={"build_ext": BuildExt},
 )
