@@ -4,7 +4,9 @@ working directory, no state from the blocks before it.
 
 What a fenced block's language says:
 
-- ``python``: executed;
+- ``python``: executed; a block with a main guard (``if __name__ == "__main__":``,
+  for worker processes that re-import the script) as a script of its own, ``python
+  block.py``;
 - ``pycon``: a doctest (``>>>`` examples, their output compared with ELLIPSIS and
   NORMALIZE_WHITESPACE);
 - ``console``: each ``$ `` line runs in a shell whose ``python`` and ``lrn`` are
@@ -18,8 +20,11 @@ is skipped only for what CI cannot have, each named in ``NEEDS``, or for an
 optional framework that is not installed (all of them are in CI's test extras;
 under ``CI`` such a skip is a failure).
 
-Two kinds of blocks run with stand-ins for what CI cannot reach, as written:
+Three kinds of blocks run with stand-ins for what CI cannot reach, as written:
 
+- A block that reads ``activations.zarr`` (the local-cluster example) finds a small
+  stand-in array there, and what it writes (``normalized.zarr``, ``scale.zarr``) must
+  equal the in-memory call on that array, bit for bit.
 - A block with ``$ pip ...`` lines (installing or building lrn from a clone) runs
   in its own copy of a clone in which lrn was built once per session (``pip wheel
   .``, itself reusing CI's in-place install build when up to date; the block's
@@ -64,7 +69,13 @@ RUN = ("python", "pycon", "console")
 SHOWN = ("text", "")
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 # what a block needs that CI lacks -> why it is skipped
-NEEDS = {"Client(": "a Dask cluster and the storage it reads and writes"}
+NEEDS = {'Client("': "a remote Dask cluster and the storage it reads and writes"}
+# A python block with a main guard (worker processes re-import the script) runs as a
+# script of its own, as its reader would run it.
+MAIN_GUARD = 'if __name__ == "__main__":'
+# Inputs a block reads from its working directory, made there first: the stand-in
+# activations of the local-cluster example ((N, C, H, W) float32 in several chunks).
+ACTIVATIONS = np.random.default_rng(7).standard_normal((4, 24, 9, 9)).astype(np.float32)
 GPU_MARKERS = ("import cupy", '"cuda"')
 FENCE = re.compile(r"^(?P<fence>`{3,})(?P<info>[^`\n]*)\n(?P<code>.*?)^(?P=fence)[ \t]*$",
                    re.M | re.S)
@@ -318,6 +329,34 @@ def _uses_caffe2_standin(code, lang):
             and importlib.util.find_spec("caffe2") is None)
 
 
+def _make_inputs(code):
+    """The inputs ``code`` reads, in the working directory."""
+    if "activations.zarr" in code:
+        da = pytest.importorskip("dask.array")
+        da.to_zarr(da.from_array(ACTIVATIONS, chunks=(2, 8, 9, 9)), "activations.zarr")
+
+
+def _check_outputs(code, name):
+    """What a block wrote from the stand-in inputs, against the in-memory call (the
+    local-cluster example's parameters)."""
+    if "normalized.zarr" in code:
+        da = pytest.importorskip("dask.array")
+        y, scale = lrn.lrn(ACTIVATIONS, size=5, alpha=1e-4, beta=0.75, bias=2.0,
+                           return_scale=True)
+        np.testing.assert_array_equal(da.from_zarr("normalized.zarr").compute(), y, err_msg=name)
+        np.testing.assert_array_equal(da.from_zarr("scale.zarr").compute(), scale, err_msg=name)
+
+
+def _run_script(code, name):
+    """Runs a python block with a main guard as ``python block.py`` in the working
+    directory."""
+    script = pathlib.Path("block.py")
+    script.write_text(code)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, f"{name}: exited {done.returncode}:\n{done.stderr[-3000:]}"
+
+
 def _exec_python(code, name, monkeypatch):
     """Runs a python block in a fresh namespace, which it returns."""
     namespace = {"__name__": "docs"}
@@ -347,7 +386,12 @@ def test_block_runs(page, line, lang, code, tmp_path, monkeypatch, request):
     if lang == "console" and _pip_commands(code):
         run_pip_block(code, name, request.getfixturevalue("built_clone"), tmp_path)
     elif lang == "python":
-        _exec_python(code, name, monkeypatch)
+        _make_inputs(code)
+        if MAIN_GUARD in code:
+            _run_script(code, name)
+        else:
+            _exec_python(code, name, monkeypatch)
+        _check_outputs(code, name)
     elif lang == "pycon":
         test = _doctest(code, name, line)
         assert test.examples, f"{name}: a pycon block without '>>>' examples"
