@@ -912,14 +912,17 @@ extern "C" __global__ void spill(float* y, int n) { y[n + threadIdx.x] = 1; }
 # -- coverage ------------------------------------------------------------------------
 
 def test_gpu_backend_line_coverage(tmp_path, emulator_built, record_property):
-    """The tests above, on the emulation, run >= 95% of the lines of lrn/_gpu.py."""
+    """The tests above, on the emulation, run >= 95% of the lines of lrn/_gpu.py: measured
+    on them without their float64 cases (which ran no line the others missed: the same
+    100%, in 70% of the time); a subset's coverage is a lower bound of the whole's."""
     pytest.importorskip("coverage")
     if os.environ.get("LRN_GPU_COVERAGE_RUN"):
         pytest.skip("inside the coverage run")
     data = tmp_path / "coverage.data"
     run = [sys.executable, "-m", "coverage", "run", f"--data-file={data}",
            "--include=*/lrn/_gpu.py", "-m", "pytest", "-q", "-p", "no:cacheprovider",
-           os.path.join(HERE, "test_gpu.py"), "-k", "not nvcc and not cuda and not shapes"]
+           os.path.join(HERE, "test_gpu.py"), "-k",
+           "not nvcc and not cuda and not shapes and not float64"]
     # the lrn this process imported, wherever it comes from (installed, or a source tree)
     path = os.pathsep.join([os.path.dirname(os.path.dirname(lrn.__file__)),
                             os.environ.get("PYTHONPATH", "")])
