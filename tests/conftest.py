@@ -17,12 +17,22 @@ sys.dont_write_bytecode = False
 
 _CI_LOG = []
 
+# Tests that take seconds each (CI's durations): the doc blocks that install lrn or run
+# the demo, bench or a cluster, the Sphinx builds, nvcc, the 2**31-element test.
+SLOW = ("test_readme.py::test_block_runs[README.md:29]", "test_readme.py::test_block_runs[docs/",
+        "test_readme.py::test_block_runs[README.md:648]", "test_sitedocs.py::",
+        "test_large.py::", "::test_kernel_sources_compile_with_nvcc",
+        "::test_gpu_backend_line_coverage", "::test_out_of_core", "::test_local_cluster_bitwise",
+        "::test_side_by_side_peers_in_a_child_process", "::test_opcheck_custom_ops",
+        "::test_top_level_options_run_the_demo", "::test_bench_onnx_model_script",
+        "test_public_api.py::")
 
-def pytest_runtest_logreport(report):
-    if report.when == "call":
-        _CI_LOG.extend(value for key, value in report.user_properties if key == "ci_log")
 
-
-def pytest_terminal_summary(terminalreporter):
-    for line in _CI_LOG:
-        terminalreporter.write_line(line)
+def pytest_collection_modifyitems(config, items):
+    """The slow tests first.  pytest-xdist's worksteal hands each worker a contiguous
+    part of the list and, when one runs dry, moves the tail of another's to it: with the
+    slow tests at the head, one worker starts on them (the doc blocks that build lrn in
+    order, sharing one build) while the other runs short tests, and the run ends on short
+    tests on both, rather than one worker finishing a 20 s doc block while the other
+    waits."""
+    items.sort(key=lambda item: not any(s in item.nodeid for s in SLOW))
