@@ -166,7 +166,9 @@ static void *lrn_worker(void *arg)
         slot = 0;
         if (t != NULL && t->slots < t->max_slots) {
             slot = t->slots++;
-            t->active++;     /* under the lock: the caller reads it after unpublishing */
+            /* under the lock, as the caller unpublishes the task, and atomic, as
+               workers leave it without the lock */
+            lrn_inc(&t->active);
         }
         lrn_unlock(&lrn_pool.lock);
         if (slot == 0) continue;
