@@ -1,6 +1,6 @@
 """lrn's worker threads (csrc/lrn_pool.h): calls from many Python threads at once, calls
-after a pause (the workers asleep), more threads than processors, and a forked child,
-each bitwise equal to the 1-thread result."""
+after a pause (the workers asleep), more threads than processors, many calls on 3-6
+threads, and a forked child, each bitwise equal to the 1-thread result."""
 import multiprocessing
 import sys
 import threading
@@ -63,6 +63,16 @@ def test_after_a_pause_and_back_to_back(pause):
 def test_more_threads_than_processors():
     x, dy = _data(2, (8, 16, 33, 35))
     assert _same(_run(x, dy, 16), _run(x, dy, 1))
+
+
+def test_many_calls_with_workers_joining_and_leaving():
+    """Back-to-back calls on 3-6 threads: workers join a task while others leave it, the
+    count of those inside kept without a lock; a lost update would end a call early
+    (wrong bits) or never (a hang)."""
+    x, dy = _data(4, (6, 16, 40, 41))
+    expected = _run(x, dy, 1)
+    for i in range(60):
+        assert _same(_run(x, dy, 3 + i % 4), expected), f"call {i}"
 
 
 def _child(conn):
