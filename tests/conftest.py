@@ -28,6 +28,16 @@ SLOW = ("test_readme.py::test_block_runs[README.md:29]", "test_readme.py::test_b
         "test_public_api.py::")
 
 
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _CI_LOG.extend(value for key, value in report.user_properties if key == "ci_log")
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in _CI_LOG:
+        terminalreporter.write_line(line)
+
+
 def pytest_collection_modifyitems(config, items):
     """The slow tests first.  pytest-xdist's worksteal hands each worker a contiguous
     part of the list and, when one runs dry, moves the tail of another's to it: with the
