@@ -84,19 +84,22 @@ def test_special_scales(build, beta):
         np.testing.assert_allclose(y.ravel(), np.full(16, want, np.float32), rtol=3e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("region, size", [("across", 1), ("across", 2), ("across", 5),
+                                          ("across", 8), ("across", 40), ("within", 1),
+                                          ("within", 3), ("within", 5)])
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
-@pytest.mark.parametrize("size", [1, 2, 5, 8, 40])
 @pytest.mark.parametrize("beta", [0.75, 0.5, 1.0, 0.6])
-def test_backward_given_scale_equals_recomputed(build, layout, size, beta):
+def test_backward_given_scale_equals_recomputed(build, layout, region, size, beta, dtype):
     # the backward pass takes its power from the scale whether it is given or
     # recomputed from x, so both give the same bits (a Dask backward, given
     # the forward's scale, equals an in-memory call that recomputes it)
     rng = np.random.default_rng(size)
     shape = make_shape(2, 37, (5, 11), layout)
-    x = (rng.standard_normal(shape) * 2).astype(np.float32)
-    dy = rng.standard_normal(shape).astype(np.float32)
-    kw = dict(size=size, alpha=1.3, beta=beta, bias=1.2, layout=layout)
+    x = (rng.standard_normal(shape) * 2).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    kw = dict(size=size, alpha=1.3, beta=beta, bias=1.2, layout=layout, region=region)
     y, s = lrn.lrn(x, return_scale=True, **kw)
-    given = lrn.lrn_backward(x, y, dy, scale=s, out=poisoned(shape, np.float32), **kw)
-    recomputed = lrn.lrn_backward(x, y, dy, out=poisoned(shape, np.float32), **kw)
+    given = lrn.lrn_backward(x, y, dy, scale=s, out=poisoned(shape, dtype), **kw)
+    recomputed = lrn.lrn_backward(x, y, dy, out=poisoned(shape, dtype), **kw)
     assert given.tobytes() == recomputed.tobytes()

@@ -58,8 +58,8 @@ cdef void element_chunk(const ElementPass* e, Py_ssize_t chunk, int slot,
     """Chunk ``chunk`` of the pass ``e`` (``typed`` only names the type)."""
     cdef Py_ssize_t i0 = chunk * CHUNK, i
     cdef Py_ssize_t length = min(<Py_ssize_t>CHUNK, e.size - i0)
-    cdef const floating* a = <const floating*>e.a + i0
-    cdef const floating* b = <const floating*>e.b + i0
+    cdef const floating* a = NULL if e.a == NULL else <const floating*>e.a + i0
+    cdef const floating* b = NULL if e.b == NULL else <const floating*>e.b + i0
     cdef floating* c = NULL if e.c == NULL else <floating*>e.c + i0
     cdef floating* out = <floating*>e.out + i0
     cdef floating* work = <floating*>(e.work + slot * e.per_thread)
@@ -69,8 +69,11 @@ cdef void element_chunk(const ElementPass* e, Py_ssize_t chunk, int slot,
         for i in range(length):
             out[i] = a[i] * a[i]
     elif e.op == AFFINE:
-        for i in range(length):
-            out[i] = add + mul * out[i]
+        # the forward pass's own formula for the scale (sum_rows: an FMA in the AVX2
+        # build), so that a recomputed scale equals the one the forward pass returned
+        rows[0] = out
+        rows[1] = NULL
+        sum_rows(rows, out, length, mul, add)
     elif e.op == GRAD_TERMS:
         for i in range(length):
             out[i] = a[i] * b[i] / c[i]
