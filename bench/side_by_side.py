@@ -2,7 +2,7 @@
 
     python bench/side_by_side.py                      # 1 and 2 threads, 4 shapes, 2 layouts
     python bench/side_by_side.py --threads 2 --shapes alexnet2 --layouts NCHW --repeats 30
-    GOMP_SPINCOUNT=0 python bench/side_by_side.py --lrn-only --shapes alexnet2 --layouts NCHW
+    python bench/side_by_side.py --lrn-only --shapes alexnet2 --layouts NCHW
 
 Forward LRN, float32, size 5, alpha 1e-4, beta 0.75, bias 1 (ONNX's defaults), on AlexNet's
 two LRN inputs (8, 96, 55, 55) and (8, 256, 27, 27), a GoogLeNet-like (32, 64, 56, 56) and
