@@ -92,11 +92,11 @@ LRN_INLINE void lrn_st8(void *row, Py_ssize_t t, __m256 v, int half) {
 /* The coefficients as vectors, made once per row. */
 typedef struct {
     __m256 mul, add;        /* s = add + mul * acc */
-    __m256 kmul, kadd;      /* the reciprocal square root's argument, k s */
+    __m256 kmul, kadd;      /* the reciprocal square root's argument, 4 s */
 } lrn_vcoef;
 
 LRN_INLINE lrn_vcoef lrn_vcoefs(const lrn_cf_tile *tl) {
-    const float k = lrn_pow_factor(tl->kind == 0);
+    const float k = LRN_ARG_FACTOR;
     lrn_vcoef v;
     v.mul = _mm256_set1_ps(tl->mul);
     v.add = _mm256_set1_ps(tl->add);
@@ -106,8 +106,9 @@ LRN_INLINE lrn_vcoef lrn_vcoefs(const lrn_cf_tile *tl) {
 }
 
 /* x * s ** -beta with s = add + mul * acc for beta 0.75, 0.5 and 1 (see
-   lrn_simd.h: 0.75 and 0.5 from the reciprocal square root, the factor of
-   its argument folded into the affine coefficients).  Any other beta takes
+   lrn_simd.h: 0.5 from the reciprocal square root, the factor of its
+   argument folded into the affine coefficients, 0.75 that times its square
+   root).  Any other beta takes
    the row passes: its double log2/exp2 costs ten times the rest of the
    pass, and inlined here it costs more. */
 LRN_INLINE __m256 lrn_power8(__m256 xv, __m256 acc, const lrn_vcoef *v, int kind) {
@@ -118,7 +119,7 @@ LRN_INLINE __m256 lrn_power8(__m256 xv, __m256 acc, const lrn_vcoef *v, int kind
         const __m256 normal = _mm256_castsi256_ps(
             _mm256_cmpgt_epi32(_mm256_set1_epi32(-0x01000000), biased));
         __m256 w = lrn_twice_rsqrt8(arg), r, s;
-        if (kind == 0) w = _mm256_mul_ps(w, _mm256_mul_ps(w, lrn_twice_rsqrt8(w)));
+        if (kind == 0) w = _mm256_mul_ps(w, _mm256_sqrt_ps(w));
         r = _mm256_mul_ps(xv, w);
         if (_mm256_movemask_ps(normal) == 0xff) return r;
         /* lrn_pow8's exact formula for the other lanes */
