@@ -121,7 +121,7 @@ cdef void block_rows(const Operands* ops, const Plan* p, Py_ssize_t T,
     for k in range((C - 1) // n + 1):
         suffix_block(&w, x + k * n * rs, rs, suffix, k)
         for c in range(k * n + n, min(k * n + 2 * n, C)):  # the next block, meanwhile
-            lrn_prefetch(x + c * rs, T * sizeof(floating))
+            lrn_prefetch(x + c * rs, T * sizeof(floating), 0)
         for b in range(k * n, block_steps(&w, k)):
             c = window_step(&w, b, x + min(b, C - 1) * rs, suffix, prefix, rows)
             if c < 0:

@@ -50,7 +50,7 @@ cdef extern from "lrn_platform.h":
     int lrn_max_threads() nogil
     int lrn_num_procs() nogil
     const char* lrn_cflags()
-    void lrn_prefetch(const void*, Py_ssize_t) nogil
+    void lrn_prefetch(const void*, Py_ssize_t, int) nogil
     void* lrn_alloc64(size_t)
     void lrn_free64(void*)
     int lrn_cpu_has_avx2_fma()

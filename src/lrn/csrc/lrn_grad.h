@@ -201,12 +201,12 @@ LRN_INLINE void lrn_gstep_row(const lrn_gstep *step, const lrn_cf_grad *g, int m
     Py_ssize_t t;
     int j;
     for (t = 0; t + 16 <= T; t += 16) {
-        for (j = 0; j < st.nahead; j++) lrn_prefetch(st.ahead[j] + t * item, 1);
+        for (j = 0; j < st.nahead; j++) lrn_prefetch(st.ahead[j] + t * item, 1, 0);
         lrn_gstep8(&st, &co, &unit, coef, t, msq, mt, kind, half, flags);
         lrn_gstep8(&st, &co, &unit, coef, t + 8, msq, mt, kind, half, flags);
     }
     if (t < T)
-        for (j = 0; j < st.nahead; j++) lrn_prefetch(st.ahead[j] + t * item, (T - t) * item);
+        for (j = 0; j < st.nahead; j++) lrn_prefetch(st.ahead[j] + t * item, (T - t) * item, 0);
     if (t + 8 <= T) {
         lrn_gstep8(&st, &co, &unit, coef, t, msq, mt, kind, half, flags);
         t += 8;

@@ -28,16 +28,21 @@ static int lrn_max_threads(void) { return 1; }
 static int lrn_num_procs(void) { return 1; }
 #endif
 
-/* Asks for a row ahead of use: the strided rows of a channels-first tile are
-   too many short streams for the hardware prefetcher. */
-static inline void lrn_prefetch(const void *p, Py_ssize_t bytes) {
+/* Asks for a row ahead of use (``write``: for a store, so that the line
+   arrives owned): the strided rows of a channels-first tile are too many
+   short streams for the hardware prefetcher. */
+static inline void lrn_prefetch(const void *p, Py_ssize_t bytes, int write) {
 #if defined(__GNUC__) || defined(__clang__)
     const char *c = (const char *)p;
     Py_ssize_t i;
-    for (i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 3);
+    if (write)
+        for (i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 1, 3);
+    else
+        for (i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 3);
 #else
     (void)p;
     (void)bytes;
+    (void)write;
 #endif
 }
 
