@@ -239,6 +239,13 @@ LRN_INLINE void lrn_step_row(const lrn_step *step, const lrn_cf_tile *tile, int 
     case 1: lrn_step_row(st, tl, M, 1, H, F); return;                                     \
     default: lrn_step_row(st, tl, M, 2, H, F); return;                                    \
     }
+/* Block steps: a window with a suffix row (m = 1) or without (m = 0); with
+   the running prefix, at a block's first row (no prefix to continue), and
+   past the last row (the prefix alone enters; over long windows these are a
+   fifth of the steps). */
+#define LRN_BLOCK_STEPS(H, F)                                                             \
+    if (flags == (F) && st->m == 0) LRN_STEP_KINDS(0, H, F)                               \
+    if (flags == (F) && st->m == 1) LRN_STEP_KINDS(1, H, F)
 #define LRN_STEPS(H)                                                                      \
     if (flags == LRN_DIRECT_STEP) {                                                       \
         switch (st->m) {                                                                  \
@@ -250,7 +257,9 @@ LRN_INLINE void lrn_step_row(const lrn_step *step, const lrn_cf_tile *tile, int 
         default: LRN_STEP_KINDS(st->m, H, LRN_DIRECT_STEP)                                \
         }                                                                                 \
     }                                                                                     \
-    if (flags == LRN_BLOCK_STEP && st->m == 1) LRN_STEP_KINDS(1, H, LRN_BLOCK_STEP)       \
+    LRN_BLOCK_STEPS(H, LRN_BLOCK_STEP)                                                    \
+    LRN_BLOCK_STEPS(H, LRN_BLOCK_STEP & ~LRN_PREV)                                        \
+    LRN_BLOCK_STEPS(H, LRN_PREV | LRN_XC | LRN_NEW)                                       \
     lrn_step_row(st, tl, st->m, tl->kind, H, flags);
 
 static void lrn_step_run(const lrn_step *st, const lrn_cf_tile *tl) {
