@@ -64,6 +64,7 @@ typedef struct {
     const void *xc;         /* row c2 of x: a row of dx completes */
     void *dxc;
     const char *ahead[4];   /* rows read from memory a few steps later */
+    char *ahead_dx;         /* the row of dx written a few steps later, or NULL */
     int msq, mt, nahead;
 } lrn_gstep;
 
@@ -189,7 +190,8 @@ static void lrn_gstep_tail(const lrn_gstep *st, const lrn_cf_grad *g, Py_ssize_t
 
 /* The row loop on local copies (stores to the rows could alias the structs).
    The rows the steps LRN_AHEAD later read from memory are requested a cache
-   line at a time along the loop: the prefetcher does not follow this many
+   line at a time along the loop (and the row of dx they write, for
+   writing): the prefetcher does not follow this many
    short strided streams, and a whole row's requests at once overflow the
    queue of outstanding misses. */
 LRN_INLINE void lrn_gstep_row(const lrn_gstep *step, const lrn_cf_grad *g, int msq, int mt,
@@ -202,11 +204,14 @@ LRN_INLINE void lrn_gstep_row(const lrn_gstep *step, const lrn_cf_grad *g, int m
     int j;
     for (t = 0; t + 16 <= T; t += 16) {
         for (j = 0; j < st.nahead; j++) lrn_prefetch(st.ahead[j] + t * item, 1, 0);
+        if (st.ahead_dx != NULL) lrn_prefetch(st.ahead_dx + t * item, 1, 1);
         lrn_gstep8(&st, &co, &unit, coef, t, msq, mt, kind, half, flags);
         lrn_gstep8(&st, &co, &unit, coef, t + 8, msq, mt, kind, half, flags);
     }
-    if (t < T)
+    if (t < T) {
         for (j = 0; j < st.nahead; j++) lrn_prefetch(st.ahead[j] + t * item, (T - t) * item, 0);
+        if (st.ahead_dx != NULL) lrn_prefetch(st.ahead_dx + t * item, (T - t) * item, 1);
+    }
     if (t + 8 <= T) {
         lrn_gstep8(&st, &co, &unit, coef, t, msq, mt, kind, half, flags);
         t += 8;
@@ -326,6 +331,8 @@ static int lrn_cf_backward(const lrn_cf_grad *g) {
             st.ahead[st.nahead++] = lrn_grow(g->x, b + LRN_AHEAD, g);
         if (given && c2 + LRN_AHEAD >= 0 && c2 + LRN_AHEAD < C)
             st.ahead[st.nahead++] = lrn_grow(g->x, c2 + LRN_AHEAD, g);
+        if (c2 + LRN_AHEAD >= 0 && c2 + LRN_AHEAD < C)
+            st.ahead_dx = (char *)lrn_grow(g->dx, c2 + LRN_AHEAD, g);
         if (c1 + LRN_AHEAD >= 0 && c1 + LRN_AHEAD < C) {
             st.ahead[st.nahead++] = lrn_grow(g->dy, c1 + LRN_AHEAD, g);
             st.ahead[st.nahead++] = lrn_grow(g->y, c1 + LRN_AHEAD, g);
