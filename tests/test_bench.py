@@ -188,6 +188,19 @@ def test_incache_script_runs():
     assert proc.stdout.count("NCHW") == 2 and proc.stdout.count("NHWC") == 2, proc.stdout
 
 
+def test_ab_kernels_script_runs():
+    # the build in use against itself: both loaded side by side in one process
+    from lrn import _cpu
+    so = _cpu.kernels.__file__
+    for extra in ([], ["--backward"]):
+        proc = subprocess.run([sys.executable, os.path.join(BENCH, "ab_kernels.py"), so, so,
+                               "--rounds", "1", "--shapes", "alexnet2", "--size", "3"] + extra,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.count("new / old") == 2, proc.stdout
+        assert ("backward" in proc.stdout) == bool(extra), proc.stdout
+
+
 def test_pool_idle_script_runs():
     proc = subprocess.run([sys.executable, os.path.join(BENCH, "pool_idle.py"), "--rounds", "1",
                            "--shapes", "alexnet2"], capture_output=True, text=True, timeout=120)

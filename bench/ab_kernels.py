@@ -1,0 +1,89 @@
+"""Two builds of the kernels timed in one process: an A/B test of a kernel change.
+
+    python bench/ab_kernels.py OLD.so NEW.so [--shapes alexnet1 alexnet2 googlenet batch1]
+                                             [--layouts NCHW NHWC] [--size 5] [--backward]
+
+Separate processes on this shared machine differ by 10-20 % from run to run, more than most
+kernel changes. Here both builds' extension modules are loaded side by side (each under a
+package name of its own) and their kernels called on the same arrays in interleaved rounds,
+with a copy of x as the yardstick: float32, beta 0.75, one thread (two builds' worker pools
+would take each other's cores), no operator layer. Run it in both orders: the build timed
+second gained about 2 % here. Prints each build's median over the copy's, and NEW / OLD.
+
+The other build comes from a worktree, e.g.
+
+    git worktree add /tmp/old HEAD~1 && (cd /tmp/old && python setup.py build_ext --inplace)
+    python bench/ab_kernels.py /tmp/old/src/lrn/_kernels_avx2.*.so src/lrn/_kernels_avx2.*.so
+"""
+import argparse
+import importlib.util
+import os
+import time
+
+import numpy as np
+
+from lrn.benchmark import SHAPES
+
+
+def load(path, tag):
+    """The kernel module at ``path``, imported as ``tag.<its name>``."""
+    name = os.path.basename(path).split(".")[0]
+    spec = importlib.util.spec_from_file_location(f"{tag}.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _seconds(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("old")
+    ap.add_argument("new")
+    ap.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    ap.add_argument("--layouts", nargs="+", default=["NCHW", "NHWC"], choices=["NCHW", "NHWC"])
+    ap.add_argument("--size", type=int, default=5)
+    ap.add_argument("--backward", action="store_true", help="the backward pass, scale recomputed")
+    ap.add_argument("--rounds", type=int, default=61)
+    args = ap.parse_args(argv)
+    builds = {"old": load(args.old, "lrn_ab_old"), "new": load(args.new, "lrn_ab_new")}
+    n, threads = args.size, 1
+    problem = dict(n=n, pre=(n - 1) // 2, alpha_n=1e-4 / n, beta=0.75, bias=2.0,
+                   grad_coef=2 * 1e-4 / n * 0.75, num_threads=threads)
+    for layout in args.layouts:
+        for name in args.shapes:
+            N, C, H, W = SHAPES[name]
+            shape = (N, C, H * W) if layout == "NCHW" else (N, H * W, C)
+            rng = np.random.default_rng(0)
+            x = rng.standard_normal(shape).astype(np.float32)
+            dy = rng.standard_normal(shape).astype(np.float32)
+            y, dx, copy = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+            cases = {"copy": lambda: np.copyto(copy, x)}
+            for tag, module in builds.items():
+                call = module.Call(dict(problem, channels_last=layout == "NHWC"), shape,
+                                   x.dtype, shape)
+                if not call.forward(x, y, None, threads):
+                    raise SystemExit(f"ab_kernels: the {tag} build refused the arrays")
+                if args.backward:
+                    cases[tag] = lambda c=call: c.backward(x, y, dy, None, dx, threads)
+                else:
+                    cases[tag] = lambda c=call: c.forward(x, y, None, threads)
+            times = {k: [] for k in cases}
+            for fn in cases.values():
+                fn()
+            for _ in range(args.rounds):
+                for k, fn in cases.items():
+                    times[k].append(_seconds(fn))
+            med = {k: float(np.median(v)) for k, v in times.items()}
+            print(f"{name} {layout} size {n} {'backward' if args.backward else 'forward'}: "
+                  f"old {med['old'] / med['copy']:.2f} copies, new {med['new'] / med['copy']:.2f}"
+                  f", new / old {med['new'] / med['old']:.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
