@@ -26,10 +26,17 @@ from lrn.benchmark import SHAPES
 
 
 def load(path, tag):
-    """The kernel module at ``path``, imported as ``tag.<its name>``."""
+    """The kernel module at ``path``, imported as ``tag.<its name>`` (the file's name up to
+    the first dot: the name it was built with)."""
+    if not os.path.isfile(path):
+        raise SystemExit(f"ab_kernels: no such file: {path}")
     name = os.path.basename(path).split(".")[0]
     spec = importlib.util.spec_from_file_location(f"{tag}.{name}", path)
-    module = importlib.util.module_from_spec(spec)
+    try:
+        module = importlib.util.module_from_spec(spec)
+    except ImportError as exc:
+        raise SystemExit(f"ab_kernels: cannot load {path} ({exc}); a build keeps the name "
+                         "it was built with, e.g. _kernels_avx2.cpython-311-x86_64-linux-gnu.so")
     spec.loader.exec_module(module)
     return module
 

@@ -199,6 +199,9 @@ def test_ab_kernels_script_runs():
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.count("new / old") == 2, proc.stdout
         assert ("backward" in proc.stdout) == bool(extra), proc.stdout
+    proc = subprocess.run([sys.executable, os.path.join(BENCH, "ab_kernels.py"), so,
+                           so + ".missing"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "no such file" in proc.stderr, proc.stderr
 
 
 def test_pool_idle_script_runs():
