@@ -100,12 +100,11 @@ typedef struct {
 } lrn_vcoef;
 
 LRN_INLINE lrn_vcoef lrn_vcoefs(const lrn_cf_tile *tl) {
-    const float k = LRN_ARG_FACTOR;
     lrn_vcoef v;
     v.mul = _mm256_set1_ps(tl->mul);
     v.add = _mm256_set1_ps(tl->add);
-    v.kmul = _mm256_set1_ps(k * tl->mul);
-    v.kadd = _mm256_set1_ps(k * tl->add);
+    v.kmul = _mm256_set1_ps(LRN_ARG_FACTOR * tl->mul);
+    v.kadd = _mm256_set1_ps(LRN_ARG_FACTOR * tl->add);
     return v;
 }
 

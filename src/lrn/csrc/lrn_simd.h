@@ -15,8 +15,8 @@
    the exact formula's own form (sqrt is a unit of its own and takes fewer
    multiply-pipe cycles than a second reciprocal square root with its Newton
    step: the whole power in 0.18 instead of 0.25 ns per element here; no
-   intermediate leaves the normal range).  Max relative error 2.1e-7 and
-   4.3e-7, well inside design §2's 3e-6 (tests/test_isa.py checks every float
+   intermediate leaves the normal range).  Max relative error 2.0e-7 and
+   3.5e-7, well inside design §2's 3e-6 (tests/test_isa.py checks every float
    scale in [1, 16), which covers every mantissa at both exponent parities of
    s and of w); a second Newton step would cost 40 %.  A lane whose arg is
    not a normal positive float (s = 0, tiny, huge, inf, NaN or < 0) is
@@ -228,9 +228,9 @@ static inline __m256 lrn_sum8_head(const float *const *rows, int m, Py_ssize_t t
    affine coefficients.  ``y`` may be ``x``. */
 static int lrn_sum_pow_row(const float *const *rows, const float *x, float *y, float *scale,
                            Py_ssize_t length, float mul, float add, int three_quarters) {
-    const float factor = LRN_ARG_FACTOR;
     const __m256 vm = _mm256_set1_ps(mul), va = _mm256_set1_ps(add);
-    const __m256 vmk = _mm256_set1_ps(factor * mul), vak = _mm256_set1_ps(factor * add);
+    const __m256 vmk = _mm256_set1_ps(LRN_ARG_FACTOR * mul);
+    const __m256 vak = _mm256_set1_ps(LRN_ARG_FACTOR * add);
     const int m = lrn_count(rows);
     Py_ssize_t t;
     __m256 acc;
