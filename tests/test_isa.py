@@ -1,6 +1,7 @@
-"""Both builds of the kernels: the portable one and, on x86-64 with AVX2+FMA,
-the one lrn picks at import.  The rest of the suite runs the picked build; this
-runs a compact sweep on every build present, so the other one is tested too."""
+"""Every build of the kernels this processor runs: the portable one and, on
+x86-64, the AVX2+FMA and AVX-512 ones.  The rest of the suite runs the build
+lrn picks at import (the widest); this runs a compact sweep on every build
+present, so the others are tested too."""
 import importlib
 
 import numpy as np
@@ -14,12 +15,14 @@ from .reference import ref_backward, ref_forward
 
 def _builds():
     names = ["lrn._kernels"]
-    try:
-        importlib.import_module("lrn._kernels_avx2")
-        if _cpu._kernels.cpu_has_avx2_fma():
-            names.append("lrn._kernels_avx2")
-    except ImportError:
-        pass
+    for name, runs_here in (("avx2", _cpu._kernels.cpu_has_avx2_fma),
+                            ("avx512", _cpu._kernels.cpu_has_avx512)):
+        try:
+            importlib.import_module(f"lrn._kernels_{name}")
+        except ImportError:
+            continue
+        if runs_here():
+            names.append(f"lrn._kernels_{name}")
     return names
 
 
@@ -90,8 +93,8 @@ def test_power_every_scale(build, beta, bound):
     # exponent parities of s and of s ** -0.5, which is all the hardware
     # reciprocal square root's table and the Newton step can vary with.  The
     # backward pass with x = 0, y = 0 and dy = 1 gives exactly dy * s ** -beta.
-    # Measured on AMD Zen 4: 3.5e-7 and 2.0e-7 (AVX2 build), within 1.2e-7
-    # (portable build, the exact formulas).
+    # Measured on AMD Zen 4: 3.5e-7 and 2.0e-7 (AVX2 build), 3.2e-7 and 1.5e-7
+    # (AVX-512), 2.4e-7 and 0.9e-7 (portable build, the exact formulas).
     worst = 0.0
     for first in range(0x3F800000, 0x41800000, 1 << 22):
         s = np.arange(first, first + (1 << 22), dtype=np.uint32).view(np.float32)
@@ -122,3 +125,48 @@ def test_backward_given_scale_equals_recomputed(build, layout, region, size, bet
     given = lrn.lrn_backward(x, y, dy, scale=s, out=poisoned(shape, dtype), **kw)
     recomputed = lrn.lrn_backward(x, y, dy, out=poisoned(shape, dtype), **kw)
     assert given.tobytes() == recomputed.tobytes()
+
+
+@pytest.mark.parametrize("beta, bound", [(0.75, 4.5e-7), (0.5, 2.5e-7)])
+def test_forward_power_every_square(build, beta, bound):
+    # the forward pass's own power (sixteen lanes in the AVX-512 build) on
+    # every float32 x in [1, 4): s = x ** 2 (alpha 1, bias 0, size 1) takes
+    # every other scale in [1, 16).  Measured on AMD Zen 4: 3.8e-7 and 1.9e-7
+    # (AVX2), 3.7e-7 and 1.7e-7 (AVX-512), 2.3e-7 and 3e-8 (portable).
+    worst = 0.0
+    for first in range(0x3F800000, 0x40800000, 1 << 22):
+        x = np.arange(first, first + (1 << 22), dtype=np.uint32).view(np.float32)
+        y = lrn.lrn(x.reshape(1, 1, -1), 1, 1.0, beta, 0.0).ravel()
+        want = x * (x * x).astype(np.float64) ** -beta
+        worst = max(worst, float(np.max(np.abs(y - want) / want)))
+    assert worst < bound
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+@pytest.mark.parametrize("beta", [0.75, 0.5, 1.0])
+def test_lanes_do_not_depend_on_where_they_fall(build, dtype, beta):
+    # a position computed in a row's full vectors or in its padded tail, at
+    # any lane, gives the same bits: channels-first positions (a window of 5;
+    # from 2 on, as one position per sample is run as channels-last) and
+    # channels-last channels (a window of 1, so that any run of channels is a
+    # problem of its own)
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((2, 6, 53)) * 3).astype(dtype)
+    kw = dict(alpha=1.3, beta=beta, bias=0.7, return_scale=True)
+    cases = [(x, "NCHW", 5, 2), (x, "NHWC", 1, 1)]
+    for data, layout, size, smallest in cases:
+        whole = lrn.lrn(data, size, layout=layout, **kw)
+        for k in range(smallest, data.shape[-1] + 1):
+            part = lrn.lrn(np.ascontiguousarray(data[..., :k]), size, layout=layout, **kw)
+            for a, b in zip(part, whole):
+                assert a.tobytes() == np.ascontiguousarray(b[..., :k]).tobytes(), (layout, k)
+
+
+@pytest.mark.parametrize("cap", ["", "AVX512", "avx2", "baseline"])
+def test_lrn_isa_caps_the_build(monkeypatch, cap):
+    # the widest build present that this processor runs, at most the cap
+    monkeypatch.setenv("LRN_ISA", cap)
+    allowed = {"": _builds(), "AVX512": _builds(),
+               "avx2": [n for n in _builds() if not n.endswith("avx512")],
+               "baseline": ["lrn._kernels"]}[cap]
+    assert _cpu._select_kernels().__name__ == allowed[-1]

@@ -130,7 +130,7 @@ def _elf_sections(path):
 
 
 def _kernel_binaries():
-    names = ["lrn._kernels", "lrn._kernels_avx2"]
+    names = ["lrn._kernels", "lrn._kernels_avx2", "lrn._kernels_avx512"]
     specs = [importlib.util.find_spec(n) for n in names]
     return [pathlib.Path(s.origin) for s in specs if s is not None]
 

@@ -12,6 +12,7 @@ runs a :class:`lrn._params.Problem` on C-contiguous arrays in
   (:func:`box_sums`), then one element-wise pass.
 """
 import functools
+import importlib
 import math
 import os
 
@@ -22,14 +23,22 @@ from ._params import is_narrow, promoted_dtype
 
 
 def _select_kernels():
-    """The AVX2+FMA build when the CPU has it (LRN_ISA=baseline forces the
-    portable one); both give results within the accuracy contract."""
-    if os.environ.get("LRN_ISA", "").lower() != "baseline" and _kernels.cpu_has_avx2_fma():
-        try:
-            from . import _kernels_avx2
-            return _kernels_avx2
-        except ImportError:
-            pass
+    """The widest build this CPU runs: AVX-512, AVX2+FMA, or the portable
+    one; ``LRN_ISA=avx2`` or ``LRN_ISA=baseline`` caps it.  Every build
+    gives results within the accuracy contract."""
+    builds = {"avx512": _kernels.cpu_has_avx512, "avx2": _kernels.cpu_has_avx2_fma}
+    names = list(builds)
+    cap = os.environ.get("LRN_ISA", "").lower()
+    if cap in names:
+        names = names[names.index(cap):]
+    elif cap == "baseline":
+        names = []
+    for name in names:
+        if builds[name]():
+            try:
+                return importlib.import_module(f"{__package__}._kernels_{name}")
+            except ImportError:
+                pass
     return _kernels
 
 

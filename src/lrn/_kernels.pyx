@@ -54,6 +54,7 @@ cdef extern from "lrn_platform.h":
     void* lrn_alloc64(size_t)
     void lrn_free64(void*)
     int lrn_cpu_has_avx2_fma()
+    int lrn_cpu_has_avx512()
 
 cdef extern from "lrn_pool.h":
     ctypedef void (*lrn_job_fn)(Py_ssize_t, int, void*) noexcept nogil
@@ -82,6 +83,7 @@ cdef extern from "lrn_fused.h":
     int lrn_cl_forward(const lrn_cf_tile*) nogil
     int lrn_cf_fused() nogil
     enum: LRN_DIRECT
+    enum: LRN_W
 
 cdef extern from "lrn_grad.h":
     ctypedef struct lrn_cf_grad:
@@ -234,6 +236,12 @@ def cpu_has_avx2_fma():
     return bool(lrn_cpu_has_avx2_fma())
 
 
+def cpu_has_avx512():
+    """True when this processor can run the AVX-512 build (the AVX2 build's
+    features, AVX-512 F and VL)."""
+    return bool(lrn_cpu_has_avx512())
+
+
 def compile_flags():
     """The C compiler flags the kernels were built with."""
     return lrn_cflags().decode()
@@ -324,10 +332,11 @@ cdef Scratch scratch_layout(const Plan* p, Py_ssize_t n, Py_ssize_t L) noexcept 
     if p.half and (p.channels_last or backward):
         layout.widened = take(&end, 4 * C * L)
     if p.channels_last:
-        # the C channels and the n - 1 zeros of the window's pads, and 7 more
-        # that a last, partial vector of channels reads (csrc/lrn_fused.h,
-        # whose forward pass takes squares and terms as two rows in turns)
-        layout.M = padded(C + n + 6)
+        # the C channels and the n - 1 zeros of the window's pads, and
+        # LRN_W - 1 more that a last, partial vector of channels reads
+        # (csrc/lrn_fused.h, whose forward pass takes squares and terms as two
+        # rows in turns)
+        layout.M = padded(C + n + LRN_W - 2)
         layout.squares = take(&end, layout.M)
         layout.terms = take(&end, layout.M)
         layout.work = take(&end, (2 if backward else 1) * layout.M)

@@ -134,6 +134,83 @@ LRN_INLINE __m256 lrn_power8(__m256 xv, __m256 acc, const lrn_vcoef *v, int kind
     return _mm256_div_ps(xv, _mm256_fmadd_ps(v->mul, acc, v->add));   /* beta 1 */
 }
 
+/* The forward steps' vector: sixteen lanes in the AVX-512 build, eight in the
+   AVX2 one (whose eight-lane forms above the backward pass shares).  A lane
+   takes the same operations at either width, and both widths of the AVX-512
+   build the same reciprocal square root (lrn_simd.h), so no result depends
+   on the width, or on where a tile's tail falls. */
+#ifdef LRN_AVX512
+#define LRN_W 16
+typedef __m512 lrn_wv;
+typedef struct {
+    __m512 mul, add, kmul, kadd;
+} lrn_wcoef;
+#define lrn_w_zero _mm512_setzero_ps
+#define lrn_w_add _mm512_add_ps
+#define lrn_w_mul _mm512_mul_ps
+#define lrn_w_fmadd _mm512_fmadd_ps
+#define lrn_w_load _mm512_load_ps
+#define lrn_w_loadu _mm512_loadu_ps
+#define lrn_w_store _mm512_store_ps
+
+LRN_INLINE __m512 lrn_w_ld(const void *row, Py_ssize_t t, int half) {
+    if (half)
+        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + t)));
+    return _mm512_loadu_ps((const float *)row + t);
+}
+
+LRN_INLINE void lrn_w_st(void *row, Py_ssize_t t, __m512 v, int half) {
+    if (half)
+        _mm256_storeu_si256((__m256i *)((uint16_t *)row + t),
+                            _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    else
+        _mm512_storeu_ps((float *)row + t, v);
+}
+
+LRN_INLINE lrn_wcoef lrn_w_coefs(const lrn_cf_tile *tl) {
+    lrn_wcoef v;
+    v.mul = _mm512_set1_ps(tl->mul);
+    v.add = _mm512_set1_ps(tl->add);
+    v.kmul = _mm512_set1_ps(LRN_ARG_FACTOR * tl->mul);
+    v.kadd = _mm512_set1_ps(LRN_ARG_FACTOR * tl->add);
+    return v;
+}
+
+/* lrn_power8 on sixteen lanes. */
+LRN_INLINE __m512 lrn_w_power(__m512 xv, __m512 acc, const lrn_wcoef *v, int kind) {
+    if (kind == 0 || kind == 1) {
+        const __m512 arg = _mm512_fmadd_ps(v->kmul, acc, v->kadd);
+        const __m512i biased = _mm512_add_epi32(_mm512_castps_si512(arg),
+                                                _mm512_set1_epi32(0x7f800000));
+        const __mmask16 normal = _mm512_cmpgt_epi32_mask(_mm512_set1_epi32(-0x01000000), biased);
+        __m512 w = lrn_twice_rsqrt16(arg), r, s;
+        if (kind == 0) w = _mm512_mul_ps(w, _mm512_sqrt_ps(w));
+        r = _mm512_mul_ps(xv, w);
+        if (normal == 0xffff) return r;
+        s = _mm512_fmadd_ps(v->mul, acc, v->add);
+        w = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_sqrt_ps(s));
+        if (kind == 0) w = _mm512_mul_ps(w, _mm512_sqrt_ps(w));
+        return _mm512_mask_blend_ps(normal, _mm512_mul_ps(xv, w), r);
+    }
+    return _mm512_div_ps(xv, _mm512_fmadd_ps(v->mul, acc, v->add));   /* beta 1 */
+}
+#else
+#define LRN_W 8
+typedef __m256 lrn_wv;
+typedef lrn_vcoef lrn_wcoef;
+#define lrn_w_zero _mm256_setzero_ps
+#define lrn_w_add _mm256_add_ps
+#define lrn_w_mul _mm256_mul_ps
+#define lrn_w_fmadd _mm256_fmadd_ps
+#define lrn_w_load _mm256_load_ps
+#define lrn_w_loadu _mm256_loadu_ps
+#define lrn_w_store _mm256_store_ps
+#define lrn_w_ld lrn_ld8
+#define lrn_w_st lrn_st8
+#define lrn_w_coefs lrn_vcoefs
+#define lrn_w_power lrn_power8
+#endif
+
 /* What a step does, as bits (constants in the common steps' loops). */
 enum {
     LRN_XB = 1,             /* a row enters: st->xb */
@@ -152,39 +229,39 @@ static inline int lrn_flags(const lrn_step *st) {
            (st->with_new ? LRN_NEW : 0) | (st->sqout != NULL ? LRN_SQOUT : 0);
 }
 
-/* Step ``st`` on the eight positions at t.  m, kind, half and flags are
+/* Step ``st`` on the LRN_W positions at t.  m, kind, half and flags are
    constants where this is inlined for the common steps (lrn_step_run), so
    the window's additions unroll and no test is left in the loop. */
-LRN_INLINE void lrn_step8(const lrn_step *st, const lrn_vcoef *co, Py_ssize_t t, int m,
-                          int kind, int half, int flags) {
-    __m256 q = _mm256_setzero_ps(), acc, xv;
+LRN_INLINE void lrn_step_vec(const lrn_step *st, const lrn_wcoef *co, Py_ssize_t t, int m,
+                         int kind, int half, int flags) {
+    lrn_wv q = lrn_w_zero(), acc, xv;
     int j;
     if (flags & LRN_XB) {
-        const __m256 v = lrn_ld8(st->xb, t, half);
-        q = _mm256_mul_ps(v, v);
-        if (flags & LRN_SQOUT) _mm256_store_ps(st->sqout + t, q);
-        if (flags & LRN_PREV) q = _mm256_add_ps(_mm256_load_ps(st->prev + t), q);
+        const lrn_wv v = lrn_w_ld(st->xb, t, half);
+        q = lrn_w_mul(v, v);
+        if (flags & LRN_SQOUT) lrn_w_store(st->sqout + t, q);
+        if (flags & LRN_PREV) q = lrn_w_add(lrn_w_load(st->prev + t), q);
     } else if (flags & LRN_PREV) {
-        q = _mm256_load_ps(st->prev + t);
+        q = lrn_w_load(st->prev + t);
     }
-    if (flags & LRN_QOUT) _mm256_store_ps(st->qout + t, q);
+    if (flags & LRN_QOUT) lrn_w_store(st->qout + t, q);
     if (!(flags & LRN_XC)) return;
-    acc = (flags & LRN_NEW) ? q : _mm256_loadu_ps(st->first + t);
-    for (j = 0; j < m; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(st->rows[j] + t));
-    xv = lrn_ld8(st->xc, t, half);
-    if (st->sc != NULL) lrn_st8(st->sc, t, _mm256_fmadd_ps(co->mul, acc, co->add), half);
-    lrn_st8(st->yc, t, lrn_power8(xv, acc, co, kind), half);
+    acc = (flags & LRN_NEW) ? q : lrn_w_loadu(st->first + t);
+    for (j = 0; j < m; j++) acc = lrn_w_add(acc, lrn_w_loadu(st->rows[j] + t));
+    xv = lrn_w_ld(st->xc, t, half);
+    if (st->sc != NULL) lrn_w_st(st->sc, t, lrn_w_fmadd(co->mul, acc, co->add), half);
+    lrn_w_st(st->yc, t, lrn_w_power(xv, acc, co, kind), half);
 }
 
-/* A row's last T - t0 < 8 positions: the data copied into vectors padded
+/* A row's last T - t0 < LRN_W positions: the data copied into vectors padded
    with zeros and back, so nothing past a row's end is read or written, and
    each lane computes what it would in a full vector.  (The scratch rows are
    padded to whole vectors.) */
 static void lrn_step_tail(const lrn_step *st, const lrn_cf_tile *tl, Py_ssize_t t0) {
     const size_t item = tl->half ? 2 : 4, bytes = (size_t)(tl->T - t0) * item;
-    float xb[8] = {0}, xc[8] = {0}, yc[8], sc[8];
+    float xb[LRN_W] = {0}, xc[LRN_W] = {0}, yc[LRN_W], sc[LRN_W];
     lrn_step tail = *st;
-    lrn_vcoef co;
+    lrn_wcoef co;
     int j;
     if (st->xb != NULL) tail.xb = memcpy(xb, (const char *)st->xb + t0 * item, bytes);
     if (st->xc != NULL) tail.xc = memcpy(xc, (const char *)st->xc + t0 * item, bytes);
@@ -195,8 +272,8 @@ static void lrn_step_tail(const lrn_step *st, const lrn_cf_tile *tl, Py_ssize_t 
     if (st->sqout != NULL) tail.sqout = st->sqout + t0;
     if (st->first != NULL) tail.first = st->first + t0;
     for (j = 0; j < st->m; j++) tail.rows[j] = st->rows[j] + t0;
-    co = lrn_vcoefs(tl);
-    lrn_step8(&tail, &co, 0, st->m, tl->kind, tl->half, lrn_flags(st));
+    co = lrn_w_coefs(tl);
+    lrn_step_vec(&tail, &co, 0, st->m, tl->kind, tl->half, lrn_flags(st));
     if (st->xc == NULL) return;
     memcpy((char *)st->yc + t0 * item, yc, bytes);
     if (st->sc != NULL) memcpy((char *)st->sc + t0 * item, sc, bytes);
@@ -219,17 +296,16 @@ LRN_INLINE void lrn_step_ahead(const lrn_step *st, Py_ssize_t t, Py_ssize_t byte
 LRN_INLINE void lrn_step_row(const lrn_step *step, const lrn_cf_tile *tile, int m, int kind,
                              int half, int flags) {
     const lrn_step st = *step;
-    const lrn_vcoef co = lrn_vcoefs(tile);
+    const lrn_wcoef co = lrn_w_coefs(tile);
     const Py_ssize_t T = tile->T, item = half ? 2 : 4;
-    Py_ssize_t t;
+    Py_ssize_t t, u;
     for (t = 0; t + 16 <= T; t += 16) {
         lrn_step_ahead(&st, t, 1, item);
-        lrn_step8(&st, &co, t, m, kind, half, flags);
-        lrn_step8(&st, &co, t + 8, m, kind, half, flags);
+        for (u = t; u < t + 16; u += LRN_W) lrn_step_vec(&st, &co, u, m, kind, half, flags);
     }
     lrn_step_ahead(&st, t, (T - t) * item, item);
-    if (t + 8 <= T) {
-        lrn_step8(&st, &co, t, m, kind, half, flags);
+    if (LRN_W == 8 && t + 8 <= T) {
+        lrn_step_vec(&st, &co, t, m, kind, half, flags);
         t += 8;
     }
     if (t < T) lrn_step_tail(step, tile, t);
@@ -390,11 +466,11 @@ LRN_INLINE void lrn_cl_squares(const char *x, float *squares, Py_ssize_t C, int 
    before p's windows load theirs, so that a load never waits on the stores
    it overlaps (store forwarding fails on the shifted loads).  m = n - 1
    and kind are constants where this is inlined from lrn_cl_forward.
-   ``ring`` is two rows of L >= C + n + 6 floats: the last, partial vector
-   of a position reads up to 7 floats past its window. */
+   ``ring`` is two rows of L >= C + n + LRN_W - 2 floats: the last, partial
+   vector of a position reads up to LRN_W - 1 floats past its window. */
 LRN_INLINE void lrn_cl_positions(const lrn_cf_tile *tl, int m, int kind, int half) {
-    const Py_ssize_t C = tl->C, L = tl->L, full = C - C % 8, item = half ? 2 : 4;
-    const lrn_vcoef co = lrn_vcoefs(tl);
+    const Py_ssize_t C = tl->C, L = tl->L, full = C - C % LRN_W, item = half ? 2 : 4;
+    const lrn_wcoef co = lrn_w_coefs(tl);
     lrn_step st;
     Py_ssize_t p, c;
     int j;
@@ -415,7 +491,7 @@ LRN_INLINE void lrn_cl_positions(const lrn_cf_tile *tl, int m, int kind, int hal
         st.xc = x;
         st.yc = (char *)tl->y + p * C * item;
         st.sc = tl->scale == NULL ? NULL : (char *)tl->scale + p * C * item;
-        for (c = 0; c < full; c += 8) lrn_step8(&st, &co, c, m, kind, half, LRN_XC);
+        for (c = 0; c < full; c += LRN_W) lrn_step_vec(&st, &co, c, m, kind, half, LRN_XC);
         if (full < C) {
             lrn_cf_tile tail = *tl;
             tail.T = C;
@@ -450,6 +526,8 @@ static int lrn_cl_forward(const lrn_cf_tile *tl) {
 }
 
 #else
+
+#define LRN_W 8
 
 static int lrn_cl_forward(const lrn_cf_tile *tl) {
     (void)tl;

@@ -61,15 +61,23 @@ static void lrn_free64(void *p) {
     if (p != NULL) free((unsigned char *)p - ((unsigned char *)p)[-1]);
 }
 
-/* The AVX2 build also relies on F16C (lrn_half.h), so all three are needed. */
+/* The AVX2 build also relies on F16C (lrn_half.h), so all three are needed;
+   the AVX-512 build on those and AVX-512 F and VL.  (The compilers' tests
+   also ask the OS whether it saves the vector registers.) */
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
 static int lrn_cpu_has_avx2_fma(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
            && __builtin_cpu_supports("f16c");
 }
+
+static int lrn_cpu_has_avx512(void) {
+    return lrn_cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f")
+           && __builtin_cpu_supports("avx512vl");
+}
 #else
 static int lrn_cpu_has_avx2_fma(void) { return 0; }
+static int lrn_cpu_has_avx512(void) { return 0; }
 #endif
 
 #endif /* LRN_PLATFORM_H */

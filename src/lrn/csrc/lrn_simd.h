@@ -36,10 +36,29 @@
 
 #define LRN_ARG_FACTOR 4.0f   /* arg = 4 s: 2 / sqrt(arg) is s^-1/2 */
 
+/* The AVX-512 build (AVX-512 F and VL besides AVX2) takes rsqrt14 in every
+   lane it computes, eight or sixteen at a time: its 14 bits are specified to
+   the bit, so that build gives the same results on every processor that
+   runs it, and its results do not depend on the vector width that computed
+   them.  The AVX2 build's rsqrt (12 bits) differs between Intel and AMD. */
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+#define LRN_AVX512 1
+#define LRN_RSQRT8 _mm256_rsqrt14_ps
+#else
+#define LRN_RSQRT8 _mm256_rsqrt_ps
+#endif
+
 static inline __m256 lrn_twice_rsqrt8(__m256 arg) {
-    __m256 r = _mm256_rsqrt_ps(arg);
+    __m256 r = LRN_RSQRT8(arg);
     return _mm256_mul_ps(r, _mm256_fnmadd_ps(arg, _mm256_mul_ps(r, r), _mm256_set1_ps(3.0f)));
 }
+
+#ifdef LRN_AVX512
+static inline __m512 lrn_twice_rsqrt16(__m512 arg) {
+    __m512 r = _mm512_rsqrt14_ps(arg);
+    return _mm512_mul_ps(r, _mm512_fnmadd_ps(arg, _mm512_mul_ps(r, r), _mm512_set1_ps(3.0f)));
+}
+#endif
 
 /* The lanes of ``mask`` redone with the exact formula, s = add + mul * acc:
    r = 1 / sqrt(s), then r * sqrt(r) for 0.75, each an IEEE operation, in
