@@ -44,13 +44,6 @@ SHAPE_ORDER = ("alexnet1", "alexnet2", "googlenet", "batch1")
 BATCH = 200
 
 
-def _back_to_back(fn):
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
 def _batched(fn):
     t0 = time.perf_counter()
     for _ in range(BATCH):
@@ -103,7 +96,7 @@ def run(threads, shapes, layouts, repeats, idle_shape=(8, 256, 27, 27), peers=Tr
             x = rng.standard_normal(shape).astype(np.float32)
             cases, absent = _cases(bm, x, layout, threads, peers)
             out["absent"].update(absent)
-            stats = bm.measure(list(cases.items()), repeats, timer=_back_to_back)
+            stats = bm.measure(list(cases.items()), repeats, timer=bm.back_to_back)
             out["shapes"][f"{name} {layout}"] = dict(shape=shape, stats=stats)
     # the per-call cost of a tiny input
     x = rng.standard_normal((1, 8, 4, 4)).astype(np.float32)
@@ -120,7 +113,7 @@ def run(threads, shapes, layouts, repeats, idle_shape=(8, 256, 27, 27), peers=Tr
     cases, _ = _cases(bm, x, "NCHW", threads, peers)
     items = list(cases.items())
     out["idle"] = dict(shape=idle_shape,
-                       back_to_back=bm.measure(items, repeats, timer=_back_to_back),
+                       back_to_back=bm.measure(items, repeats, timer=bm.back_to_back),
                        after_10ms=bm.measure(items, repeats, pause=0.01))
     out["absent"] = sorted(out["absent"])
     return out

@@ -159,6 +159,25 @@ def test_compare_rows_are_finite():
     assert absent == []
 
 
+def test_compare_times_each_call_after_an_untimed_one(monkeypatch):
+    # every case is timed back to back, so none is timed right after another
+    # case that evicted its input or warmed it
+    from lrn import benchmark
+
+    calls = []
+    monkeypatch.setattr(benchmark, "_wall", lambda fn: calls.append("timed") or fn() or 1.0)
+    stats = benchmark.measure([("a", lambda: calls.append("a"))], 3, pause=0.0,
+                              timer=benchmark.back_to_back)
+    assert calls == ["a"] + ["a", "timed", "a"] * 3
+    assert stats["a"] == (1.0, 1.0, 1.0)
+    timers = []
+    monkeypatch.setattr(benchmark, "measure",
+                        lambda cases, repeats, timer: timers.append(timer) or
+                        {name: (1.0, 1.0, 1.0) for name, _ in cases})
+    benchmark.compare((1, 4, 3, 3), repeats=1, peers=False)
+    assert timers == [benchmark.back_to_back]
+
+
 def test_compare_nhwc_float16():
     from lrn.benchmark import compare
 
