@@ -168,7 +168,7 @@ if _AVX2_BUILD:
     exts += [_extension("lrn._kernels_avx2", "src/lrn/_kernels_avx2.pyx"),
              _extension("lrn._kernels_avx512", "src/lrn/_kernels_avx512.pyx")]
 setup(
-    # the two modules translated side by side, as build_ext compiles them (Linux only:
+    # the modules translated side by side, as build_ext compiles them (Linux only:
     # where multiprocessing spawns rather than forks, its workers would run this file again)
     ext_modules=cythonize(exts, nthreads=len(exts) if sys.platform.startswith("linux") else 0,
                           compiler_directives={

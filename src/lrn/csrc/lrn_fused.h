@@ -1,4 +1,5 @@
-/* The forward passes of the AVX2+FMA build in one loop per row, for beta
+/* The forward passes of the AVX2+FMA build (and of the AVX-512 build,
+   LRN_W = 16 lanes at a time) in one loop per row, for beta
    0.75, 0.5 and 1 (float data, or IEEE half data read and written as half):
    channels-first below, channels-last at lrn_cl_positions.
 
@@ -233,7 +234,7 @@ static inline int lrn_flags(const lrn_step *st) {
    constants where this is inlined for the common steps (lrn_step_run), so
    the window's additions unroll and no test is left in the loop. */
 LRN_INLINE void lrn_step_vec(const lrn_step *st, const lrn_wcoef *co, Py_ssize_t t, int m,
-                         int kind, int half, int flags) {
+                             int kind, int half, int flags) {
     lrn_wv q = lrn_w_zero(), acc, xv;
     int j;
     if (flags & LRN_XB) {
