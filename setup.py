@@ -145,7 +145,7 @@ _AVX2_FLAGS = ["-mavx2", "-mfma", "-mf16c"]
 _ISA_FLAGS = {
     "avx2": _AVX2_FLAGS,
     # the intrinsics step 16 lanes; loops the compiler vectorises stay at 8 (at 16
-    # the channels-last partial sums of long windows ran 5-13 % slower)
+    # the channels-last partial sums of long windows ran 5-18 % slower)
     "avx512": _AVX2_FLAGS + ["-mavx512f", "-mavx512vl", "-mprefer-vector-width=256"],
 }
 _X86_64 = platform.machine().lower() in ("x86_64", "amd64")
