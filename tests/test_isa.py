@@ -14,9 +14,9 @@ from .reference import ref_backward, ref_forward
 
 
 def _builds():
+    """The builds present that this processor runs, narrowest first."""
     names = ["lrn._kernels"]
-    for name, runs_here in (("avx2", _cpu._kernels.cpu_has_avx2_fma),
-                            ("avx512", _cpu._kernels.cpu_has_avx512)):
+    for name, runs_here in reversed(_cpu.ISA_BUILDS.items()):
         try:
             importlib.import_module(f"lrn._kernels_{name}")
         except ImportError:

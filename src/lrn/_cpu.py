@@ -22,19 +22,23 @@ from . import _kernels
 from ._params import is_narrow, promoted_dtype
 
 
+# The ISA builds (module lrn._kernels_<name>), widest first, each with the test
+# that this processor runs it.
+ISA_BUILDS = {"avx512": _kernels.cpu_has_avx512, "avx2": _kernels.cpu_has_avx2_fma}
+
+
 def _select_kernels():
     """The widest build this CPU runs: AVX-512, AVX2+FMA, or the portable
     one; ``LRN_ISA=avx2`` or ``LRN_ISA=baseline`` caps it.  Every build
     gives results within the accuracy contract."""
-    builds = {"avx512": _kernels.cpu_has_avx512, "avx2": _kernels.cpu_has_avx2_fma}
-    names = list(builds)
+    names = list(ISA_BUILDS)
     cap = os.environ.get("LRN_ISA", "").lower()
     if cap in names:
         names = names[names.index(cap):]
     elif cap == "baseline":
         names = []
     for name in names:
-        if builds[name]():
+        if ISA_BUILDS[name]():
             try:
                 return importlib.import_module(f"{__package__}._kernels_{name}")
             except ImportError:
