@@ -162,6 +162,30 @@ def test_lanes_do_not_depend_on_where_they_fall(build, dtype, beta):
                 assert a.tobytes() == np.ascontiguousarray(b[..., :k]).tobytes(), (layout, k)
 
 
+@pytest.mark.parametrize("build", _builds()[1:], indirect=True)
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+@pytest.mark.parametrize("beta", [0.75, 0.5, 1.0, 0.6])
+def test_long_windows_same_bits_in_either_layout(build, dtype, beta):
+    # the AVX2 and AVX-512 builds sum a channels-last window of over 8
+    # channels as the channels-first pass does, from blocks of n channels, in
+    # the same order (eight positions at a time, transposed into lanes): y and
+    # the scale are the same bits in either layout.  Positions 1 to 19 (never
+    # only whole groups of eight), channels fewer than n, C % 8 = 4 and 5;
+    # both conventions put an even window's centre apart.
+    rng = np.random.default_rng(3)
+    for C, n, convention in [(1, 9, "onnx"), (12, 9, "torch"), (12, 40, "onnx"),
+                             (37, 11, "onnx"), (37, 21, "torch"), (37, 16, "onnx")]:
+        for S in (1, 7, 19):
+            x = (rng.standard_normal((2, C, S)) * 3).astype(dtype)
+            kw = dict(size=n, alpha=1.3, beta=beta, bias=0.7, convention=convention,
+                      return_scale=True)
+            first = lrn.lrn(x, **kw)
+            last = lrn.lrn(np.ascontiguousarray(x.transpose(0, 2, 1)), layout="NHWC", **kw)
+            for a, b in zip(first, last):
+                assert a.tobytes() == np.ascontiguousarray(b.transpose(0, 2, 1)).tobytes(), (
+                    C, n, S)
+
+
 @pytest.mark.parametrize("cap", ["", "AVX512", "avx2", "baseline"])
 def test_lrn_isa_caps_the_build(monkeypatch, cap):
     # the widest build present that this processor runs, at most the cap

@@ -219,7 +219,7 @@ cdef bint fused_forward(const Operands* ops, const Plan* p, Py_ssize_t T,
     tile.half = p.half
     if p.channels_last:
         tile.ring = buf + p.scratch.squares
-        tile.prefix = NULL
+        tile.prefix = buf + p.scratch.blocks if block_sums(p) else NULL
         tile.stride = p.C
         tile.L = p.scratch.M
         return lrn_cl_forward(&tile)

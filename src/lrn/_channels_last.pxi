@@ -68,6 +68,38 @@ cdef void window_terms(const floating* q, Py_ssize_t n, floating* levels, Py_ssi
     rows[j] = NULL
 
 
+cdef inline bint block_sums(const Plan* p) noexcept nogil:
+    """Whether the window sums of float positions are csrc/lrn_fused.h's
+    ``lrn_cl_window_sums`` (the AVX2 builds, windows over DIRECT_TERMS): the
+    channels-first pass's block sums, whose cost does not grow with n, on
+    eight positions at a time transposed into vectors along the positions.
+    The forward pass and the backward pass's recomputed scale both take them,
+    so that the two agree."""
+    return p.itemsize == sizeof(float) and p.n > DIRECT_TERMS and lrn_cf_fused()
+
+
+cdef inline const floating** window_of(const floating* x, const Plan* p, Py_ssize_t pos,
+                                       Py_ssize_t T, floating* buf,
+                                       const floating** rows) noexcept nogil:
+    """The rows whose sum is the window of position ``pos`` of a tile at x:
+    its row of :func:`block_sums`' sums (made for eight positions at a time,
+    at the first of them), or :func:`window_terms`' rows of its squares."""
+    cdef Py_ssize_t c, C = p.C, off = pos * C
+    cdef floating* squares = buf + p.scratch.squares
+    cdef floating* sums = buf + p.scratch.blocks
+    if floating is float and block_sums(p):
+        if pos % 8 == 0:
+            lrn_cl_window_sums(x + off, min(<Py_ssize_t>8, T - pos), C, p.n, p.pre, 0, sums,
+                               sums)
+        rows[0] = sums + pos % 8 * C
+        rows[1] = NULL
+        return rows
+    for c in range(C):
+        squares[p.pre + c] = x[off + c] * x[off + c]
+    window_terms(squares, p.n, buf + p.scratch.levels, p.scratch.M, rows)
+    return rows
+
+
 cdef void position_forward(const Operands* ops, const Plan* p, Py_ssize_t T,
                            floating* buf) noexcept nogil:
     """The forward pass on T positions; ``y`` may be ``x``; ``scale`` may be
@@ -75,18 +107,14 @@ cdef void position_forward(const Operands* ops, const Plan* p, Py_ssize_t T,
     cdef const floating* x = <const floating*>ops.x
     cdef floating* y = <floating*>ops.out
     cdef floating* scale = <floating*>ops.scale_out
-    cdef Py_ssize_t pos, c, off, C = p.C, n = p.n, pre = p.pre, M = p.scratch.M
+    cdef Py_ssize_t pos, off, C = p.C
     cdef Coefs co = p.co
-    cdef floating* squares = buf + p.scratch.squares
-    cdef floating* levels = buf + p.scratch.levels
     cdef floating* work = buf + p.scratch.work
     cdef const floating* rows[MAX_TERMS]
-    zero_pads(squares, pre, C, M)
+    zero_pads(buf + p.scratch.squares, p.pre, C, p.scratch.M)
     for pos in range(T):
         off = pos * C
-        for c in range(C):
-            squares[pre + c] = x[off + c] * x[off + c]
-        window_terms(squares, n, levels, M, rows)
+        window_of(x, p, pos, T, buf, rows)
         sum_pow_row(rows, x + off, y + off, NULL if scale == NULL else scale + off, work, C,
                     &co)
 
@@ -116,9 +144,7 @@ cdef void position_backward(const Operands* ops, const Plan* p, Py_ssize_t T,
     for pos in range(T):
         off = pos * C
         if scale == NULL:
-            for c in range(C):
-                squares[pre + c] = x[off + c] * x[off + c]
-            window_terms(squares, n, levels, M, rows)
+            window_of(x, p, pos, T, buf, rows)
             sum_rows(rows, recomputed, C, alpha_n, bias)
             scale_row = recomputed
         else:

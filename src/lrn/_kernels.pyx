@@ -82,6 +82,8 @@ cdef extern from "lrn_fused.h":
     int lrn_cf_forward(const lrn_cf_tile*) nogil
     int lrn_cl_forward(const lrn_cf_tile*) nogil
     int lrn_cf_fused() nogil
+    void lrn_cl_window_sums(const void*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, int,
+                            float*, float*) nogil
     enum: LRN_DIRECT
     enum: LRN_W
 
@@ -187,6 +189,7 @@ cdef struct Scratch:
     Py_ssize_t squares      # channels-last: x ** 2 between the window's zero pads
                             # (fused channels-first backward: a ring of x ** 2)
     Py_ssize_t levels       # channels-last: the power-of-two partial sums
+    Py_ssize_t blocks       # channels-last, block_sums: 2 x 8 x padded(C)
     Py_ssize_t ring_rows    # rows of suffix, ring, fwd_suffix, x_rows: two blocks
     Py_ssize_t M            # channels-last: length of the padded position rows
     Py_ssize_t total
@@ -341,7 +344,10 @@ cdef Scratch scratch_layout(const Plan* p, Py_ssize_t n, Py_ssize_t L) noexcept 
         layout.terms = take(&end, layout.M)
         layout.work = take(&end, (2 if backward else 1) * layout.M)
         layout.scale_row = take(&end, layout.M)
-        layout.levels = take(&end, window_levels(n) * layout.M)
+        if block_sums(p):
+            layout.blocks = take(&end, 2 * 8 * padded(C))
+        if backward or not block_sums(p):
+            layout.levels = take(&end, window_levels(n) * layout.M)
     else:
         layout.suffix = take(&end, layout.ring_rows * L)
         layout.prefix = take(&end, L)

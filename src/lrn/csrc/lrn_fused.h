@@ -445,6 +445,173 @@ static int lrn_cf_forward(const lrn_cf_tile *tl) {
     return 1;
 }
 
+/* An 8 x 8 block of floats transposed in registers: v[i] lane j <-> v[j] lane i. */
+LRN_INLINE void lrn_transpose8(__m256 v[8]) {
+    __m256 a[8], b[8];
+    int i;
+    for (i = 0; i < 4; i++) {
+        a[2 * i] = _mm256_unpacklo_ps(v[2 * i], v[2 * i + 1]);
+        a[2 * i + 1] = _mm256_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+    }
+    for (i = 0; i < 2; i++) {
+        b[4 * i] = _mm256_shuffle_ps(a[4 * i], a[4 * i + 2], 0x44);
+        b[4 * i + 1] = _mm256_shuffle_ps(a[4 * i], a[4 * i + 2], 0xee);
+        b[4 * i + 2] = _mm256_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0x44);
+        b[4 * i + 3] = _mm256_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0xee);
+    }
+    for (i = 0; i < 4; i++) {
+        v[i] = _mm256_permute2f128_ps(b[i], b[i + 4], 0x20);
+        v[i + 4] = _mm256_permute2f128_ps(b[i], b[i + 4], 0x31);
+    }
+}
+
+/* The in-block prefix sums of C vectors q (one per channel) into ``prefix``
+   and the in-block suffix sums in place, as lrn_cf_forward forms them
+   (prefix c = prefix c - 1 + q c, suffix c = q c + suffix c + 1), two
+   blocks' chains of additions at a time, in registers. */
+static void lrn_cl_block_scans(float *q, float *prefix, Py_ssize_t C, Py_ssize_t n) {
+    Py_ssize_t k, j, m;
+    __m256 a, b;
+    for (k = 0; k + 2 * n <= C; k += 2 * n) {
+        float *qa = q + k * 8, *qb = qa + n * 8, *pa = prefix + k * 8, *pb = pa + n * 8;
+        a = _mm256_load_ps(qa);
+        b = _mm256_load_ps(qb);
+        _mm256_store_ps(pa, a);
+        _mm256_store_ps(pb, b);
+        for (j = 1; j < n; j++) {
+            a = _mm256_add_ps(a, _mm256_load_ps(qa + j * 8));
+            b = _mm256_add_ps(b, _mm256_load_ps(qb + j * 8));
+            _mm256_store_ps(pa + j * 8, a);
+            _mm256_store_ps(pb + j * 8, b);
+        }
+        a = _mm256_load_ps(qa + (n - 1) * 8);
+        b = _mm256_load_ps(qb + (n - 1) * 8);
+        for (j = n - 2; j >= 0; j--) {
+            a = _mm256_add_ps(_mm256_load_ps(qa + j * 8), a);
+            b = _mm256_add_ps(_mm256_load_ps(qb + j * 8), b);
+            _mm256_store_ps(qa + j * 8, a);
+            _mm256_store_ps(qb + j * 8, b);
+        }
+    }
+    for (; k < C; k += n) {
+        float *qa = q + k * 8, *pa = prefix + k * 8;
+        m = n < C - k ? n : C - k;
+        a = _mm256_load_ps(qa);
+        _mm256_store_ps(pa, a);
+        for (j = 1; j < m; j++) {
+            a = _mm256_add_ps(a, _mm256_load_ps(qa + j * 8));
+            _mm256_store_ps(pa + j * 8, a);
+        }
+        a = _mm256_load_ps(qa + (m - 1) * 8);
+        for (j = m - 2; j >= 0; j--) {
+            a = _mm256_add_ps(_mm256_load_ps(qa + j * 8), a);
+            _mm256_store_ps(qa + j * 8, a);
+        }
+    }
+}
+
+/* Channels-last windows longer than LRN_DIRECT: the window sums of P <= 8
+   positions (position p's C channels at x + p * C) into sums[p * C + c],
+   made as lrn_cf_forward makes them, from blocks of n channels, so that
+   each is the channels-first pass's sum, added in the same order, at a
+   cost that does not grow with n.  The eight positions are eight lanes:
+   their squares, computed in the order of memory, are transposed into one
+   vector per channel (``q``, the first C vectors of ``scratch``, which
+   become the suffix sums); the prefix sums go to ``w``, the next C vectors,
+   and window c, prefix + suffix as in lrn_block_window, to w[c], in place
+   of prefix c, which no later window reads; the windows are transposed back
+   into ``sums``, which may be ``scratch``.  Positions past P are zeros,
+   never read or written. */
+static void lrn_cl_window_sums(const void *x, Py_ssize_t P, Py_ssize_t C, Py_ssize_t n,
+                               Py_ssize_t pre, int half, float *scratch, float *sums) {
+    const Py_ssize_t full = C - C % 8, post = n - 1 - pre, item = half ? 2 : 4;
+    float *const q = scratch, *const w = scratch + C * 8;
+    __m256 v[8];
+    Py_ssize_t c, c0, k, p, first, last;
+    int j;
+    for (p = 0; p < P; p++)    /* w: the squares, position by position */
+        for (c0 = 0; c0 < full; c0 += 8) {
+            const __m256 xv = lrn_ld8((const char *)x + p * C * item, c0, half);
+            _mm256_store_ps(w + p * full + c0, _mm256_mul_ps(xv, xv));
+        }
+    for (c0 = 0; c0 < full; c0 += 8) {
+        for (p = 0; p < 8; p++)
+            v[p] = p < P ? _mm256_load_ps(w + p * full + c0) : _mm256_setzero_ps();
+        lrn_transpose8(v);
+        for (j = 0; j < 8; j++) _mm256_store_ps(q + (c0 + j) * 8, v[j]);
+    }
+    for (c = full; c < C; c++)
+        for (p = 0; p < 8; p++) {
+            const float xv = p >= P ? 0.0f : half ? _cvtsh_ss(((const uint16_t *)x)[p * C + c])
+                                                 : ((const float *)x)[p * C + c];
+            q[c * 8 + p] = xv * xv;
+        }
+    lrn_cl_block_scans(q, w, C, n);
+    for (c = 0; c < C; c++) {
+        first = c - pre;
+        last = c + post < C ? c + post : C - 1;
+        if (first <= 0 || first % n == 0) {
+            _mm256_store_ps(w + c * 8, _mm256_load_ps(w + last * 8));
+        } else if (first / n == last / n) {
+            _mm256_store_ps(w + c * 8, _mm256_load_ps(q + first * 8));
+        } else {
+            /* the run of windows up to the next block's start */
+            for (k = first / n * n + n + pre; c < C && c < k; c++) {
+                last = c + post < C ? c + post : C - 1;
+                _mm256_store_ps(w + c * 8, _mm256_add_ps(_mm256_load_ps(w + last * 8),
+                                                         _mm256_load_ps(q + (c - pre) * 8)));
+            }
+            c--;
+        }
+    }
+    for (c0 = 0; c0 < full; c0 += 8) {
+        for (j = 0; j < 8; j++) v[j] = _mm256_load_ps(w + (c0 + j) * 8);
+        lrn_transpose8(v);
+        for (p = 0; p < P; p++) _mm256_storeu_ps(sums + p * C + c0, v[p]);
+    }
+    for (p = 0; p < P; p++)
+        for (c = full; c < C; c++) sums[p * C + c] = w[c * 8 + p];
+}
+
+/* The channels-last forward pass of a tile with windows longer than
+   LRN_DIRECT: lrn_cl_window_sums on eight positions at a time, then each
+   position's power, in the order of memory (``tl->prefix``: 2 C vectors of
+   scratch, the sums in the first). */
+LRN_INLINE void lrn_cl_blocks(const lrn_cf_tile *tl, int kind, int half) {
+    const Py_ssize_t C = tl->C, full = C - C % 8, item = half ? 2 : 4;
+    const lrn_vcoef co = lrn_vcoefs(tl);
+    float *const sums = tl->prefix;
+    Py_ssize_t p0, p, c0;
+    for (p0 = 0; p0 < tl->T; p0 += 8) {
+        const Py_ssize_t P = tl->T - p0 < 8 ? tl->T - p0 : 8;
+        lrn_cl_window_sums((const char *)tl->x + p0 * C * item, P, C, tl->n, tl->pre, half, sums,
+                           sums);
+        for (p = 0; p < P; p++) {
+            const char *x = (const char *)tl->x + (p0 + p) * C * item;
+            char *y = (char *)tl->y + (p0 + p) * C * item;
+            char *sc = tl->scale == NULL ? NULL : (char *)tl->scale + (p0 + p) * C * item;
+            const float *acc = sums + p * C;
+            for (c0 = 0; c0 < full; c0 += 8) {
+                const __m256 a = _mm256_loadu_ps(acc + c0);
+                if (sc != NULL) lrn_st8(sc, c0, _mm256_fmadd_ps(co.mul, a, co.add), half);
+                lrn_st8(y, c0, lrn_power8(lrn_ld8(x, c0, half), a, &co, kind), half);
+            }
+            if (full < C) {   /* the last channels in vectors padded with zeros */
+                const size_t bytes = (size_t)(C - full) * item;
+                float xb[8] = {0}, ab[8] = {0}, yb[8], sb[8];
+                __m256 a;
+                memcpy(xb, x + full * item, bytes);
+                memcpy(ab, acc + full, (size_t)(C - full) * sizeof(float));
+                a = _mm256_loadu_ps(ab);
+                lrn_st8(sb, 0, _mm256_fmadd_ps(co.mul, a, co.add), half);
+                lrn_st8(yb, 0, lrn_power8(lrn_ld8(xb, 0, half), a, &co, kind), half);
+                if (sc != NULL) memcpy(sc + full * item, sb, bytes);
+                memcpy(y + full * item, yb, bytes);
+            }
+        }
+    }
+}
+
 /* The squares of position p's C channels (x) into squares[0 .. C). */
 LRN_INLINE void lrn_cl_squares(const char *x, float *squares, Py_ssize_t C, int half) {
     const Py_ssize_t full = C - C % 8;
@@ -501,10 +668,21 @@ LRN_INLINE void lrn_cl_positions(const lrn_cf_tile *tl, int m, int kind, int hal
     }
 }
 
-/* The channels-last forward pass of a tile (see lrn_cl_positions); windows
-   of up to LRN_DIRECT channels, else 0 (the Cython kernels' partial sums). */
+/* The channels-last forward pass of a tile: lrn_cl_positions, or for
+   windows longer than LRN_DIRECT lrn_cl_blocks; 0 for other betas (the
+   Cython kernels' row passes, with lrn_cl_window_sums' sums). */
 static int lrn_cl_forward(const lrn_cf_tile *tl) {
-    if (tl->n > LRN_DIRECT || tl->kind > 2) return 0;
+    if (tl->kind > 2) return 0;
+    if (tl->n > LRN_DIRECT) {
+        switch (tl->kind * 2 + tl->half) {
+        case 0: lrn_cl_blocks(tl, 0, 0); return 1;
+        case 1: lrn_cl_blocks(tl, 0, 1); return 1;
+        case 2: lrn_cl_blocks(tl, 1, 0); return 1;
+        case 3: lrn_cl_blocks(tl, 1, 1); return 1;
+        case 4: lrn_cl_blocks(tl, 2, 0); return 1;
+        default: lrn_cl_blocks(tl, 2, 1); return 1;
+        }
+    }
 #define LRN_CL_KINDS(M, H)                                                                \
     switch (tl->kind) {                                                                   \
     case 0: lrn_cl_positions(tl, M, 0, H); return 1;                                      \
@@ -541,6 +719,11 @@ static int lrn_cf_forward(const lrn_cf_tile *tl) {
 }
 
 static int lrn_cf_fused(void) { return 0; }
+
+static void lrn_cl_window_sums(const void *x, Py_ssize_t P, Py_ssize_t C, Py_ssize_t n,
+                               Py_ssize_t pre, int half, float *scratch, float *sums) {
+    (void)x, (void)P, (void)C, (void)n, (void)pre, (void)half, (void)scratch, (void)sums;
+}
 
 #endif
 
