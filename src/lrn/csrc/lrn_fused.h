@@ -591,8 +591,13 @@ LRN_INLINE void lrn_cl_blocks(const lrn_cf_tile *tl, int kind, int half) {
             char *y = (char *)tl->y + (p0 + p) * C * item;
             char *sc = tl->scale == NULL ? NULL : (char *)tl->scale + (p0 + p) * C * item;
             const float *acc = sums + p * C;
+            /* position p of the next eight, requested a cache line at a
+               time along the loop: read as eight rows in one burst, it
+               would otherwise come in while the loads wait */
+            const char *ahead = p0 + 8 + p < tl->T ? x + 8 * C * item : NULL;
             for (c0 = 0; c0 < full; c0 += 8) {
                 const __m256 a = _mm256_loadu_ps(acc + c0);
+                if (ahead != NULL && c0 * item % 64 == 0) lrn_prefetch(ahead + c0 * item, 1, 0);
                 if (sc != NULL) lrn_st8(sc, c0, _mm256_fmadd_ps(co.mul, a, co.add), half);
                 lrn_st8(y, c0, lrn_power8(lrn_ld8(x, c0, half), a, &co, kind), half);
             }
