@@ -6,7 +6,11 @@
 # ``terms``, backward: the mirrored window's terms at terms[post + c]), so
 # every window has n terms and none is clipped: direct sums of up to
 # DIRECT_TERMS shifted rows, or sums of power-of-two partial sums along the
-# binary digits of n, whose cost grows as log n.
+# binary digits of n, whose cost grows as log n.  In the AVX2 and AVX-512
+# builds, float windows over DIRECT_TERMS are instead csrc/lrn_fused.h's
+# block sums of eight positions at a time (:func:`block_sums`), the
+# channels-first pass's sums; the backward pass's own window (its terms)
+# keeps the partial sums.
 
 
 cdef enum:
