@@ -74,7 +74,8 @@ cdef void window_terms(const floating* q, Py_ssize_t n, floating* levels, Py_ssi
 
 cdef inline bint block_sums(const Plan* p) noexcept nogil:
     """Whether the window sums of float positions are csrc/lrn_fused.h's
-    ``lrn_cl_window_sums`` (the AVX2 builds, windows over DIRECT_TERMS): the
+    ``lrn_cl_window_sums`` (the AVX2 and AVX-512 builds, windows over
+    DIRECT_TERMS): the
     channels-first pass's block sums, whose cost does not grow with n, on
     eight positions at a time transposed into vectors along the positions.
     The forward pass and the backward pass's recomputed scale both take them,

@@ -47,7 +47,8 @@ typedef struct {
     void *y;                /* may be x */
     void *scale;            /* or NULL */
     float *ring;            /* ring_rows rows of L floats, 64-byte aligned */
-    float *prefix;          /* one row of L floats */
+    float *prefix;          /* one row of L floats (channels-last windows over
+                               LRN_DIRECT: lrn_cl_blocks' 2 C vectors) */
     Py_ssize_t stride, C, T, n, pre, L, ring_rows;
     float mul, add;         /* alpha_n and bias, as floats */
     int kind;               /* 0: beta 0.75, 1: 0.5, 2: 1, 3: any other (not done) */
@@ -467,45 +468,24 @@ LRN_INLINE void lrn_transpose8(__m256 v[8]) {
 
 /* The in-block prefix sums of C vectors q (one per channel) into ``prefix``
    and the in-block suffix sums in place, as lrn_cf_forward forms them
-   (prefix c = prefix c - 1 + q c, suffix c = q c + suffix c + 1), two
-   blocks' chains of additions at a time, in registers. */
+   (prefix c = prefix c - 1 + q c, suffix c = q c + suffix c + 1): a block
+   at a time, each sum's chain of additions in a register (the blocks'
+   chains are independent, and overlap). */
 static void lrn_cl_block_scans(float *q, float *prefix, Py_ssize_t C, Py_ssize_t n) {
     Py_ssize_t k, j, m;
-    __m256 a, b;
-    for (k = 0; k + 2 * n <= C; k += 2 * n) {
-        float *qa = q + k * 8, *qb = qa + n * 8, *pa = prefix + k * 8, *pb = pa + n * 8;
-        a = _mm256_load_ps(qa);
-        b = _mm256_load_ps(qb);
-        _mm256_store_ps(pa, a);
-        _mm256_store_ps(pb, b);
-        for (j = 1; j < n; j++) {
-            a = _mm256_add_ps(a, _mm256_load_ps(qa + j * 8));
-            b = _mm256_add_ps(b, _mm256_load_ps(qb + j * 8));
-            _mm256_store_ps(pa + j * 8, a);
-            _mm256_store_ps(pb + j * 8, b);
-        }
-        a = _mm256_load_ps(qa + (n - 1) * 8);
-        b = _mm256_load_ps(qb + (n - 1) * 8);
-        for (j = n - 2; j >= 0; j--) {
-            a = _mm256_add_ps(_mm256_load_ps(qa + j * 8), a);
-            b = _mm256_add_ps(_mm256_load_ps(qb + j * 8), b);
-            _mm256_store_ps(qa + j * 8, a);
-            _mm256_store_ps(qb + j * 8, b);
-        }
-    }
-    for (; k < C; k += n) {
-        float *qa = q + k * 8, *pa = prefix + k * 8;
+    for (k = 0; k < C; k += n) {
+        float *qk = q + k * 8, *pk = prefix + k * 8;
+        __m256 a = _mm256_load_ps(qk);
         m = n < C - k ? n : C - k;
-        a = _mm256_load_ps(qa);
-        _mm256_store_ps(pa, a);
+        _mm256_store_ps(pk, a);
         for (j = 1; j < m; j++) {
-            a = _mm256_add_ps(a, _mm256_load_ps(qa + j * 8));
-            _mm256_store_ps(pa + j * 8, a);
+            a = _mm256_add_ps(a, _mm256_load_ps(qk + j * 8));
+            _mm256_store_ps(pk + j * 8, a);
         }
-        a = _mm256_load_ps(qa + (m - 1) * 8);
+        a = _mm256_load_ps(qk + (m - 1) * 8);
         for (j = m - 2; j >= 0; j--) {
-            a = _mm256_add_ps(_mm256_load_ps(qa + j * 8), a);
-            _mm256_store_ps(qa + j * 8, a);
+            a = _mm256_add_ps(_mm256_load_ps(qk + j * 8), a);
+            _mm256_store_ps(qk + j * 8, a);
         }
     }
 }
