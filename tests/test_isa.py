@@ -186,6 +186,35 @@ def test_long_windows_same_bits_in_either_layout(build, dtype, beta):
                     C, n, S)
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+@pytest.mark.parametrize("C", [128, 129, 200])
+def test_long_windows_either_side_of_the_block_sums(build, dtype, C):
+    # channels-last windows over 8 channels take the block sums up to 128
+    # channels and the power-of-two partial sums beyond (the AVX2 builds;
+    # the portable one always the partial sums): both sides of the switch,
+    # forward against the reference, backward with the scale given and
+    # recomputed (the same bits where the given scale is float32, not
+    # rounded to half)
+    rng = np.random.default_rng(C)
+    shape = (2, 11, C)
+    x = (rng.standard_normal(shape) * 2).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    for size in (9, 21):
+        kw = dict(size=size, alpha=1.3, beta=0.75, bias=1.2, layout="NHWC")
+        y, s = lrn.lrn(x, return_scale=True, out=(poisoned(shape, dtype), poisoned(shape, dtype)),
+                       **kw)
+        yr, sr = ref_forward(x, **kw)
+        assert_fwd_close(y, yr, dtype)
+        assert_fwd_close(s, sr, dtype, "scale")
+        dxr, mag = ref_backward(x, dy, **kw, return_terms=True)
+        given = lrn.lrn_backward(x, y, dy, scale=s, out=poisoned(shape, dtype), **kw)
+        recomputed = lrn.lrn_backward(x, y, dy, out=poisoned(shape, dtype), **kw)
+        assert_bwd_close(given, dxr, mag, dtype)
+        assert_bwd_close(recomputed, dxr, mag, dtype)
+        if dtype == np.float32:
+            assert given.tobytes() == recomputed.tobytes()
+
+
 @pytest.mark.parametrize("cap", ["", "AVX512", "avx2", "baseline"])
 def test_lrn_isa_caps_the_build(monkeypatch, cap):
     # the widest build present that this processor runs, at most the cap

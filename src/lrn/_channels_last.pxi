@@ -7,10 +7,10 @@
 # every window has n terms and none is clipped: direct sums of up to
 # DIRECT_TERMS shifted rows, or sums of power-of-two partial sums along the
 # binary digits of n, whose cost grows as log n.  In the AVX2 and AVX-512
-# builds, float windows over DIRECT_TERMS are instead csrc/lrn_fused.h's
-# block sums of eight positions at a time (:func:`block_sums`), the
-# channels-first pass's sums; the backward pass's own window (its terms)
-# keeps the partial sums.
+# builds, float windows over DIRECT_TERMS of up to 128 channels are instead
+# csrc/lrn_fused.h's block sums of eight positions at a time
+# (:func:`block_sums`), the channels-first pass's sums; the backward pass's
+# own window (its terms) keeps the partial sums.
 
 
 cdef enum:
@@ -75,12 +75,13 @@ cdef void window_terms(const floating* q, Py_ssize_t n, floating* levels, Py_ssi
 cdef inline bint block_sums(const Plan* p) noexcept nogil:
     """Whether the window sums of float positions are csrc/lrn_fused.h's
     ``lrn_cl_window_sums`` (the AVX2 and AVX-512 builds, windows over
-    DIRECT_TERMS): the
+    DIRECT_TERMS, up to 128 channels: ``lrn_cl_by_blocks``): the
     channels-first pass's block sums, whose cost does not grow with n, on
     eight positions at a time transposed into vectors along the positions.
     The forward pass and the backward pass's recomputed scale both take them,
     so that the two agree."""
-    return p.itemsize == sizeof(float) and p.n > DIRECT_TERMS and lrn_cf_fused()
+    return (p.itemsize == sizeof(float) and p.n > DIRECT_TERMS and lrn_cf_fused()
+            and lrn_cl_by_blocks(p.C))
 
 
 cdef inline const floating** window_of(const floating* x, const Plan* p, Py_ssize_t pos,

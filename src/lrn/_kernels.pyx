@@ -82,6 +82,7 @@ cdef extern from "lrn_fused.h":
     int lrn_cf_forward(const lrn_cf_tile*) nogil
     int lrn_cl_forward(const lrn_cf_tile*) nogil
     int lrn_cf_fused() nogil
+    int lrn_cl_by_blocks(Py_ssize_t) nogil
     void lrn_cl_window_sums(const void*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, int,
                             float*, float*) nogil
     enum: LRN_DIRECT
