@@ -167,9 +167,10 @@ def test_lanes_do_not_depend_on_where_they_fall(build, dtype, beta):
 @pytest.mark.parametrize("beta", [0.75, 0.5, 1.0, 0.6])
 def test_long_windows_same_bits_in_either_layout(build, dtype, beta):
     # the AVX2 and AVX-512 builds sum a channels-last window of over 8
-    # channels as the channels-first pass does, from blocks of n channels, in
-    # the same order (eight positions at a time, transposed into lanes): y and
-    # the scale are the same bits in either layout.  Positions 1 to 19 (never
+    # channels, of up to 128 channels, as the channels-first pass does, from
+    # blocks of n channels, in the same order (eight positions at a time,
+    # transposed into lanes): y and the scale are the same bits in either
+    # layout.  Positions 1 to 19 (never
     # only whole groups of eight), channels fewer than n, C % 8 = 4 and 5;
     # both conventions put an even window's centre apart.
     rng = np.random.default_rng(3)
