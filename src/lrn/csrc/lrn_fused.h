@@ -566,44 +566,38 @@ static void lrn_cl_window_sums(const void *x, Py_ssize_t P, Py_ssize_t C, Py_ssi
 
 /* The channels-last forward pass of a tile with windows longer than
    LRN_DIRECT: lrn_cl_window_sums on eight positions at a time, then each
-   position's power, in the order of memory (``tl->prefix``: 2 C vectors of
-   scratch, the sums in the first). */
+   position's power, in the order of memory, by the steps of
+   lrn_cl_positions with the window's sums as their one row (``tl->prefix``:
+   2 C vectors of scratch, the sums in the first). */
 LRN_INLINE void lrn_cl_blocks(const lrn_cf_tile *tl, int kind, int half) {
-    const Py_ssize_t C = tl->C, full = C - C % 8, item = half ? 2 : 4;
-    const lrn_vcoef co = lrn_vcoefs(tl);
+    const Py_ssize_t C = tl->C, full = C - C % LRN_W, item = half ? 2 : 4;
+    const lrn_wcoef co = lrn_w_coefs(tl);
     float *const sums = tl->prefix;
-    Py_ssize_t p0, p, c0;
+    lrn_cf_tile row = *tl;
+    lrn_step st;
+    Py_ssize_t p0, p, c;
+    row.T = C;
+    memset(&st, 0, sizeof st);
     for (p0 = 0; p0 < tl->T; p0 += 8) {
         const Py_ssize_t P = tl->T - p0 < 8 ? tl->T - p0 : 8;
         lrn_cl_window_sums((const char *)tl->x + p0 * C * item, P, C, tl->n, tl->pre, half, sums,
                            sums);
         for (p = 0; p < P; p++) {
-            const char *x = (const char *)tl->x + (p0 + p) * C * item;
-            char *y = (char *)tl->y + (p0 + p) * C * item;
-            char *sc = tl->scale == NULL ? NULL : (char *)tl->scale + (p0 + p) * C * item;
-            const float *acc = sums + p * C;
+            const Py_ssize_t at = (p0 + p) * C * item;
             /* position p of the next eight, requested a cache line at a
                time along the loop: read as eight rows in one burst, it
                would otherwise come in while the loads wait */
-            const char *ahead = p0 + 8 + p < tl->T ? x + 8 * C * item : NULL;
-            for (c0 = 0; c0 < full; c0 += 8) {
-                const __m256 a = _mm256_loadu_ps(acc + c0);
-                if (ahead != NULL && c0 * item % 64 == 0) lrn_prefetch(ahead + c0 * item, 1, 0);
-                if (sc != NULL) lrn_st8(sc, c0, _mm256_fmadd_ps(co.mul, a, co.add), half);
-                lrn_st8(y, c0, lrn_power8(lrn_ld8(x, c0, half), a, &co, kind), half);
+            const char *ahead = p0 + 8 + p < tl->T ? (const char *)tl->x + at + 8 * C * item
+                                                   : NULL;
+            st.first = sums + p * C;
+            st.xc = (const char *)tl->x + at;
+            st.yc = (char *)tl->y + at;
+            st.sc = tl->scale == NULL ? NULL : (char *)tl->scale + at;
+            for (c = 0; c < full; c += LRN_W) {
+                if (ahead != NULL && c * item % 64 == 0) lrn_prefetch(ahead + c * item, 1, 0);
+                lrn_step_vec(&st, &co, c, 0, kind, half, LRN_XC);
             }
-            if (full < C) {   /* the last channels in vectors padded with zeros */
-                const size_t bytes = (size_t)(C - full) * item;
-                float xb[8] = {0}, ab[8] = {0}, yb[8], sb[8];
-                __m256 a;
-                memcpy(xb, x + full * item, bytes);
-                memcpy(ab, acc + full, (size_t)(C - full) * sizeof(float));
-                a = _mm256_loadu_ps(ab);
-                lrn_st8(sb, 0, _mm256_fmadd_ps(co.mul, a, co.add), half);
-                lrn_st8(yb, 0, lrn_power8(lrn_ld8(xb, 0, half), a, &co, kind), half);
-                if (sc != NULL) memcpy(sc + full * item, sb, bytes);
-                memcpy(y + full * item, yb, bytes);
-            }
+            if (full < C) lrn_step_tail(&st, &row, full);
         }
     }
 }
