@@ -2,7 +2,9 @@
 x86-64, the AVX2+FMA and AVX-512 ones.  The rest of the suite runs the build
 lrn picks at import (the widest); this runs a compact sweep on every build
 present, so the others are tested too."""
+import ctypes
 import importlib
+import mmap
 
 import numpy as np
 import pytest
@@ -160,6 +162,46 @@ def test_lanes_do_not_depend_on_where_they_fall(build, dtype, beta):
             part = lrn.lrn(np.ascontiguousarray(data[..., :k]), size, layout=layout, **kw)
             for a, b in zip(part, whole):
                 assert a.tobytes() == np.ascontiguousarray(b[..., :k]).tobytes(), (layout, k)
+
+
+def _at_the_end_of_memory(a):
+    """``a`` copied so that its last byte is the last one of a page after which
+    nothing may be read or written: touching anything past the array crashes."""
+    page = mmap.PAGESIZE
+    pages = -(-a.nbytes // page) + 1
+    buf = mmap.mmap(-1, pages * page)
+    guard = ctypes.addressof(ctypes.c_char.from_buffer(buf)) + (pages - 1) * page
+    if ctypes.CDLL(None).mprotect(ctypes.c_void_p(guard), ctypes.c_size_t(page), 0) != 0:
+        raise OSError("mprotect failed")
+    out = np.frombuffer(buf, a.dtype, a.size, (pages - 1) * page - a.nbytes).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("size, beta", [(5, 0.75), (5, 0.6), (11, 0.5)])
+def test_rows_ending_where_memory_ends(build, layout, dtype, size, beta):
+    # every array, inputs and outputs, ends where memory stops being readable
+    # and writable, after a last row (channels-first) or position
+    # (channels-last) of every length up to 40: the partial vectors at the
+    # rows' ends (masked loads and stores, half data's copies) touch nothing
+    # past them, and give the bits of the same call on ordinary arrays
+    rng = np.random.default_rng(11)
+    kw = dict(alpha=1.3, beta=beta, bias=0.7, layout=layout)
+    for k in range(1, 41):
+        x, dy = ((rng.standard_normal((2, 3, k)) * 2).astype(dtype) for _ in range(2))
+        y, s = lrn.lrn(x, size, return_scale=True, **kw)
+        dx = lrn.lrn_backward(x, y, dy, size, **kw)
+        dx_given = lrn.lrn_backward(x, y, dy, size, scale=s, **kw)
+        gx, gdy = _at_the_end_of_memory(x), _at_the_end_of_memory(dy)
+        gy, gs, gdx, gdx_given = (_at_the_end_of_memory(poisoned(x.shape, dtype))
+                                  for _ in range(4))
+        lrn.lrn(gx, size, return_scale=True, out=(gy, gs), **kw)
+        lrn.lrn_backward(gx, gy, gdy, size, out=gdx, **kw)
+        lrn.lrn_backward(gx, gy, gdy, size, scale=gs, out=gdx_given, **kw)
+        for got, want in [(gy, y), (gs, s), (gdx, dx), (gdx_given, dx_given)]:
+            assert got.tobytes() == want.tobytes(), k
 
 
 @pytest.mark.parametrize("build", _builds()[1:], indirect=True)

@@ -90,6 +90,7 @@ typedef struct {
     const void *ahead_x;    /* the row of x to request, or NULL */
     void *ahead_y, *ahead_s;   /* the rows of y and the scale to request for
                                   writing, or NULL */
+    int lanes;              /* LRN_PART: the lanes of x, y and the scale in the row */
 } lrn_step;
 
 LRN_INLINE __m256 lrn_ld8(const void *row, Py_ssize_t t, int half) {
@@ -104,6 +105,53 @@ LRN_INLINE void lrn_st8(void *row, Py_ssize_t t, __m256 v, int half) {
                          _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     else
         _mm256_storeu_ps((float *)row + t, v);
+}
+
+/* The first ``lanes`` <= 8 elements of a row at t, the other lanes
+   ``pad``, and their store: nothing past them is read or written (a row's
+   last, partial vector).  Float data is loaded and stored under a mask; half
+   data (there are no masked 16-bit loads without AVX-512 BW) is copied
+   through a padded vector, whose loads wait for the copy's stores: such a
+   copy cost about 25 ns a vector. */
+static inline __m256i lrn_first8(Py_ssize_t lanes) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)lanes),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+LRN_INLINE __m256 lrn_ld8_n(const void *row, Py_ssize_t t, Py_ssize_t lanes, int half,
+                            float pad) {
+    const __m256 fill = _mm256_set1_ps(pad);
+    uint16_t h[8] = {0};
+    if (lanes == 8) return lrn_ld8(row, t, half);
+    if (!half) {
+#ifdef LRN_AVX512
+        return _mm256_mask_loadu_ps(fill, (__mmask8)((1u << lanes) - 1), (const float *)row + t);
+#else
+        const __m256i first = lrn_first8(lanes);
+        return _mm256_blendv_ps(fill, _mm256_maskload_ps((const float *)row + t, first),
+                                _mm256_castsi256_ps(first));
+#endif
+    }
+    memcpy(h, (const uint16_t *)row + t, (size_t)lanes * 2);
+    return _mm256_blendv_ps(fill, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h)),
+                            _mm256_castsi256_ps(lrn_first8(lanes)));
+}
+
+LRN_INLINE void lrn_st8_n(void *row, Py_ssize_t t, __m256 v, Py_ssize_t lanes, int half) {
+    uint16_t h[8];
+    if (lanes == 8) {
+        lrn_st8(row, t, v, half);
+    } else if (!half) {
+#ifdef LRN_AVX512
+        _mm256_mask_storeu_ps((float *)row + t, (__mmask8)((1u << lanes) - 1), v);
+#else
+        _mm256_maskstore_ps((float *)row + t, lrn_first8(lanes), v);
+#endif
+    } else {
+        _mm_storeu_si128((__m128i *)h,
+                         _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        memcpy((uint16_t *)row + t, h, (size_t)lanes * 2);
+    }
 }
 
 /* The coefficients as vectors, made once per row. */
@@ -180,6 +228,29 @@ LRN_INLINE void lrn_w_st(void *row, Py_ssize_t t, __m512 v, int half) {
         _mm512_storeu_ps((float *)row + t, v);
 }
 
+/* lrn_ld8_n and lrn_st8_n on sixteen lanes, the other lanes zero. */
+LRN_INLINE __m512 lrn_w_ld_n(const void *row, Py_ssize_t t, Py_ssize_t lanes, int half) {
+    uint16_t h[16] = {0};
+    if (lanes == 16) return lrn_w_ld(row, t, half);
+    if (!half)
+        return _mm512_maskz_loadu_ps((__mmask16)((1u << lanes) - 1), (const float *)row + t);
+    memcpy(h, (const uint16_t *)row + t, (size_t)lanes * 2);
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
+}
+
+LRN_INLINE void lrn_w_st_n(void *row, Py_ssize_t t, __m512 v, Py_ssize_t lanes, int half) {
+    uint16_t h[16];
+    if (lanes == 16) {
+        lrn_w_st(row, t, v, half);
+    } else if (!half) {
+        _mm512_mask_storeu_ps((float *)row + t, (__mmask16)((1u << lanes) - 1), v);
+    } else {
+        _mm256_storeu_si256((__m256i *)h,
+                            _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        memcpy((uint16_t *)row + t, h, (size_t)lanes * 2);
+    }
+}
+
 LRN_INLINE lrn_wcoef lrn_w_coefs(const lrn_cf_tile *tl) {
     lrn_wcoef v;
     v.mul = _mm512_set1_ps(tl->mul);
@@ -220,6 +291,8 @@ typedef lrn_vcoef lrn_wcoef;
 #define lrn_w_store _mm256_store_ps
 #define lrn_w_ld lrn_ld8
 #define lrn_w_st lrn_st8
+#define lrn_w_ld_n(row, t, lanes, half) lrn_ld8_n(row, t, lanes, half, 0.0f)
+#define lrn_w_st_n lrn_st8_n
 #define lrn_w_coefs lrn_vcoefs
 #define lrn_w_power lrn_power8
 #endif
@@ -232,6 +305,8 @@ enum {
     LRN_XC = 8,             /* a window completes: st->xc, yc (and sc) */
     LRN_NEW = 16,           /* ... and it starts with the entering value */
     LRN_SQOUT = 32,         /* the square is kept besides the prefix: st->sqout */
+    LRN_PART = 64,          /* the rows of x, y and the scale end within the
+                               vector, after st->lanes lanes */
     LRN_DIRECT_STEP = LRN_XB | LRN_QOUT | LRN_XC | LRN_NEW,
     LRN_BLOCK_STEP = LRN_XB | LRN_PREV | LRN_QOUT | LRN_XC | LRN_NEW | LRN_SQOUT
 };
@@ -247,10 +322,11 @@ static inline int lrn_flags(const lrn_step *st) {
    the window's additions unroll and no test is left in the loop. */
 LRN_INLINE void lrn_step_vec(const lrn_step *st, const lrn_wcoef *co, Py_ssize_t t, int m,
                              int kind, int half, int flags) {
+    const int lanes = (flags & LRN_PART) ? st->lanes : LRN_W;
     lrn_wv q = lrn_w_zero(), acc, xv;
     int j;
     if (flags & LRN_XB) {
-        const lrn_wv v = lrn_w_ld(st->xb, t, half);
+        const lrn_wv v = lrn_w_ld_n(st->xb, t, lanes, half);
         q = lrn_w_mul(v, v);
         if (flags & LRN_SQOUT) lrn_w_store(st->sqout + t, q);
         if (flags & LRN_PREV) q = lrn_w_add(lrn_w_load(st->prev + t), q);
@@ -261,35 +337,9 @@ LRN_INLINE void lrn_step_vec(const lrn_step *st, const lrn_wcoef *co, Py_ssize_t
     if (!(flags & LRN_XC)) return;
     acc = (flags & LRN_NEW) ? q : lrn_w_loadu(st->first + t);
     for (j = 0; j < m; j++) acc = lrn_w_add(acc, lrn_w_loadu(st->rows[j] + t));
-    xv = lrn_w_ld(st->xc, t, half);
-    if (st->sc != NULL) lrn_w_st(st->sc, t, lrn_w_fmadd(co->mul, acc, co->add), half);
-    lrn_w_st(st->yc, t, lrn_w_power(xv, acc, co, kind), half);
-}
-
-/* A row's last T - t0 < LRN_W positions: the data copied into vectors padded
-   with zeros and back, so nothing past a row's end is read or written, and
-   each lane computes what it would in a full vector.  (The scratch rows are
-   padded to whole vectors.) */
-static void lrn_step_tail(const lrn_step *st, const lrn_cf_tile *tl, Py_ssize_t t0) {
-    const size_t item = tl->half ? 2 : 4, bytes = (size_t)(tl->T - t0) * item;
-    float xb[LRN_W] = {0}, xc[LRN_W] = {0}, yc[LRN_W], sc[LRN_W];
-    lrn_step tail = *st;
-    lrn_wcoef co;
-    int j;
-    if (st->xb != NULL) tail.xb = memcpy(xb, (const char *)st->xb + t0 * item, bytes);
-    if (st->xc != NULL) tail.xc = memcpy(xc, (const char *)st->xc + t0 * item, bytes);
-    tail.yc = yc;
-    tail.sc = st->sc == NULL ? NULL : sc;
-    if (st->prev != NULL) tail.prev = st->prev + t0;
-    if (st->qout != NULL) tail.qout = st->qout + t0;
-    if (st->sqout != NULL) tail.sqout = st->sqout + t0;
-    if (st->first != NULL) tail.first = st->first + t0;
-    for (j = 0; j < st->m; j++) tail.rows[j] = st->rows[j] + t0;
-    co = lrn_w_coefs(tl);
-    lrn_step_vec(&tail, &co, 0, st->m, tl->kind, tl->half, lrn_flags(st));
-    if (st->xc == NULL) return;
-    memcpy((char *)st->yc + t0 * item, yc, bytes);
-    if (st->sc != NULL) memcpy((char *)st->sc + t0 * item, sc, bytes);
+    xv = lrn_w_ld_n(st->xc, t, lanes, half);
+    if (st->sc != NULL) lrn_w_st_n(st->sc, t, lrn_w_fmadd(co->mul, acc, co->add), lanes, half);
+    lrn_w_st_n(st->yc, t, lrn_w_power(xv, acc, co, kind), lanes, half);
 }
 
 /* ``bytes`` of the step's rows ahead from position t on, requested. */
@@ -308,7 +358,7 @@ LRN_INLINE void lrn_step_ahead(const lrn_step *st, Py_ssize_t t, Py_ssize_t byte
    from L3 here). */
 LRN_INLINE void lrn_step_row(const lrn_step *step, const lrn_cf_tile *tile, int m, int kind,
                              int half, int flags) {
-    const lrn_step st = *step;
+    lrn_step st = *step;
     const lrn_wcoef co = lrn_w_coefs(tile);
     const Py_ssize_t T = tile->T, item = half ? 2 : 4;
     Py_ssize_t t, u;
@@ -321,7 +371,10 @@ LRN_INLINE void lrn_step_row(const lrn_step *step, const lrn_cf_tile *tile, int 
         lrn_step_vec(&st, &co, t, m, kind, half, flags);
         t += 8;
     }
-    if (t < T) lrn_step_tail(step, tile, t);
+    if (t < T) {
+        st.lanes = (int)(T - t);
+        lrn_step_vec(&st, &co, t, m, kind, half, flags | LRN_PART);
+    }
 }
 
 /* lrn_step_row with the common steps, window lengths and betas as constants. */
@@ -573,11 +626,10 @@ LRN_INLINE void lrn_cl_blocks(const lrn_cf_tile *tl, int kind, int half) {
     const Py_ssize_t C = tl->C, full = C - C % LRN_W, item = half ? 2 : 4;
     const lrn_wcoef co = lrn_w_coefs(tl);
     float *const sums = tl->prefix;
-    lrn_cf_tile row = *tl;
     lrn_step st;
     Py_ssize_t p0, p, c;
-    row.T = C;
     memset(&st, 0, sizeof st);
+    st.lanes = (int)(C - full);
     for (p0 = 0; p0 < tl->T; p0 += 8) {
         const Py_ssize_t P = tl->T - p0 < 8 ? tl->T - p0 : 8;
         lrn_cl_window_sums((const char *)tl->x + p0 * C * item, P, C, tl->n, tl->pre, half, sums,
@@ -597,7 +649,7 @@ LRN_INLINE void lrn_cl_blocks(const lrn_cf_tile *tl, int kind, int half) {
                 if (ahead != NULL && c * item % 64 == 0) lrn_prefetch(ahead + c * item, 1, 0);
                 lrn_step_vec(&st, &co, c, 0, kind, half, LRN_XC);
             }
-            if (full < C) lrn_step_tail(&st, &row, full);
+            if (full < C) lrn_step_vec(&st, &co, full, 0, kind, half, LRN_XC | LRN_PART);
         }
     }
 }
@@ -638,6 +690,7 @@ LRN_INLINE void lrn_cl_positions(const lrn_cf_tile *tl, int m, int kind, int hal
     }
     memset(&st, 0, sizeof st);
     st.m = m;
+    st.lanes = (int)(C - full);
     if (tl->T > 0) lrn_cl_squares((const char *)tl->x, tl->ring + tl->pre, C, half);
     for (p = 0; p < tl->T; p++) {
         float *const row = tl->ring + p % 2 * L;
@@ -650,11 +703,7 @@ LRN_INLINE void lrn_cl_positions(const lrn_cf_tile *tl, int m, int kind, int hal
         st.yc = (char *)tl->y + p * C * item;
         st.sc = tl->scale == NULL ? NULL : (char *)tl->scale + p * C * item;
         for (c = 0; c < full; c += LRN_W) lrn_step_vec(&st, &co, c, m, kind, half, LRN_XC);
-        if (full < C) {
-            lrn_cf_tile tail = *tl;
-            tail.T = C;
-            lrn_step_tail(&st, &tail, full);
-        }
+        if (full < C) lrn_step_vec(&st, &co, full, m, kind, half, LRN_XC | LRN_PART);
     }
 }
 

@@ -66,6 +66,8 @@ typedef struct {
     const char *ahead[4];   /* rows read from memory a few steps later */
     char *ahead_dx;         /* the row of dx written a few steps later, or NULL */
     int msq, mt, nahead;
+    int lanes;              /* LRN_G_PART: the lanes of the rows of x, the
+                               scale, dy, y and dx in the row */
 } lrn_gstep;
 
 enum {
@@ -77,6 +79,7 @@ enum {
     LRN_G_DX = 32,          /* a row of dx completes: xc, dxc (pc) */
     LRN_G_KEEP = 64,        /* squares, terms and powers are kept (n > 1) */
     LRN_G_PC = 128,         /* p[c2] is read from its ring (pre > 0) */
+    LRN_G_PART = 256,       /* the rows end within the vector, after lanes */
     LRN_G_RECOMPUTED = LRN_G_XB | LRN_G_SNEW | LRN_G_TERM | LRN_G_TNEW | LRN_G_DX |
                        LRN_G_KEEP | LRN_G_PC,
     LRN_G_GIVEN_STEP = LRN_G_GIVEN | LRN_G_TERM | LRN_G_TNEW | LRN_G_DX | LRN_G_KEEP | LRN_G_PC
@@ -108,26 +111,27 @@ LRN_INLINE void lrn_gstep8(const lrn_gstep *st, const lrn_vcoef *co, const lrn_v
     __m256 q = _mm256_setzero_ps(), acc, tacc = _mm256_setzero_ps(), s, dyv, yv,
            term = _mm256_setzero_ps(), power = _mm256_setzero_ps(), pc = _mm256_setzero_ps(),
            xv = _mm256_setzero_ps(), older[LRN_DIRECT];
+    const Py_ssize_t lanes = (flags & LRN_G_PART) ? st->lanes : 8;
     int j;
     if (flags & LRN_G_XB) {
-        const __m256 v = lrn_ld8(st->xb, t, half);
+        const __m256 v = lrn_ld8_n(st->xb, t, lanes, half, 0.0f);
         q = _mm256_mul_ps(v, v);
     }
     if (flags & LRN_G_TERM) {
         if (flags & LRN_G_GIVEN) {
-            acc = lrn_ld8(st->given, t, half);
+            acc = lrn_ld8_n(st->given, t, lanes, half, 0.0f);
         } else {
             acc = (flags & LRN_G_SNEW) ? q : _mm256_load_ps(st->sq_first + t);
             for (j = 0; j < msq; j++) acc = _mm256_add_ps(acc, _mm256_load_ps(st->sq[j] + t));
         }
-        dyv = lrn_ld8(st->dyc, t, half);
-        yv = lrn_ld8(st->yc, t, half);
+        dyv = lrn_ld8_n(st->dyc, t, lanes, half, 0.0f);
+        yv = lrn_ld8_n(st->yc, t, lanes, half, 0.0f);
     }
     if (flags & LRN_G_DX) {
         if (!(flags & LRN_G_TNEW)) tacc = _mm256_load_ps(st->t_first + t);
         for (j = 0; j < mt; j++) older[j] = _mm256_load_ps(st->tr[j] + t);
         if (flags & LRN_G_PC) pc = _mm256_load_ps(st->pc + t);
-        xv = lrn_ld8(st->xc, t, half);
+        xv = lrn_ld8_n(st->xc, t, lanes, half, 0.0f);
     }
     if (flags & LRN_G_TERM) {
         s = (flags & LRN_G_GIVEN) ? acc : _mm256_fmadd_ps(co->mul, acc, co->add);
@@ -143,7 +147,7 @@ LRN_INLINE void lrn_gstep8(const lrn_gstep *st, const lrn_vcoef *co, const lrn_v
     if (flags & LRN_G_TNEW) tacc = term;
     for (j = 0; j < mt; j++) tacc = _mm256_add_ps(tacc, older[j]);
     if (!(flags & LRN_G_PC)) pc = power;
-    lrn_st8(st->dxc, t, _mm256_fnmadd_ps(_mm256_mul_ps(coef, xv), tacc, pc), half);
+    lrn_st8_n(st->dxc, t, _mm256_fnmadd_ps(_mm256_mul_ps(coef, xv), tacc, pc), lanes, half);
 }
 
 /* The coefficients of s = add + mul * acc, or with ``unit`` of s itself. */
@@ -156,38 +160,6 @@ static inline lrn_vcoef lrn_gcoefs(const lrn_cf_grad *g, int unit) {
     return lrn_vcoefs(&tile);
 }
 
-/* A row's last T - t0 < 8 positions, copied into vectors padded with zeros
-   and back (see lrn_step_tail): nothing past a row's end is read or
-   written.  The rings' rows are padded to whole vectors. */
-static void lrn_gstep_tail(const lrn_gstep *st, const lrn_cf_grad *g, Py_ssize_t t0) {
-    const size_t item = g->half ? 2 : 4, bytes = (size_t)(g->T - t0) * item;
-    float xb[8] = {0}, given[8] = {0}, dyc[8] = {0}, yc[8] = {0}, xc[8] = {0}, dxc[8];
-    lrn_gstep tail = *st;
-    const lrn_vcoef co = lrn_gcoefs(g, 0), unit = lrn_gcoefs(g, 1);
-    int j;
-#define LRN_TAIL_IN(F, B) if (st->F != NULL) tail.F = memcpy(B, (const char *)st->F + t0 * item, bytes)
-#define LRN_TAIL_RING(F) if (st->F != NULL) tail.F = st->F + t0
-    LRN_TAIL_IN(xb, xb);
-    LRN_TAIL_IN(given, given);
-    LRN_TAIL_IN(dyc, dyc);
-    LRN_TAIL_IN(yc, yc);
-    LRN_TAIL_IN(xc, xc);
-    LRN_TAIL_RING(sqout);
-    LRN_TAIL_RING(sq_first);
-    LRN_TAIL_RING(tout);
-    LRN_TAIL_RING(pout);
-    LRN_TAIL_RING(t_first);
-    LRN_TAIL_RING(pc);
-#undef LRN_TAIL_IN
-#undef LRN_TAIL_RING
-    for (j = 0; j < st->msq; j++) tail.sq[j] = st->sq[j] + t0;
-    for (j = 0; j < st->mt; j++) tail.tr[j] = st->tr[j] + t0;
-    tail.dxc = dxc;
-    lrn_gstep8(&tail, &co, &unit, _mm256_set1_ps(g->coef), 0, st->msq, st->mt, g->kind, g->half,
-               lrn_gflags(st));
-    if (st->xc != NULL) memcpy((char *)st->dxc + t0 * item, dxc, bytes);
-}
-
 /* The row loop on local copies (stores to the rows could alias the structs).
    The rows the steps LRN_AHEAD later read from memory are requested a cache
    line at a time along the loop (and the row of dx they write, for
@@ -196,7 +168,7 @@ static void lrn_gstep_tail(const lrn_gstep *st, const lrn_cf_grad *g, Py_ssize_t
    queue of outstanding misses. */
 LRN_INLINE void lrn_gstep_row(const lrn_gstep *step, const lrn_cf_grad *g, int msq, int mt,
                               int kind, int half, int flags) {
-    const lrn_gstep st = *step;
+    lrn_gstep st = *step;
     const lrn_vcoef co = lrn_gcoefs(g, 0), unit = lrn_gcoefs(g, 1);
     const __m256 coef = _mm256_set1_ps(g->coef);
     const Py_ssize_t T = g->T, item = half ? 2 : 4;
@@ -216,7 +188,10 @@ LRN_INLINE void lrn_gstep_row(const lrn_gstep *step, const lrn_cf_grad *g, int m
         lrn_gstep8(&st, &co, &unit, coef, t, msq, mt, kind, half, flags);
         t += 8;
     }
-    if (t < T) lrn_gstep_tail(step, g, t);
+    if (t < T) {   /* the row's last positions (its rings' rows are whole vectors) */
+        st.lanes = (int)(T - t);
+        lrn_gstep8(&st, &co, &unit, coef, t, msq, mt, kind, half, flags | LRN_G_PART);
+    }
 }
 
 /* lrn_gstep_row with the common steps (every window whole), window lengths
@@ -357,35 +332,6 @@ static int lrn_cf_backward(const lrn_cf_grad *g) {
    The power is taken from s itself, as the row passes do, so a recomputed
    scale and a given one give the same bits. */
 
-/* The ``count`` < 8 channels at c, the other lanes ``pad``. */
-LRN_INLINE __m256 lrn_ld8_part(const void *row, Py_ssize_t c, Py_ssize_t count, int half,
-                               float pad) {
-    float f[8];
-    uint16_t h[8] = {0};
-    Py_ssize_t i;
-    if (half) {
-        memcpy(h, (const uint16_t *)row + c, (size_t)count * 2);
-        _mm256_storeu_ps(f, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h)));
-    } else {
-        memcpy(f, (const float *)row + c, (size_t)count * 4);
-    }
-    for (i = count; i < 8; i++) f[i] = pad;
-    return _mm256_loadu_ps(f);
-}
-
-LRN_INLINE void lrn_st8_part(void *row, Py_ssize_t c, __m256 v, Py_ssize_t count, int half) {
-    float f[8];
-    uint16_t h[8];
-    if (half) {
-        _mm_storeu_si128((__m128i *)h,
-                         _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        memcpy((uint16_t *)row + c, h, (size_t)count * 2);
-    } else {
-        _mm256_storeu_ps(f, v);
-        memcpy((float *)row + c, f, (size_t)count * 4);
-    }
-}
-
 /* The first loop's eight channels at c of a position (``part`` of them in
    a last, partial vector, whose other lanes store zero terms: the pads). */
 LRN_INLINE void lrn_cl_terms8(const lrn_vcoef *co, const lrn_vcoef *co1, const float *sq,
@@ -395,18 +341,16 @@ LRN_INLINE void lrn_cl_terms8(const lrn_vcoef *co, const lrn_vcoef *co1, const f
     __m256 s, dyv, yv, term;
     int j;
     if (given != NULL) {
-        s = part == 8 ? lrn_ld8(given, c, half) : lrn_ld8_part(given, c, part, half, 1.0f);
+        s = lrn_ld8_n(given, c, part, half, 1.0f);
     } else {
         s = _mm256_loadu_ps(sq + c);
         for (j = 1; j < n; j++) s = _mm256_add_ps(s, _mm256_loadu_ps(sq + c + j));
         s = _mm256_fmadd_ps(co->mul, s, co->add);
     }
-    dyv = part == 8 ? lrn_ld8(dy, c, half) : lrn_ld8_part(dy, c, part, half, 0.0f);
-    yv = part == 8 ? lrn_ld8(y, c, half) : lrn_ld8_part(y, c, part, half, 0.0f);
+    dyv = lrn_ld8_n(dy, c, part, half, 0.0f);
+    yv = lrn_ld8_n(y, c, part, half, 0.0f);
     term = _mm256_div_ps(_mm256_mul_ps(dyv, yv), s);
-    if (part < 8)
-        term = _mm256_and_ps(term, _mm256_castsi256_ps(_mm256_cmpgt_epi32(
-            _mm256_set1_epi32((int)part), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))));
+    if (part < 8) term = _mm256_and_ps(term, _mm256_castsi256_ps(lrn_first8(part)));
     _mm256_storeu_ps(terms + c, term);
     _mm256_storeu_ps(powers + c, lrn_power8(dyv, s, co1, kind));
 }
@@ -417,12 +361,9 @@ LRN_INLINE void lrn_cl_dx8(const float *terms, const float *powers, const char *
     __m256 acc = _mm256_loadu_ps(terms + c), xv, r;
     int j;
     for (j = 1; j < n; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(terms + c + j));
-    xv = part == 8 ? lrn_ld8(x, c, half) : lrn_ld8_part(x, c, part, half, 0.0f);
+    xv = lrn_ld8_n(x, c, part, half, 0.0f);
     r = _mm256_fnmadd_ps(_mm256_mul_ps(coef, xv), acc, _mm256_loadu_ps(powers + c));
-    if (part == 8)
-        lrn_st8(dx, c, r, half);
-    else
-        lrn_st8_part(dx, c, r, part, half);
+    lrn_st8_n(dx, c, r, part, half);
 }
 
 LRN_INLINE void lrn_cl_grad_positions(const lrn_cf_grad *g, int n, int kind, int half) {
