@@ -12,7 +12,7 @@ import pytest
 import lrn
 from lrn import _api, _cpu
 from .helpers import assert_bwd_close, assert_fwd_close, make_shape, poisoned
-from .reference import ref_backward, ref_forward
+from .reference import ref_backward, ref_forward, window_bounds
 
 
 def _builds():
@@ -162,6 +162,34 @@ def test_lanes_do_not_depend_on_where_they_fall(build, dtype, beta):
             part = lrn.lrn(np.ascontiguousarray(data[..., :k]), size, layout=layout, **kw)
             for a, b in zip(part, whole):
                 assert a.tobytes() == np.ascontiguousarray(b[..., :k]).tobytes(), (layout, k)
+
+
+@pytest.mark.parametrize("build", _builds()[1:], indirect=True)
+@pytest.mark.parametrize("convention", ["onnx", "torch"])
+def test_channels_last_windows_add_in_channel_order(build, convention):
+    # the AVX2 and AVX-512 builds add a channels-last window of up to 8
+    # channels in channel order from its first channel, whether the channels
+    # fill several vectors or several positions share one (C up to the vector:
+    # the windows moved into place by lane permutations): with alpha = size
+    # and bias 0 the scale is that float32 sum itself; and the backward pass,
+    # given that scale or recomputing it, gives the same bits
+    rng = np.random.default_rng(5)
+    for C in (1, 2, 3, 5, 7, 8, 9, 12, 16, 17, 24, 37):
+        for size in (1, 2, 3, 4, 5, 8):
+            x = (rng.standard_normal((2, 7, C)) * 3).astype(np.float32)
+            dy = rng.standard_normal(x.shape).astype(np.float32)
+            kw = dict(alpha=float(size), beta=0.75, bias=0.0, layout="NHWC",
+                      convention=convention)
+            y, scale = lrn.lrn(x, size, return_scale=True, **kw)
+            given = lrn.lrn_backward(x, y, dy, size, scale=scale, **kw)
+            assert given.tobytes() == lrn.lrn_backward(x, y, dy, size, **kw).tobytes()
+            pre, _ = window_bounds(size, convention)
+            padded = np.zeros((2, 7, C + size), np.float32)
+            padded[..., pre:pre + C] = x * x
+            want = padded[..., :C].copy()
+            for j in range(1, size):
+                want += padded[..., j:j + C]
+            assert scale.tobytes() == want.tobytes(), (C, size)
 
 
 def _at_the_end_of_memory(a):

@@ -154,6 +154,37 @@ LRN_INLINE void lrn_st8_n(void *row, Py_ssize_t t, __m256 v, Py_ssize_t lanes, i
     }
 }
 
+/* Lanes moved within groups of C (<= the vector's width W): lane g C + c
+   takes lane g C + c + offset of the same group, zero where that passes
+   the group's ends or the last whole group (the G = W / C positions of C
+   channels that share a vector, each lane's window term at that offset). */
+static void lrn_lane_shift(int W, Py_ssize_t C, Py_ssize_t offset, int *from, int *keep) {
+    int lane;
+    for (lane = 0; lane < W; lane++) {
+        const Py_ssize_t group = lane / C, c = lane % C + offset;
+        keep[lane] = group < W / C && c >= 0 && c < C ? -1 : 0;
+        from[lane] = keep[lane] ? (int)(group * C + c) : 0;
+    }
+}
+
+typedef struct {
+    __m256i from;
+    __m256 keep;
+} lrn_shift8;
+
+static inline lrn_shift8 lrn_shift8_of(Py_ssize_t C, Py_ssize_t offset) {
+    int from[8], keep[8];
+    lrn_shift8 sh;
+    lrn_lane_shift(8, C, offset, from, keep);
+    sh.from = _mm256_loadu_si256((const __m256i *)from);
+    sh.keep = _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)keep));
+    return sh;
+}
+
+LRN_INLINE __m256 lrn_shifted8(__m256 v, const lrn_shift8 *sh) {
+    return _mm256_and_ps(_mm256_permutevar8x32_ps(v, sh->from), sh->keep);
+}
+
 /* The coefficients as vectors, made once per row. */
 typedef struct {
     __m256 mul, add;        /* s = add + mul * acc */
@@ -278,6 +309,25 @@ LRN_INLINE __m512 lrn_w_power(__m512 xv, __m512 acc, const lrn_wcoef *v, int kin
     }
     return _mm512_div_ps(xv, _mm512_fmadd_ps(v->mul, acc, v->add));   /* beta 1 */
 }
+
+/* lrn_shift8 on sixteen lanes. */
+typedef struct {
+    __m512i from;
+    __mmask16 keep;
+} lrn_wshift;
+
+static inline lrn_wshift lrn_w_shift_of(Py_ssize_t C, Py_ssize_t offset) {
+    int from[16], keep[16];
+    lrn_wshift sh;
+    lrn_lane_shift(16, C, offset, from, keep);
+    sh.from = _mm512_loadu_si512(from);
+    sh.keep = _mm512_cmpneq_epi32_mask(_mm512_loadu_si512(keep), _mm512_setzero_si512());
+    return sh;
+}
+
+LRN_INLINE __m512 lrn_w_shifted(__m512 v, const lrn_wshift *sh) {
+    return _mm512_maskz_permutexvar_ps(sh->keep, sh->from, v);
+}
 #else
 #define LRN_W 8
 typedef __m256 lrn_wv;
@@ -295,6 +345,9 @@ typedef lrn_vcoef lrn_wcoef;
 #define lrn_w_st_n lrn_st8_n
 #define lrn_w_coefs lrn_vcoefs
 #define lrn_w_power lrn_power8
+#define lrn_wshift lrn_shift8
+#define lrn_w_shift_of lrn_shift8_of
+#define lrn_w_shifted lrn_shifted8
 #endif
 
 /* What a step does, as bits (constants in the common steps' loops). */
@@ -668,6 +721,33 @@ LRN_INLINE void lrn_cl_squares(const char *x, float *squares, Py_ssize_t C, int 
     }
 }
 
+/* Channels-last float data of C <= LRN_W channels: the G = LRN_W / C
+   positions that fit a vector at a time, one masked load and store (the
+   positions are contiguous).  Each window is its n squares moved into its
+   lanes by permutations of the vector of squares (zero where it passes its
+   position's channels), added in the order lrn_cl_positions adds its
+   shifted rows: the same bits, without the row of squares in memory, whose
+   shifted reloads at once after its stores cost more than the arithmetic
+   of so few channels (m = n - 1 as there). */
+LRN_INLINE void lrn_cl_packed(const lrn_cf_tile *tl, int m, int kind) {
+    const Py_ssize_t C = tl->C, G = LRN_W / C, T = tl->T;
+    const lrn_wcoef co = lrn_w_coefs(tl);
+    lrn_wshift window[LRN_DIRECT];
+    Py_ssize_t p;
+    int j;
+    for (j = 0; j <= m; j++) window[j] = lrn_w_shift_of(C, j - tl->pre);
+    for (p = 0; p < T; p += G) {
+        const Py_ssize_t lanes = (T - p < G ? T - p : G) * C;
+        const lrn_wv xv = lrn_w_ld_n(tl->x, p * C, lanes, 0);
+        const lrn_wv q = lrn_w_mul(xv, xv);
+        lrn_wv acc = lrn_w_shifted(q, &window[0]);
+        for (j = 1; j <= m; j++) acc = lrn_w_add(acc, lrn_w_shifted(q, &window[j]));
+        if (tl->scale != NULL)
+            lrn_w_st_n(tl->scale, p * C, lrn_w_fmadd(co.mul, acc, co.add), lanes, 0);
+        lrn_w_st_n(tl->y, p * C, lrn_w_power(xv, acc, &co, kind), lanes, 0);
+    }
+}
+
 /* Channels-last: T positions of C contiguous channels (position p at
    x + p * C), each done on its own in L1.  Its squares go to a row of zero
    pads around the C channels (squares[pre + c]), so that every window is
@@ -684,6 +764,10 @@ LRN_INLINE void lrn_cl_positions(const lrn_cf_tile *tl, int m, int kind, int hal
     lrn_step st;
     Py_ssize_t p, c;
     int j;
+    if (C <= LRN_W && !half) {
+        lrn_cl_packed(tl, m, kind);
+        return;
+    }
     for (j = 0; j < 2; j++) {   /* the pads, which stay zero */
         memset(tl->ring + j * L, 0, (size_t)tl->pre * sizeof(float));
         memset(tl->ring + j * L + tl->pre + C, 0, (size_t)(L - tl->pre - C) * sizeof(float));
