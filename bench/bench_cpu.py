@@ -11,6 +11,9 @@ the allocator's.  The grid is split so that ``asv run --quick`` stays short:
   directions, on AlexNet LRN2 (256 channels, the most of the four shapes).
 - ``Threads``: 1 vs 2 threads, shape x layout, float32, forward and backward.
 - ``CopyFloor``: the floors, shape x dtype (layout does not change a copy).
+- ``FewChannels``: channels {3, 8, 24} x layout, float32, forward, backward and the copy
+  of x side by side: inputs whose channels fill less than a vector or end in a partial
+  one (channels-last, a position is a row of C channels).
 """
 import numpy as np
 
@@ -135,3 +138,26 @@ class CopyFloor:
     def time_copy_4array(self, shape, dtype):
         np.copyto(self.a, self.d.x)
         np.copyto(self.b, self.d.dy)
+
+
+class FewChannels(_Directions):
+    """Few channels, (32, C, 56, 56) float32 at size 5, with the copy of x to read against."""
+
+    params = [[3, 8, 24], LAYOUTS]
+    param_names = ["channels", "layout"]
+    timeout = 300
+
+    def setup(self, channels, layout):
+        self.size = SIZE
+        shape = (32, channels, 56, 56) if layout == "NCHW" else (32, 56, 56, channels)
+        self.d = common.Inputs(shape, layout, "float32", self.size)
+        self.kw = dict(PARAMS, layout=layout)
+
+    def time_forward(self, channels, layout):
+        self._forward()
+
+    def time_backward(self, channels, layout):
+        self._backward()
+
+    def time_copy(self, channels, layout):
+        np.copyto(self.d.buffer("copy"), self.d.x)
