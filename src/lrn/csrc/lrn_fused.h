@@ -107,12 +107,39 @@ LRN_INLINE void lrn_st8(void *row, Py_ssize_t t, __m256 v, int half) {
         _mm256_storeu_ps((float *)row + t, v);
 }
 
+/* Half data's first ``lanes`` < 8 elements at p as the 16-bit lanes of a
+   vector, the others zero, and their store: their whole pairs as 32-bit
+   lanes under a mask, an odd last one on its own (masked 16-bit loads and
+   stores need AVX-512 BW).  Nothing past them is read or written. */
+LRN_INLINE __m128i lrn_ld8h_n(const uint16_t *p, Py_ssize_t lanes) {
+    const __m128i pairs = _mm_set1_epi32((int)(lanes / 2)), at = _mm_setr_epi32(0, 1, 2, 3);
+#ifdef LRN_AVX512
+    __m128i v = _mm_maskz_loadu_epi32((__mmask8)((1u << lanes / 2) - 1), p);
+#else
+    __m128i v = _mm_maskload_epi32((const int *)p, _mm_cmpgt_epi32(pairs, at));
+#endif
+    if (lanes % 2)
+        v = _mm_blendv_epi8(v, _mm_set1_epi32(p[lanes - 1]), _mm_cmpeq_epi32(pairs, at));
+    return v;
+}
+
+LRN_INLINE void lrn_st8h_n(uint16_t *p, __m128i h, Py_ssize_t lanes) {
+    const __m128i pairs = _mm_set1_epi32((int)(lanes / 2));
+#ifdef LRN_AVX512
+    _mm_mask_storeu_epi32(p, (__mmask8)((1u << lanes / 2) - 1), h);
+#else
+    _mm_maskstore_epi32((int *)p, _mm_cmpgt_epi32(pairs, _mm_setr_epi32(0, 1, 2, 3)), h);
+#endif
+    if (lanes % 2)   /* the last pair's low half, moved to lane 0 */
+        p[lanes - 1] = (uint16_t)_mm_cvtsi128_si32(
+            _mm_castps_si128(_mm_permutevar_ps(_mm_castsi128_ps(h), pairs)));
+}
+
 /* The first ``lanes`` <= 8 elements of a row at t, the other lanes
    ``pad``, and their store: nothing past them is read or written (a row's
-   last, partial vector).  Float data is loaded and stored under a mask; half
-   data (there are no masked 16-bit loads without AVX-512 BW) is copied
-   through a padded vector, whose loads wait for the copy's stores: such a
-   copy cost about 25 ns a vector. */
+   last, partial vector), and nothing goes through memory (a copy through a
+   padded vector, whose loads wait for the copy's stores, cost about 25 ns a
+   vector).  Float data under a mask, half data as above. */
 static inline __m256i lrn_first8(Py_ssize_t lanes) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)lanes),
                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -121,7 +148,6 @@ static inline __m256i lrn_first8(Py_ssize_t lanes) {
 LRN_INLINE __m256 lrn_ld8_n(const void *row, Py_ssize_t t, Py_ssize_t lanes, int half,
                             float pad) {
     const __m256 fill = _mm256_set1_ps(pad);
-    uint16_t h[8] = {0};
     if (lanes == 8) return lrn_ld8(row, t, half);
     if (!half) {
 #ifdef LRN_AVX512
@@ -132,13 +158,11 @@ LRN_INLINE __m256 lrn_ld8_n(const void *row, Py_ssize_t t, Py_ssize_t lanes, int
                                 _mm256_castsi256_ps(first));
 #endif
     }
-    memcpy(h, (const uint16_t *)row + t, (size_t)lanes * 2);
-    return _mm256_blendv_ps(fill, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h)),
+    return _mm256_blendv_ps(fill, _mm256_cvtph_ps(lrn_ld8h_n((const uint16_t *)row + t, lanes)),
                             _mm256_castsi256_ps(lrn_first8(lanes)));
 }
 
 LRN_INLINE void lrn_st8_n(void *row, Py_ssize_t t, __m256 v, Py_ssize_t lanes, int half) {
-    uint16_t h[8];
     if (lanes == 8) {
         lrn_st8(row, t, v, half);
     } else if (!half) {
@@ -148,9 +172,8 @@ LRN_INLINE void lrn_st8_n(void *row, Py_ssize_t t, __m256 v, Py_ssize_t lanes, i
         _mm256_maskstore_ps((float *)row + t, lrn_first8(lanes), v);
 #endif
     } else {
-        _mm_storeu_si128((__m128i *)h,
-                         _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        memcpy((uint16_t *)row + t, h, (size_t)lanes * 2);
+        lrn_st8h_n((uint16_t *)row + t,
+                   _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), lanes);
     }
 }
 
@@ -261,24 +284,30 @@ LRN_INLINE void lrn_w_st(void *row, Py_ssize_t t, __m512 v, int half) {
 
 /* lrn_ld8_n and lrn_st8_n on sixteen lanes, the other lanes zero. */
 LRN_INLINE __m512 lrn_w_ld_n(const void *row, Py_ssize_t t, Py_ssize_t lanes, int half) {
-    uint16_t h[16] = {0};
+    const uint16_t *h = (const uint16_t *)row + t;
+    __m256i v;
     if (lanes == 16) return lrn_w_ld(row, t, half);
     if (!half)
         return _mm512_maskz_loadu_ps((__mmask16)((1u << lanes) - 1), (const float *)row + t);
-    memcpy(h, (const uint16_t *)row + t, (size_t)lanes * 2);
-    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
+    v = _mm256_maskz_loadu_epi32((__mmask8)((1u << lanes / 2) - 1), h);
+    if (lanes % 2)
+        v = _mm256_mask_mov_epi32(v, (__mmask8)(1u << lanes / 2), _mm256_set1_epi32(h[lanes - 1]));
+    return _mm512_cvtph_ps(v);
 }
 
 LRN_INLINE void lrn_w_st_n(void *row, Py_ssize_t t, __m512 v, Py_ssize_t lanes, int half) {
-    uint16_t h[16];
+    uint16_t *h = (uint16_t *)row + t;
+    __m256i bits;
     if (lanes == 16) {
         lrn_w_st(row, t, v, half);
     } else if (!half) {
         _mm512_mask_storeu_ps((float *)row + t, (__mmask16)((1u << lanes) - 1), v);
     } else {
-        _mm256_storeu_si256((__m256i *)h,
-                            _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        memcpy((uint16_t *)row + t, h, (size_t)lanes * 2);
+        bits = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_mask_storeu_epi32(h, (__mmask8)((1u << lanes / 2) - 1), bits);
+        if (lanes % 2)   /* the last pair's low half, moved to lane 0 */
+            h[lanes - 1] = (uint16_t)_mm256_cvtsi256_si32(
+                _mm256_permutevar8x32_epi32(bits, _mm256_set1_epi32((int)(lanes / 2))));
     }
 }
 
@@ -721,7 +750,7 @@ LRN_INLINE void lrn_cl_squares(const char *x, float *squares, Py_ssize_t C, int 
     }
 }
 
-/* Channels-last float data of C <= LRN_W channels: the G = LRN_W / C
+/* Channels-last data of C <= LRN_W channels: the G = LRN_W / C
    positions that fit a vector at a time, one masked load and store (the
    positions are contiguous).  Each window is its n squares moved into its
    lanes by permutations of the vector of squares (zero where it passes its
@@ -729,7 +758,7 @@ LRN_INLINE void lrn_cl_squares(const char *x, float *squares, Py_ssize_t C, int 
    shifted rows: the same bits, without the row of squares in memory, whose
    shifted reloads at once after its stores cost more than the arithmetic
    of so few channels (m = n - 1 as there). */
-LRN_INLINE void lrn_cl_packed(const lrn_cf_tile *tl, int m, int kind) {
+LRN_INLINE void lrn_cl_packed(const lrn_cf_tile *tl, int m, int kind, int half) {
     const Py_ssize_t C = tl->C, G = LRN_W / C, T = tl->T;
     const lrn_wcoef co = lrn_w_coefs(tl);
     lrn_wshift window[LRN_DIRECT];
@@ -738,13 +767,13 @@ LRN_INLINE void lrn_cl_packed(const lrn_cf_tile *tl, int m, int kind) {
     for (j = 0; j <= m; j++) window[j] = lrn_w_shift_of(C, j - tl->pre);
     for (p = 0; p < T; p += G) {
         const Py_ssize_t lanes = (T - p < G ? T - p : G) * C;
-        const lrn_wv xv = lrn_w_ld_n(tl->x, p * C, lanes, 0);
+        const lrn_wv xv = lrn_w_ld_n(tl->x, p * C, lanes, half);
         const lrn_wv q = lrn_w_mul(xv, xv);
         lrn_wv acc = lrn_w_shifted(q, &window[0]);
         for (j = 1; j <= m; j++) acc = lrn_w_add(acc, lrn_w_shifted(q, &window[j]));
         if (tl->scale != NULL)
-            lrn_w_st_n(tl->scale, p * C, lrn_w_fmadd(co.mul, acc, co.add), lanes, 0);
-        lrn_w_st_n(tl->y, p * C, lrn_w_power(xv, acc, &co, kind), lanes, 0);
+            lrn_w_st_n(tl->scale, p * C, lrn_w_fmadd(co.mul, acc, co.add), lanes, half);
+        lrn_w_st_n(tl->y, p * C, lrn_w_power(xv, acc, &co, kind), lanes, half);
     }
 }
 
@@ -764,8 +793,8 @@ LRN_INLINE void lrn_cl_positions(const lrn_cf_tile *tl, int m, int kind, int hal
     lrn_step st;
     Py_ssize_t p, c;
     int j;
-    if (C <= LRN_W && !half) {
-        lrn_cl_packed(tl, m, kind);
+    if (C <= LRN_W) {
+        lrn_cl_packed(tl, m, kind, half);
         return;
     }
     for (j = 0; j < 2; j++) {   /* the pads, which stay zero */

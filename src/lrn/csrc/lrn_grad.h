@@ -366,13 +366,13 @@ LRN_INLINE void lrn_cl_dx8(const float *terms, const float *powers, const char *
     lrn_st8_n(dx, c, r, part, half);
 }
 
-/* Channels-last float data of C <= 8 channels: as lrn_cl_packed, the
+/* Channels-last data of C <= 8 channels: as lrn_cl_packed, the
    positions that fit eight lanes at a time, one load of each input and one
    store of dx; the windows of squares (w = 0) and of terms (w = 1) are
    permutations of the vectors of squares and of terms, added in the order
    of the two loops above (the same bits). */
 LRN_INLINE void lrn_cl_grad_packed(const lrn_cf_grad *g, const lrn_vcoef *co,
-                                   const lrn_vcoef *co1, int n, int kind) {
+                                   const lrn_vcoef *co1, int n, int kind, int half) {
     const Py_ssize_t C = g->C, G = 8 / C, T = g->T, pre = g->pre, post = n - 1 - pre;
     const __m256 coef = _mm256_set1_ps(g->coef);
     lrn_shift8 window[2][LRN_DIRECT];
@@ -384,12 +384,12 @@ LRN_INLINE void lrn_cl_grad_packed(const lrn_cf_grad *g, const lrn_vcoef *co,
     }
     for (p = 0; p < T; p += G) {
         const Py_ssize_t lanes = (T - p < G ? T - p : G) * C, at = p * C;
-        const __m256 xv = lrn_ld8_n(g->x, at, lanes, 0, 0.0f);
-        const __m256 dyv = lrn_ld8_n(g->dy, at, lanes, 0, 0.0f);
-        const __m256 yv = lrn_ld8_n(g->y, at, lanes, 0, 0.0f);
+        const __m256 xv = lrn_ld8_n(g->x, at, lanes, half, 0.0f);
+        const __m256 dyv = lrn_ld8_n(g->dy, at, lanes, half, 0.0f);
+        const __m256 yv = lrn_ld8_n(g->y, at, lanes, half, 0.0f);
         __m256 s, term, acc;
         if (g->scale != NULL) {
-            s = lrn_ld8_n(g->scale, at, lanes, 0, 1.0f);
+            s = lrn_ld8_n(g->scale, at, lanes, half, 1.0f);
         } else {
             const __m256 q = _mm256_mul_ps(xv, xv);
             acc = lrn_shifted8(q, &window[0][0]);
@@ -401,7 +401,7 @@ LRN_INLINE void lrn_cl_grad_packed(const lrn_cf_grad *g, const lrn_vcoef *co,
         for (j = 1; j < n; j++) acc = _mm256_add_ps(acc, lrn_shifted8(term, &window[1][j]));
         lrn_st8_n(g->dx, at,
                   _mm256_fnmadd_ps(_mm256_mul_ps(coef, xv), acc, lrn_power8(dyv, s, co1, kind)),
-                  lanes, 0);
+                  lanes, half);
     }
 }
 
@@ -422,8 +422,8 @@ LRN_INLINE void lrn_cl_grad_positions(const lrn_cf_grad *g, int n, int kind, int
     tile.mul = 1.0f;
     tile.add = 0.0f;
     co1 = lrn_vcoefs(&tile);
-    if (C <= 8 && !half) {
-        lrn_cl_grad_packed(g, &co, &co1, n, kind);
+    if (C <= 8) {
+        lrn_cl_grad_packed(g, &co, &co1, n, kind, half);
         return;
     }
     for (j = 0; j < 2; j++) {   /* the pads, which stay zero */
