@@ -264,6 +264,9 @@ typedef struct {
 #define lrn_w_add _mm512_add_ps
 #define lrn_w_mul _mm512_mul_ps
 #define lrn_w_fmadd _mm512_fmadd_ps
+#define lrn_w_fnmadd _mm512_fnmadd_ps
+#define lrn_w_div _mm512_div_ps
+#define lrn_w_set1 _mm512_set1_ps
 #define lrn_w_load _mm512_load_ps
 #define lrn_w_loadu _mm512_loadu_ps
 #define lrn_w_store _mm512_store_ps
@@ -282,17 +285,18 @@ LRN_INLINE void lrn_w_st(void *row, Py_ssize_t t, __m512 v, int half) {
         _mm512_storeu_ps((float *)row + t, v);
 }
 
-/* lrn_ld8_n and lrn_st8_n on sixteen lanes, the other lanes zero. */
-LRN_INLINE __m512 lrn_w_ld_n(const void *row, Py_ssize_t t, Py_ssize_t lanes, int half) {
+/* lrn_ld8_n and lrn_st8_n on sixteen lanes. */
+LRN_INLINE __m512 lrn_w_ld_n(const void *row, Py_ssize_t t, Py_ssize_t lanes, int half,
+                             float pad) {
+    const __mmask16 first = (__mmask16)((1u << lanes) - 1);
     const uint16_t *h = (const uint16_t *)row + t;
     __m256i v;
     if (lanes == 16) return lrn_w_ld(row, t, half);
-    if (!half)
-        return _mm512_maskz_loadu_ps((__mmask16)((1u << lanes) - 1), (const float *)row + t);
+    if (!half) return _mm512_mask_loadu_ps(_mm512_set1_ps(pad), first, (const float *)row + t);
     v = _mm256_maskz_loadu_epi32((__mmask8)((1u << lanes / 2) - 1), h);
     if (lanes % 2)
         v = _mm256_mask_mov_epi32(v, (__mmask8)(1u << lanes / 2), _mm256_set1_epi32(h[lanes - 1]));
-    return _mm512_cvtph_ps(v);
+    return _mm512_mask_mov_ps(_mm512_set1_ps(pad), first, _mm512_cvtph_ps(v));
 }
 
 LRN_INLINE void lrn_w_st_n(void *row, Py_ssize_t t, __m512 v, Py_ssize_t lanes, int half) {
@@ -365,12 +369,15 @@ typedef lrn_vcoef lrn_wcoef;
 #define lrn_w_add _mm256_add_ps
 #define lrn_w_mul _mm256_mul_ps
 #define lrn_w_fmadd _mm256_fmadd_ps
+#define lrn_w_fnmadd _mm256_fnmadd_ps
+#define lrn_w_div _mm256_div_ps
+#define lrn_w_set1 _mm256_set1_ps
 #define lrn_w_load _mm256_load_ps
 #define lrn_w_loadu _mm256_loadu_ps
 #define lrn_w_store _mm256_store_ps
 #define lrn_w_ld lrn_ld8
 #define lrn_w_st lrn_st8
-#define lrn_w_ld_n(row, t, lanes, half) lrn_ld8_n(row, t, lanes, half, 0.0f)
+#define lrn_w_ld_n lrn_ld8_n
 #define lrn_w_st_n lrn_st8_n
 #define lrn_w_coefs lrn_vcoefs
 #define lrn_w_power lrn_power8
@@ -408,7 +415,7 @@ LRN_INLINE void lrn_step_vec(const lrn_step *st, const lrn_wcoef *co, Py_ssize_t
     lrn_wv q = lrn_w_zero(), acc, xv;
     int j;
     if (flags & LRN_XB) {
-        const lrn_wv v = lrn_w_ld_n(st->xb, t, lanes, half);
+        const lrn_wv v = lrn_w_ld_n(st->xb, t, lanes, half, 0.0f);
         q = lrn_w_mul(v, v);
         if (flags & LRN_SQOUT) lrn_w_store(st->sqout + t, q);
         if (flags & LRN_PREV) q = lrn_w_add(lrn_w_load(st->prev + t), q);
@@ -419,7 +426,7 @@ LRN_INLINE void lrn_step_vec(const lrn_step *st, const lrn_wcoef *co, Py_ssize_t
     if (!(flags & LRN_XC)) return;
     acc = (flags & LRN_NEW) ? q : lrn_w_loadu(st->first + t);
     for (j = 0; j < m; j++) acc = lrn_w_add(acc, lrn_w_loadu(st->rows[j] + t));
-    xv = lrn_w_ld_n(st->xc, t, lanes, half);
+    xv = lrn_w_ld_n(st->xc, t, lanes, half, 0.0f);
     if (st->sc != NULL) lrn_w_st_n(st->sc, t, lrn_w_fmadd(co->mul, acc, co->add), lanes, half);
     lrn_w_st_n(st->yc, t, lrn_w_power(xv, acc, co, kind), lanes, half);
 }
@@ -767,7 +774,7 @@ LRN_INLINE void lrn_cl_packed(const lrn_cf_tile *tl, int m, int kind, int half) 
     for (j = 0; j <= m; j++) window[j] = lrn_w_shift_of(C, j - tl->pre);
     for (p = 0; p < T; p += G) {
         const Py_ssize_t lanes = (T - p < G ? T - p : G) * C;
-        const lrn_wv xv = lrn_w_ld_n(tl->x, p * C, lanes, half);
+        const lrn_wv xv = lrn_w_ld_n(tl->x, p * C, lanes, half, 0.0f);
         const lrn_wv q = lrn_w_mul(xv, xv);
         lrn_wv acc = lrn_w_shifted(q, &window[0]);
         for (j = 1; j <= m; j++) acc = lrn_w_add(acc, lrn_w_shifted(q, &window[j]));

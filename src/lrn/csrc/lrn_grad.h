@@ -151,12 +151,17 @@ LRN_INLINE void lrn_gstep8(const lrn_gstep *st, const lrn_vcoef *co, const lrn_v
 }
 
 /* The coefficients of s = add + mul * acc, or with ``unit`` of s itself. */
-static inline lrn_vcoef lrn_gcoefs(const lrn_cf_grad *g, int unit) {
+static inline lrn_cf_tile lrn_gtile(const lrn_cf_grad *g, int unit) {
     lrn_cf_tile tile;
     memset(&tile, 0, sizeof tile);
     tile.kind = g->kind;
     tile.mul = unit ? 1.0f : g->mul;
     tile.add = unit ? 0.0f : g->add;
+    return tile;
+}
+
+static inline lrn_vcoef lrn_gcoefs(const lrn_cf_grad *g, int unit) {
+    const lrn_cf_tile tile = lrn_gtile(g, unit);
     return lrn_vcoefs(&tile);
 }
 
@@ -366,42 +371,44 @@ LRN_INLINE void lrn_cl_dx8(const float *terms, const float *powers, const char *
     lrn_st8_n(dx, c, r, part, half);
 }
 
-/* Channels-last data of C <= 8 channels: as lrn_cl_packed, the
-   positions that fit eight lanes at a time, one load of each input and one
-   store of dx; the windows of squares (w = 0) and of terms (w = 1) are
-   permutations of the vectors of squares and of terms, added in the order
-   of the two loops above (the same bits). */
-LRN_INLINE void lrn_cl_grad_packed(const lrn_cf_grad *g, const lrn_vcoef *co,
-                                   const lrn_vcoef *co1, int n, int kind, int half) {
-    const Py_ssize_t C = g->C, G = 8 / C, T = g->T, pre = g->pre, post = n - 1 - pre;
-    const __m256 coef = _mm256_set1_ps(g->coef);
-    lrn_shift8 window[2][LRN_DIRECT];
+/* Channels-last data of C <= LRN_W channels: as lrn_cl_packed, the
+   positions that fit a vector at a time (sixteen lanes in the AVX-512 build:
+   its eight- and sixteen-lane powers give the same bits), one load of each
+   input and one store of dx; the windows of squares (window[0]) and of terms
+   (window[1]) are permutations of the vectors of squares and of terms,
+   added in the order of the two loops below (the same bits). */
+LRN_INLINE void lrn_cl_grad_packed(const lrn_cf_grad *g, int n, int kind, int half) {
+    const Py_ssize_t C = g->C, G = LRN_W / C, T = g->T, pre = g->pre, post = n - 1 - pre;
+    const lrn_cf_tile tile = lrn_gtile(g, 0), unit = lrn_gtile(g, 1);
+    const lrn_wcoef co = lrn_w_coefs(&tile), co1 = lrn_w_coefs(&unit);
+    const lrn_wv coef = lrn_w_set1(g->coef);
+    lrn_wshift window[2][LRN_DIRECT];
     Py_ssize_t p;
     int j;
     for (j = 0; j < n; j++) {
-        window[0][j] = lrn_shift8_of(C, j - pre);
-        window[1][j] = lrn_shift8_of(C, j - post);
+        window[0][j] = lrn_w_shift_of(C, j - pre);
+        window[1][j] = lrn_w_shift_of(C, j - post);
     }
     for (p = 0; p < T; p += G) {
         const Py_ssize_t lanes = (T - p < G ? T - p : G) * C, at = p * C;
-        const __m256 xv = lrn_ld8_n(g->x, at, lanes, half, 0.0f);
-        const __m256 dyv = lrn_ld8_n(g->dy, at, lanes, half, 0.0f);
-        const __m256 yv = lrn_ld8_n(g->y, at, lanes, half, 0.0f);
-        __m256 s, term, acc;
+        const lrn_wv xv = lrn_w_ld_n(g->x, at, lanes, half, 0.0f);
+        const lrn_wv dyv = lrn_w_ld_n(g->dy, at, lanes, half, 0.0f);
+        const lrn_wv yv = lrn_w_ld_n(g->y, at, lanes, half, 0.0f);
+        lrn_wv s, term, acc;
         if (g->scale != NULL) {
-            s = lrn_ld8_n(g->scale, at, lanes, half, 1.0f);
+            s = lrn_w_ld_n(g->scale, at, lanes, half, 1.0f);
         } else {
-            const __m256 q = _mm256_mul_ps(xv, xv);
-            acc = lrn_shifted8(q, &window[0][0]);
-            for (j = 1; j < n; j++) acc = _mm256_add_ps(acc, lrn_shifted8(q, &window[0][j]));
-            s = _mm256_fmadd_ps(co->mul, acc, co->add);
+            const lrn_wv q = lrn_w_mul(xv, xv);
+            acc = lrn_w_shifted(q, &window[0][0]);
+            for (j = 1; j < n; j++) acc = lrn_w_add(acc, lrn_w_shifted(q, &window[0][j]));
+            s = lrn_w_fmadd(co.mul, acc, co.add);
         }
-        term = _mm256_div_ps(_mm256_mul_ps(dyv, yv), s);
-        acc = lrn_shifted8(term, &window[1][0]);
-        for (j = 1; j < n; j++) acc = _mm256_add_ps(acc, lrn_shifted8(term, &window[1][j]));
-        lrn_st8_n(g->dx, at,
-                  _mm256_fnmadd_ps(_mm256_mul_ps(coef, xv), acc, lrn_power8(dyv, s, co1, kind)),
-                  lanes, half);
+        term = lrn_w_div(lrn_w_mul(dyv, yv), s);
+        acc = lrn_w_shifted(term, &window[1][0]);
+        for (j = 1; j < n; j++) acc = lrn_w_add(acc, lrn_w_shifted(term, &window[1][j]));
+        lrn_w_st_n(g->dx, at,
+                   lrn_w_fnmadd(lrn_w_mul(coef, xv), acc, lrn_w_power(dyv, s, &co1, kind)),
+                   lanes, half);
     }
 }
 
@@ -410,20 +417,11 @@ LRN_INLINE void lrn_cl_grad_positions(const lrn_cf_grad *g, int n, int kind, int
     const Py_ssize_t pre = g->pre, post = n - 1 - pre, T = g->T;
     const int given = g->scale != NULL;
     const __m256 coef = _mm256_set1_ps(g->coef);
-    lrn_cf_tile tile;
-    lrn_vcoef co, co1;
+    const lrn_vcoef co = lrn_gcoefs(g, 0), co1 = lrn_gcoefs(g, 1);
     Py_ssize_t p, c;
     int j;
-    memset(&tile, 0, sizeof tile);
-    tile.kind = kind;
-    tile.mul = g->mul;
-    tile.add = g->add;
-    co = lrn_vcoefs(&tile);
-    tile.mul = 1.0f;
-    tile.add = 0.0f;
-    co1 = lrn_vcoefs(&tile);
-    if (C <= 8) {
-        lrn_cl_grad_packed(g, &co, &co1, n, kind, half);
+    if (C <= LRN_W) {
+        lrn_cl_grad_packed(g, n, kind, half);
         return;
     }
     for (j = 0; j < 2; j++) {   /* the pads, which stay zero */
