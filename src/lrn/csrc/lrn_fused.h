@@ -452,10 +452,10 @@ LRN_INLINE void lrn_step_ahead(const lrn_step *st, Py_ssize_t t, Py_ssize_t byte
    would be read again after every store.  The copy is made a field at a
    time: a struct assignment reads the step, written field by field just
    before, in 64-byte blocks, which wait for those stores to reach the cache
-   (a third of a short row's time: (256, 96, 36) 0.61-0.64x without).  The rows ahead are requested a
-   cache line at a time along the loop, as in lrn_grad.h (a whole row's
-   requests at once overflow the queue of outstanding misses: 15-25 % slower
-   from L3 here). */
+   (with rows of 36 positions, 0.61x the time this way).  The rows ahead are
+   requested a cache line at a time along the loop, as in lrn_grad.h (a
+   whole row's requests at once overflow the queue of outstanding misses:
+   15-25 % slower from L3 here). */
 LRN_INLINE void lrn_step_row(const lrn_step *step, const lrn_cf_tile *tile, int m, int kind,
                              int half, int flags) {
     lrn_step st;
