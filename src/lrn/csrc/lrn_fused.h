@@ -179,8 +179,9 @@ LRN_INLINE void lrn_st8_n(void *row, Py_ssize_t t, __m256 v, Py_ssize_t lanes, i
 
 /* Lanes moved within groups of C (<= the vector's width W): lane g C + c
    takes lane g C + c + offset of the same group, zero where that passes
-   the group's ends or the last whole group (the G = W / C positions of C
-   channels that share a vector, each lane's window term at that offset). */
+   the group's ends and in the lanes past the last whole group (the G = W / C
+   positions of C channels that share a vector: each lane's window term at
+   that offset). */
 static void lrn_lane_shift(int W, Py_ssize_t C, Py_ssize_t offset, int *from, int *keep) {
     int lane;
     for (lane = 0; lane < W; lane++) {
@@ -409,8 +410,8 @@ static inline int lrn_flags(const lrn_step *st) {
 /* The ring slot of row b - k, given row b's: the steps count slots rather
    than divide (a division costs about as much as a short row's step). */
 static inline Py_ssize_t lrn_slot_back(Py_ssize_t slot, Py_ssize_t k, Py_ssize_t R) {
-    for (slot -= k; slot < 0; slot += R) {
-    }
+    slot -= k;
+    while (slot < 0) slot += R;
     return slot;
 }
 
