@@ -11,10 +11,12 @@
    is passed over twice: a step's loads are row b (the one read from memory)
    and rows already in L1 (the squares, row c of x, read post steps ago).
 
-   Float windows of 3 or 5 rows take most steps four at a time
-   (lrn_group_run): one vector of positions at a time through the four
-   rows, the squares kept in registers, so that a step loads rows b and c
-   of x and no row of squares (0.77-0.95x the time of single steps).
+   Float data takes most steps four at a time (lrn_group_run,
+   lrn_block_group_run): one vector of positions at a time through the four
+   rows, what the steps share kept in registers (windows of 3 or 5 rows:
+   the squares, so that a step loads rows b and c of x and no row of
+   squares, 0.77-0.95x the time of single steps; block windows: the running
+   prefix, 0.85-1.0x).
 
    Window sums never subtract (design §2).  Windows of up to LRN_DIRECT
    channels are direct sums of the squares of their rows, kept in a ring of
@@ -574,21 +576,28 @@ static void lrn_block_window(lrn_step *st, const lrn_cf_tile *tl, Py_ssize_t c) 
     }
 }
 
-/* Float data, windows of 3 or 5 rows: the steps b >= n - 1 whose windows
-   lie within the tile's rows go LRN_GROUP at a time, one vector of
-   positions at a time through the group's rows (lrn_group_run). */
+/* Float data: the steps whose rows enter and whose windows complete within
+   the tile's rows go LRN_GROUP at a time (windows of 3 or 5 rows:
+   lrn_group_run; block windows, four rows of one block: lrn_block_group_run),
+   one vector of positions at a time through the group's rows. */
 #define LRN_GROUP 4
 #define LRN_GROUP_AHEAD 8   /* vectors ahead that a group requests y for writing */
 
-/* The rows of steps b0 .. b0 + LRN_GROUP - 1 of a window of n = m + 1 rows
-   (b0 >= m, b0 + LRN_GROUP <= C). */
+/* The rows of steps b0 .. b0 + LRN_GROUP - 1, all with a row b < C
+   entering and a window c = b - post >= 0 completing. */
 typedef struct {
-    const float *in[LRN_DIRECT];   /* the squares of rows b0 - m .. b0 - 1 */
-    float *out[LRN_GROUP];         /* slots for the squares of the group's
-                                      last min(m, LRN_GROUP) rows, the last first */
     const float *xb[LRN_GROUP], *xc[LRN_GROUP];
     float *yc[LRN_GROUP], *sc[LRN_GROUP];
     const float *next[LRN_GROUP];  /* the next group's rows of x, or NULL */
+    /* direct windows of n = m + 1 rows (b0 >= m): */
+    const float *in[LRN_DIRECT];   /* the squares of rows b0 - m .. b0 - 1 */
+    float *out[LRN_GROUP];         /* slots for the squares of the group's
+                                      last min(m, LRN_GROUP) rows, the last first
+                                      (block windows: of every row, in order) */
+    /* block windows (all four rows in one block): */
+    float *prefix;                 /* the block's running prefix */
+    int restart;                   /* row b0 starts the block */
+    const float *suffix[LRN_GROUP];   /* the suffix each window adds, or NULL */
 } lrn_group;
 
 /* A group on the positions t .. t + lanes - 1.  The squares stay in
@@ -614,10 +623,30 @@ LRN_INLINE void lrn_group_vec(const lrn_group *g, const lrn_wcoef *co, Py_ssize_
         lrn_w_store(g->out[j] + t, q[m + LRN_GROUP - 1 - j]);
 }
 
-/* A group along the tile.  The next group's rows of x are requested into
-   the L2 cache, a whole pass ahead: into the L1 they would share sets with
-   the group's own rows, all of them where rows are a multiple of 4 KiB
-   apart ((1, 64, 224, 224): 1.1-1.5x the time). */
+/* lrn_group_vec for block windows (lrn_step_vec's block steps): the
+   running prefix stays in a register through the group, and is stored once;
+   the squares go to the ring for the block's suffix sums. */
+LRN_INLINE void lrn_block_group_vec(const lrn_group *g, const lrn_wcoef *co, Py_ssize_t t,
+                                    int lanes, int kind, int scale) {
+    lrn_wv prefix = g->restart ? lrn_w_zero() : lrn_w_load(g->prefix + t), q, acc, xv;
+    int k;
+    for (k = 0; k < LRN_GROUP; k++) {
+        xv = lrn_w_ld_n(g->xb[k], t, lanes, 0, 0.0f);
+        q = lrn_w_mul(xv, xv);
+        lrn_w_store(g->out[k] + t, q);
+        prefix = k == 0 && g->restart ? q : lrn_w_add(prefix, q);
+        acc = g->suffix[k] == NULL ? prefix : lrn_w_add(prefix, lrn_w_load(g->suffix[k] + t));
+        xv = lrn_w_ld_n(g->xc[k], t, lanes, 0, 0.0f);
+        if (scale) lrn_w_st_n(g->sc[k], t, lrn_w_fmadd(co->mul, acc, co->add), lanes, 0);
+        lrn_w_st_n(g->yc[k], t, lrn_w_power(xv, acc, co, kind), lanes, 0);
+    }
+    lrn_w_store(g->prefix + t, prefix);
+}
+
+/* A group along the tile (m < 0: block windows).  The next group's rows of
+   x are requested into the L2 cache, a whole pass ahead: into the L1 they
+   would share sets with the group's own rows, all of them where rows are a
+   multiple of 4 KiB apart ((1, 64, 224, 224): 1.1-1.5x the time). */
 LRN_INLINE void lrn_group_row(const lrn_group *grp, const lrn_cf_tile *tl, int m, int kind) {
     const lrn_group g = *grp;
     const lrn_wcoef co = lrn_w_coefs(tl);
@@ -631,30 +660,41 @@ LRN_INLINE void lrn_group_row(const lrn_group *grp, const lrn_cf_tile *tl, int m
                 if (g.next[k] != NULL) __builtin_prefetch(g.next[k] + t, 0, 2);
                 if (t + ahead < T) lrn_prefetch(g.yc[k] + t + ahead, 1, 1);
             }
-        lrn_group_vec(&g, &co, t, LRN_W, m, kind, scale);
+        if (m < 0)
+            lrn_block_group_vec(&g, &co, t, LRN_W, kind, scale);
+        else
+            lrn_group_vec(&g, &co, t, LRN_W, m, kind, scale);
     }
-    if (t < T) lrn_group_vec(&g, &co, t, (int)(T - t), m, kind, scale);
+    if (t < T && m < 0) lrn_block_group_vec(&g, &co, t, (int)(T - t), kind, scale);
+    if (t < T && m >= 0) lrn_group_vec(&g, &co, t, (int)(T - t), m, kind, scale);
+}
+
+/* The rows of x, y and the scale of the group at b0. */
+static void lrn_group_rows(lrn_group *g, const lrn_cf_tile *tl, Py_ssize_t b0) {
+    const Py_ssize_t post = tl->n - 1 - tl->pre;
+    Py_ssize_t k;
+    for (k = 0; k < LRN_GROUP; k++) {
+        const Py_ssize_t b = b0 + k, c = b - post;
+        g->xb[k] = (const float *)lrn_row(tl->x, b, tl);
+        g->xc[k] = (const float *)lrn_row(tl->x, c, tl);
+        g->yc[k] = (float *)lrn_row(tl->y, c, tl);
+        g->sc[k] = tl->scale == NULL ? NULL : (float *)lrn_row(tl->scale, c, tl);
+        g->next[k] = b + LRN_GROUP < tl->C ? (const float *)lrn_row(tl->x, b + LRN_GROUP, tl)
+                                           : NULL;
+    }
 }
 
 /* Steps b0 .. b0 + LRN_GROUP - 1 of lrn_cf_forward, row b0's square going
    to slot ``slot`` of the R in the ring.  (Half data keeps the steps: its
    groups measured 1.04-1.08x the time on the benchmark shapes.) */
 static void lrn_group_run(const lrn_cf_tile *tl, Py_ssize_t b0, Py_ssize_t slot, Py_ssize_t R) {
-    const Py_ssize_t m = tl->n - 1, post = m - tl->pre;
+    const Py_ssize_t m = tl->n - 1;
     lrn_group g;
-    Py_ssize_t j, k, s = slot;
+    Py_ssize_t j, s = slot;
+    lrn_group_rows(&g, tl, b0);
     for (j = m - 1; j >= 0; j--) {
         s = s == 0 ? R - 1 : s - 1;
         g.in[j] = tl->ring + s * tl->L;
-    }
-    for (k = 0; k < LRN_GROUP; k++) {
-        const Py_ssize_t b = b0 + k, c = b - post;
-        g.xb[k] = (const float *)lrn_row(tl->x, b, tl);
-        g.xc[k] = (const float *)lrn_row(tl->x, c, tl);
-        g.yc[k] = (float *)lrn_row(tl->y, c, tl);
-        g.sc[k] = tl->scale == NULL ? NULL : (float *)lrn_row(tl->scale, c, tl);
-        g.next[k] = b + LRN_GROUP < tl->C ? (const float *)lrn_row(tl->x, b + LRN_GROUP, tl)
-                                          : NULL;
     }
     for (s = slot + LRN_GROUP - 1; s >= R; s -= R) {}   /* the group's last row's */
     for (j = 0; j < m && j < LRN_GROUP; j++) {
@@ -668,6 +708,30 @@ static void lrn_group_run(const lrn_cf_tile *tl, Py_ssize_t b0, Py_ssize_t slot,
     case 3: lrn_group_row(&g, tl, 4, 1); return;
     case 4: lrn_group_row(&g, tl, 2, 2); return;
     default: lrn_group_row(&g, tl, 4, 2); return;
+    }
+}
+
+/* Steps b0 .. b0 + LRN_GROUP - 1 of lrn_cf_forward's block windows, all
+   four rows in one block (row b0 may start it, its predecessor's suffix
+   sums made). */
+static void lrn_block_group_run(const lrn_cf_tile *tl, Py_ssize_t b0) {
+    const Py_ssize_t n = tl->n, L = tl->L;
+    lrn_group g;
+    Py_ssize_t k, b, first;
+    lrn_group_rows(&g, tl, b0);
+    for (k = 0; k < LRN_GROUP; k++) {
+        b = b0 + k;
+        first = b - n + 1;
+        g.out[k] = tl->ring + ((b / n) % 2 * n + b % n) * L;
+        g.suffix[k] = first > 0 && first % n != 0
+                          ? tl->ring + ((first / n) % 2 * n + first % n) * L : NULL;
+    }
+    g.prefix = tl->prefix;
+    g.restart = b0 % n == 0;
+    switch (tl->kind) {
+    case 0: lrn_group_row(&g, tl, -1, 0); return;
+    case 1: lrn_group_row(&g, tl, -1, 1); return;
+    default: lrn_group_row(&g, tl, -1, 2); return;
     }
 }
 
@@ -689,6 +753,12 @@ static int lrn_cf_forward(const lrn_cf_tile *tl) {
             lrn_group_run(tl, b, slot_b, R);   /* steps b .. b + LRN_GROUP - 1 */
             b += LRN_GROUP - 1;
             for (slot_b += LRN_GROUP - 1; slot_b >= R; slot_b -= R) {}
+            continue;
+        }
+        if (!tl->half && !direct && b >= post && b + LRN_GROUP <= C && b % n + LRN_GROUP <= n) {
+            if (b > 0 && b % n == 0) lrn_suffix_block(tl, b - n, b);
+            lrn_block_group_run(tl, b);   /* steps b .. b + LRN_GROUP - 1 */
+            b += LRN_GROUP - 1;
             continue;
         }
         memset(&st, 0, sizeof st);
@@ -965,7 +1035,8 @@ LRN_INLINE void lrn_cl_regs(const lrn_cf_tile *tl, int m, int kind, int half) {
         next = lrn_w_mul(xn, xn);
         for (c = 0; c < C; c += 16) {
             acc = lrn_cl_shifted(prev, cur, next, -m / 2);
-            for (j = 1; j <= m; j++) acc = lrn_w_add(acc, lrn_cl_shifted(prev, cur, next, j - m / 2));
+            for (j = 1; j <= m; j++)
+                acc = lrn_w_add(acc, lrn_cl_shifted(prev, cur, next, j - m / 2));
             left = C - c < 16 ? C - c : 16;
             if (sc != NULL) lrn_w_st_n(sc, c, lrn_w_fmadd(co.mul, acc, co.add), left, half);
             lrn_w_st_n(y, c, lrn_w_power(xc, acc, &co, kind), left, half);
