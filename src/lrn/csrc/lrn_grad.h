@@ -430,7 +430,7 @@ LRN_INLINE void lrn_cl_grad_positions(const lrn_cf_grad *g, int n, int kind, int
         memset(g->terms + j * L, 0, (size_t)post * sizeof(float));
         memset(g->terms + j * L + post + C, 0, (size_t)(L - post - C) * sizeof(float));
     }
-    if (!given && T > 0) lrn_cl_squares((const char *)g->x, g->squares + pre, C, half);
+    if (!given && T > 0) lrn_cl_squares((const char *)g->x, g->squares + pre, C, half, 0);
     for (p = 0; p <= T; p++) {
         if (p < T) {
             const Py_ssize_t at = p * C * item;
@@ -440,7 +440,7 @@ LRN_INLINE void lrn_cl_grad_positions(const lrn_cf_grad *g, int n, int kind, int
             float *terms = g->terms + p % 2 * L + post, *powers = g->powers + p % 2 * L;
             if (!given && p + 1 < T)
                 lrn_cl_squares((const char *)g->x + at + C * item,
-                               g->squares + (p + 1) % 2 * L + pre, C, half);
+                               g->squares + (p + 1) % 2 * L + pre, C, half, 0);
             for (c = 0; c < full; c += 8)
                 lrn_cl_terms8(&co, &co1, sq, dy, y, sc, terms, powers, c, 8, n, kind, half);
             if (full < C)
