@@ -272,7 +272,6 @@ static int lrn_gwindow(float *ring, const lrn_cf_grad *g, Py_ssize_t first, Py_s
 
 static int lrn_cf_backward(const lrn_cf_grad *g) {
     const Py_ssize_t C = g->C, n = g->n, pre = g->pre, post = n - 1 - pre, L = g->L, R = g->R;
-    const Py_ssize_t item = g->half ? 2 : 4;
     const int given = g->scale != NULL;
     /* rows of x squared ahead of the term rows */
     const Py_ssize_t lag = given ? 0 : post;
