@@ -16,7 +16,7 @@
    rows, what the steps share kept in registers (windows of 3 or 5 rows:
    the squares, so that a step loads rows b and c of x and no row of
    squares, 0.77-0.95x the time of single steps; block windows: the running
-   prefix, 0.85-1.0x).
+   prefix, 0.83-1.0x).
 
    Window sums never subtract (design §2).  Windows of up to LRN_DIRECT
    channels are direct sums of the squares of their rows, kept in a ring of
@@ -686,7 +686,7 @@ static void lrn_group_rows(lrn_group *g, const lrn_cf_tile *tl, Py_ssize_t b0) {
 
 /* Steps b0 .. b0 + LRN_GROUP - 1 of lrn_cf_forward, row b0's square going
    to slot ``slot`` of the R in the ring.  (Half data keeps the steps: its
-   groups measured 1.04-1.08x the time on the benchmark shapes.) */
+   groups measured 1.04-1.12x the time on the benchmark shapes.) */
 static void lrn_group_run(const lrn_cf_tile *tl, Py_ssize_t b0, Py_ssize_t slot, Py_ssize_t R) {
     const Py_ssize_t m = tl->n - 1;
     lrn_group g;
