@@ -2,13 +2,18 @@
 
     python bench/ab_kernels.py OLD.so NEW.so [--shapes alexnet1 alexnet2 googlenet batch1]
                                              [--layouts NCHW NHWC] [--size 5] [--backward]
+                                             [--dtype float32]
+
+A shape is a benchmark name or N x C x H x W written like 256x96x6x6 (channels-last: the
+same tensor with C last).
 
 Separate processes on this shared machine differ by 10-20 % from run to run, more than most
 kernel changes. Here both builds' extension modules are loaded side by side (each under a
 package name of its own) and their kernels called on the same arrays in interleaved rounds,
-with a copy of x as the yardstick: float32, beta 0.75, one thread (two builds' worker pools
-would take each other's cores), no operator layer. Run it in both orders: the build timed
-second gained about 2 % here. Prints each build's median over the copy's, and NEW / OLD.
+with a copy of x as the yardstick: float32 (or --dtype), beta 0.75, one thread (two builds'
+worker pools would take each other's cores), no operator layer. Run it in both orders: the
+build timed second gained about 2 % here. Prints each build's median over the copy's, and
+NEW / OLD.
 
 The other build comes from a worktree, e.g.
 
@@ -41,6 +46,20 @@ def load(path, tag):
     return module
 
 
+def shape_of(spec):
+    """(N, C, H, W) of a benchmark name or of ``NxCxHxW``."""
+    if spec in SHAPES:
+        return SHAPES[spec]
+    try:
+        dims = tuple(int(d) for d in spec.split("x"))
+    except ValueError:
+        dims = ()
+    if len(dims) != 4 or min(dims) < 1:
+        raise argparse.ArgumentTypeError(
+            f"a shape is one of {', '.join(SHAPES)} or NxCxHxW, not {spec!r}")
+    return dims
+
+
 def _seconds(fn):
     t = time.perf_counter()
     fn()
@@ -52,23 +71,27 @@ def main(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("old")
     ap.add_argument("new")
-    ap.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    ap.add_argument("--shapes", nargs="+", default=list(SHAPES), type=str)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float16"])
     ap.add_argument("--layouts", nargs="+", default=["NCHW", "NHWC"], choices=["NCHW", "NHWC"])
     ap.add_argument("--size", type=int, default=5)
     ap.add_argument("--backward", action="store_true", help="the backward pass, scale recomputed")
     ap.add_argument("--rounds", type=int, default=61)
     args = ap.parse_args(argv)
+    try:
+        shapes = {name: shape_of(name) for name in args.shapes}
+    except argparse.ArgumentTypeError as exc:
+        ap.error(str(exc))
     builds = {"old": load(args.old, "lrn_ab_old"), "new": load(args.new, "lrn_ab_new")}
     n, threads = args.size, 1
     problem = dict(n=n, pre=(n - 1) // 2, alpha_n=1e-4 / n, beta=0.75, bias=2.0,
                    grad_coef=2 * 1e-4 / n * 0.75, num_threads=threads)
     for layout in args.layouts:
-        for name in args.shapes:
-            N, C, H, W = SHAPES[name]
+        for name, (N, C, H, W) in shapes.items():
             shape = (N, C, H * W) if layout == "NCHW" else (N, H * W, C)
             rng = np.random.default_rng(0)
-            x = rng.standard_normal(shape).astype(np.float32)
-            dy = rng.standard_normal(shape).astype(np.float32)
+            x = rng.standard_normal(shape).astype(args.dtype)
+            dy = rng.standard_normal(shape).astype(args.dtype)
             y, dx, copy = np.empty_like(x), np.empty_like(x), np.empty_like(x)
             cases = {"copy": lambda: np.copyto(copy, x)}
             for tag, module in builds.items():
@@ -87,7 +110,8 @@ def main(argv=None):
                 for k, fn in cases.items():
                     times[k].append(_seconds(fn))
             med = {k: float(np.median(v)) for k, v in times.items()}
-            print(f"{name} {layout} size {n} {'backward' if args.backward else 'forward'}: "
+            print(f"{name} {layout} {args.dtype} size {n} "
+                  f"{'backward' if args.backward else 'forward'}: "
                   f"old {med['old'] / med['copy']:.2f} copies, new {med['new'] / med['copy']:.2f}"
                   f", new / old {med['new'] / med['old']:.3f}", flush=True)
 

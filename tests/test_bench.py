@@ -218,6 +218,14 @@ def test_ab_kernels_script_runs():
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.count("new / old") == 2, proc.stdout
         assert ("backward" in proc.stdout) == bool(extra), proc.stdout
+    proc = subprocess.run([sys.executable, os.path.join(BENCH, "ab_kernels.py"), so, so,
+                           "--rounds", "1", "--shapes", "2x24x5x7", "--dtype", "float16"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("2x24x5x7") == 2 and "float16" in proc.stdout, proc.stdout
+    proc = subprocess.run([sys.executable, os.path.join(BENCH, "ab_kernels.py"), so, so,
+                           "--shapes", "2x24x5"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "NxCxHxW, not '2x24x5'" in proc.stderr, proc.stderr
     proc = subprocess.run([sys.executable, os.path.join(BENCH, "ab_kernels.py"), so,
                            so + ".missing"], capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "no such file" in proc.stderr, proc.stderr
