@@ -71,7 +71,7 @@ def main(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("old")
     ap.add_argument("new")
-    ap.add_argument("--shapes", nargs="+", default=list(SHAPES), type=str)
+    ap.add_argument("--shapes", nargs="+", default=list(SHAPES))
     ap.add_argument("--dtype", default="float32", choices=["float32", "float16"])
     ap.add_argument("--layouts", nargs="+", default=["NCHW", "NHWC"], choices=["NCHW", "NHWC"])
     ap.add_argument("--size", type=int, default=5)

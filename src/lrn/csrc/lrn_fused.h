@@ -744,7 +744,7 @@ static int lrn_cf_forward(const lrn_cf_tile *tl) {
     /* direct sums: the squares of the last n rows, in n slots (C if fewer) */
     const Py_ssize_t R = tl->n < tl->ring_rows ? tl->n : tl->ring_rows, L = tl->L;
     const int direct = n <= LRN_DIRECT;
-    Py_ssize_t b, c, r, first, last, slot, slot_b = 0;   /* slot_b: b % R */
+    Py_ssize_t b, c, r, first, last, slot, slot_b = 0;   /* direct windows: b % R */
     lrn_step st;
     if (tl->kind > 2) return 0;
     for (b = 0; b < C + post; b++, slot_b = slot_b + 1 == R ? 0 : slot_b + 1) {
