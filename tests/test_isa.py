@@ -217,6 +217,25 @@ def test_channels_first_windows_do_not_depend_on_their_neighbours(build, convent
                     assert s[:, c].tobytes() == sc[:, pre].tobytes(), (size, C, T, c)
 
 
+@pytest.mark.parametrize("build", _builds()[1:], indirect=True)
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_channels_first_in_place_gives_the_same_bits(build, dtype):
+    # the grouped steps (windows of 3 or 5 rows, and block windows) read a
+    # vector of each of their rows of x before they store any vector of y
+    # there: with out=x every row is still read before it is overwritten
+    rng = np.random.default_rng(12)
+    for size in (3, 5, 11, 21):
+        for C in (9, 21, 30, 47):
+            for T in (1, 17, 100):
+                x = (rng.standard_normal((2, C, T)) * 2).astype(dtype)
+                kw = dict(alpha=1.3, beta=0.75, bias=0.7)
+                y, s = lrn.lrn(x, size, return_scale=True, **kw)
+                inplace, scale = x.copy(), poisoned(x.shape, dtype)
+                lrn.lrn(inplace, size, out=(inplace, scale), return_scale=True, **kw)
+                assert inplace.tobytes() == y.tobytes(), (size, C, T)
+                assert scale.tobytes() == s.tobytes(), (size, C, T)
+
+
 def _at_the_end_of_memory(a):
     """``a`` copied so that its last byte is the last one of a page after which
     nothing may be read or written: touching anything past the array crashes."""
