@@ -196,8 +196,10 @@ def test_channels_last_windows_add_in_channel_order(build, convention):
 @pytest.mark.parametrize("build", _builds()[1:], indirect=True)
 @pytest.mark.parametrize("convention", ["onnx", "torch"])
 @pytest.mark.parametrize("beta", [0.75, 0.5, 1.0])
-def test_channels_first_windows_do_not_depend_on_their_neighbours(build, convention, beta):
-    # the AVX2 and AVX-512 builds complete the channels-first float windows of
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_channels_first_windows_do_not_depend_on_their_neighbours(build, convention, beta,
+                                                                  dtype):
+    # the AVX2 and AVX-512 builds complete the channels-first windows of
     # 3 or 5 rows that lie within the channels four rows at a time, their
     # squares in registers, and the others a row at a time from a ring of
     # squares: every complete window's y and scale are the bits of the same
@@ -208,7 +210,7 @@ def test_channels_first_windows_do_not_depend_on_their_neighbours(build, convent
         pre, post = window_bounds(size, convention)
         for C in (size, 8, 9, 12, 13, 21):
             for T in (1, 15, 16, 17, 40, 100):
-                x = (rng.standard_normal((2, C, T)) * 2).astype(np.float32)
+                x = (rng.standard_normal((2, C, T)) * 2).astype(dtype)
                 y, s = lrn.lrn(x, size, return_scale=True, **kw)
                 for c in range(pre, C - post):
                     yc, sc = lrn.lrn(x[:, c - pre:c + post + 1].copy(), size,

@@ -11,12 +11,12 @@
    is passed over twice: a step's loads are row b (the one read from memory)
    and rows already in L1 (the squares, row c of x, read post steps ago).
 
-   Float data takes most steps four at a time (lrn_group_run,
-   lrn_block_group_run): one vector of positions at a time through the four
-   rows, what the steps share kept in registers (windows of 3 or 5 rows:
-   the squares, so that a step loads rows b and c of x and no row of
-   squares, 0.77-0.95x the time of single steps; block windows: the running
-   prefix, 0.83-1.0x).
+   Most steps go four at a time (lrn_group_run, lrn_block_group_run): one
+   vector of positions at a time through the four rows, what the steps
+   share kept in registers (windows of 3 or 5 rows, float or half data: the
+   squares, so that a step loads rows b and c of x and no row of squares,
+   0.77-0.95x the time of single steps; block windows, float data: the
+   running prefix, 0.83-1.0x).
 
    Window sums never subtract (design §2).  Windows of up to LRN_DIRECT
    channels are direct sums of the squares of their rows, kept in a ring of
@@ -599,9 +599,9 @@ static void lrn_block_window(lrn_step *st, const lrn_cf_tile *tl, Py_ssize_t c) 
 /* The rows of steps b0 .. b0 + LRN_GROUP - 1, all with a row b < C
    entering and a window c = b - post >= 0 completing. */
 typedef struct {
-    const float *xb[LRN_GROUP], *xc[LRN_GROUP];
-    float *yc[LRN_GROUP], *sc[LRN_GROUP];
-    const float *next[LRN_GROUP];  /* the next group's rows of x, or NULL */
+    const void *xb[LRN_GROUP], *xc[LRN_GROUP];
+    void *yc[LRN_GROUP], *sc[LRN_GROUP];
+    const char *next[LRN_GROUP];   /* the next group's rows of x, or NULL */
     /* direct windows of n = m + 1 rows (b0 >= m): */
     const float *in[LRN_DIRECT];   /* the squares of rows b0 - m .. b0 - 1 */
     float *out[LRN_GROUP];         /* slots for the squares of the group's
@@ -614,11 +614,11 @@ typedef struct {
 } lrn_group;
 
 /* The group's vectors of x at t: rows b (entering) and c (due). */
-LRN_INLINE void lrn_group_loads(const lrn_group *g, Py_ssize_t t, int lanes, lrn_wv *xb,
-                                lrn_wv *xc) {
+LRN_INLINE void lrn_group_loads(const lrn_group *g, Py_ssize_t t, int lanes, int half,
+                                lrn_wv *xb, lrn_wv *xc) {
     int k;
-    for (k = 0; k < LRN_GROUP; k++) xb[k] = lrn_w_ld_n(g->xb[k], t, lanes, 0, 0.0f);
-    for (k = 0; k < LRN_GROUP; k++) xc[k] = lrn_w_ld_n(g->xc[k], t, lanes, 0, 0.0f);
+    for (k = 0; k < LRN_GROUP; k++) xb[k] = lrn_w_ld_n(g->xb[k], t, lanes, half, 0.0f);
+    for (k = 0; k < LRN_GROUP; k++) xc[k] = lrn_w_ld_n(g->xc[k], t, lanes, half, 0.0f);
 }
 
 /* A group on the positions t .. t + lanes - 1.  The squares stay in
@@ -627,19 +627,19 @@ LRN_INLINE void lrn_group_loads(const lrn_group *g, Py_ssize_t t, int lanes, lrn
    lrn_step_vec also loads the n - 1 rows of squares.  Each window adds them
    in lrn_step_vec's order, the entering row first: the same bits. */
 LRN_INLINE void lrn_group_vec(const lrn_group *g, const lrn_wcoef *co, Py_ssize_t t, int lanes,
-                              int m, int kind, int scale) {
+                              int m, int kind, int scale, int half) {
     lrn_wv q[LRN_DIRECT + LRN_GROUP], xb[LRN_GROUP], xc[LRN_GROUP], acc;
     int j, k;
-    if (LRN_LOADS_FIRST) lrn_group_loads(g, t, lanes, xb, xc);
+    if (LRN_LOADS_FIRST) lrn_group_loads(g, t, lanes, half, xb, xc);
     for (j = 0; j < m; j++) q[j] = lrn_w_load(g->in[j] + t);
     for (k = 0; k < LRN_GROUP; k++) {
-        if (!LRN_LOADS_FIRST) xb[k] = lrn_w_ld_n(g->xb[k], t, lanes, 0, 0.0f);
+        if (!LRN_LOADS_FIRST) xb[k] = lrn_w_ld_n(g->xb[k], t, lanes, half, 0.0f);
         q[m + k] = lrn_w_mul(xb[k], xb[k]);
         acc = q[m + k];
         for (j = 1; j <= m; j++) acc = lrn_w_add(acc, q[m + k - j]);
-        if (!LRN_LOADS_FIRST) xc[k] = lrn_w_ld_n(g->xc[k], t, lanes, 0, 0.0f);
-        if (scale) lrn_w_st_n(g->sc[k], t, lrn_w_fmadd(co->mul, acc, co->add), lanes, 0);
-        lrn_w_st_n(g->yc[k], t, lrn_w_power(xc[k], acc, co, kind), lanes, 0);
+        if (!LRN_LOADS_FIRST) xc[k] = lrn_w_ld_n(g->xc[k], t, lanes, half, 0.0f);
+        if (scale) lrn_w_st_n(g->sc[k], t, lrn_w_fmadd(co->mul, acc, co->add), lanes, half);
+        lrn_w_st_n(g->yc[k], t, lrn_w_power(xc[k], acc, co, kind), lanes, half);
     }
     for (j = 0; j < m && j < LRN_GROUP; j++)
         lrn_w_store(g->out[j] + t, q[m + LRN_GROUP - 1 - j]);
@@ -649,20 +649,20 @@ LRN_INLINE void lrn_group_vec(const lrn_group *g, const lrn_wcoef *co, Py_ssize_
    running prefix stays in a register through the group, and is stored once;
    the squares go to the ring for the block's suffix sums. */
 LRN_INLINE void lrn_block_group_vec(const lrn_group *g, const lrn_wcoef *co, Py_ssize_t t,
-                                    int lanes, int kind, int scale) {
+                                    int lanes, int kind, int scale, int half) {
     lrn_wv prefix = g->restart ? lrn_w_zero() : lrn_w_load(g->prefix + t), q, acc,
            xb[LRN_GROUP], xc[LRN_GROUP];
     int k;
-    if (LRN_LOADS_FIRST) lrn_group_loads(g, t, lanes, xb, xc);
+    if (LRN_LOADS_FIRST) lrn_group_loads(g, t, lanes, half, xb, xc);
     for (k = 0; k < LRN_GROUP; k++) {
-        if (!LRN_LOADS_FIRST) xb[k] = lrn_w_ld_n(g->xb[k], t, lanes, 0, 0.0f);
+        if (!LRN_LOADS_FIRST) xb[k] = lrn_w_ld_n(g->xb[k], t, lanes, half, 0.0f);
         q = lrn_w_mul(xb[k], xb[k]);
         lrn_w_store(g->out[k] + t, q);
         prefix = k == 0 && g->restart ? q : lrn_w_add(prefix, q);
         acc = g->suffix[k] == NULL ? prefix : lrn_w_add(prefix, lrn_w_load(g->suffix[k] + t));
-        if (!LRN_LOADS_FIRST) xc[k] = lrn_w_ld_n(g->xc[k], t, lanes, 0, 0.0f);
-        if (scale) lrn_w_st_n(g->sc[k], t, lrn_w_fmadd(co->mul, acc, co->add), lanes, 0);
-        lrn_w_st_n(g->yc[k], t, lrn_w_power(xc[k], acc, co, kind), lanes, 0);
+        if (!LRN_LOADS_FIRST) xc[k] = lrn_w_ld_n(g->xc[k], t, lanes, half, 0.0f);
+        if (scale) lrn_w_st_n(g->sc[k], t, lrn_w_fmadd(co->mul, acc, co->add), lanes, half);
+        lrn_w_st_n(g->yc[k], t, lrn_w_power(xc[k], acc, co, kind), lanes, half);
     }
     lrn_w_store(g->prefix + t, prefix);
 }
@@ -671,7 +671,9 @@ LRN_INLINE void lrn_block_group_vec(const lrn_group *g, const lrn_wcoef *co, Py_
    x are requested into the L2 cache, a whole pass ahead: into the L1 they
    would share sets with the group's own rows, all of them where rows are a
    multiple of 4 KiB apart ((1, 64, 224, 224): 1.1-1.5x the time). */
-LRN_INLINE void lrn_group_row(const lrn_group *grp, const lrn_cf_tile *tl, int m, int kind) {
+LRN_INLINE void lrn_group_row(const lrn_group *grp, const lrn_cf_tile *tl, int m, int kind,
+                              int half) {
+    const Py_ssize_t item = half ? 2 : 4;
     const lrn_group g = *grp;
     const lrn_wcoef co = lrn_w_coefs(tl);
     const Py_ssize_t T = tl->T, ahead = LRN_GROUP_AHEAD * LRN_W;
@@ -681,16 +683,16 @@ LRN_INLINE void lrn_group_row(const lrn_group *grp, const lrn_cf_tile *tl, int m
     for (t = 0; t + LRN_W <= T; t += LRN_W) {
         if (t % 16 == 0)   /* a cache line of each row */
             for (k = 0; k < LRN_GROUP; k++) {
-                if (g.next[k] != NULL) __builtin_prefetch(g.next[k] + t, 0, 2);
-                if (t + ahead < T) lrn_prefetch(g.yc[k] + t + ahead, 1, 1);
+                if (g.next[k] != NULL) __builtin_prefetch(g.next[k] + t * item, 0, 2);
+                if (t + ahead < T) lrn_prefetch((char *)g.yc[k] + (t + ahead) * item, 1, 1);
             }
         if (m < 0)
-            lrn_block_group_vec(&g, &co, t, LRN_W, kind, scale);
+            lrn_block_group_vec(&g, &co, t, LRN_W, kind, scale, half);
         else
-            lrn_group_vec(&g, &co, t, LRN_W, m, kind, scale);
+            lrn_group_vec(&g, &co, t, LRN_W, m, kind, scale, half);
     }
-    if (t < T && m < 0) lrn_block_group_vec(&g, &co, t, (int)(T - t), kind, scale);
-    if (t < T && m >= 0) lrn_group_vec(&g, &co, t, (int)(T - t), m, kind, scale);
+    if (t < T && m < 0) lrn_block_group_vec(&g, &co, t, (int)(T - t), kind, scale, half);
+    if (t < T && m >= 0) lrn_group_vec(&g, &co, t, (int)(T - t), m, kind, scale, half);
 }
 
 /* The rows of x, y and the scale of the group at b0. */
@@ -699,18 +701,20 @@ static void lrn_group_rows(lrn_group *g, const lrn_cf_tile *tl, Py_ssize_t b0) {
     Py_ssize_t k;
     for (k = 0; k < LRN_GROUP; k++) {
         const Py_ssize_t b = b0 + k, c = b - post;
-        g->xb[k] = (const float *)lrn_row(tl->x, b, tl);
-        g->xc[k] = (const float *)lrn_row(tl->x, c, tl);
-        g->yc[k] = (float *)lrn_row(tl->y, c, tl);
-        g->sc[k] = tl->scale == NULL ? NULL : (float *)lrn_row(tl->scale, c, tl);
-        g->next[k] = b + LRN_GROUP < tl->C ? (const float *)lrn_row(tl->x, b + LRN_GROUP, tl)
+        g->xb[k] = lrn_row(tl->x, b, tl);
+        g->xc[k] = lrn_row(tl->x, c, tl);
+        g->yc[k] = (void *)lrn_row(tl->y, c, tl);
+        g->sc[k] = tl->scale == NULL ? NULL : (void *)lrn_row(tl->scale, c, tl);
+        g->next[k] = b + LRN_GROUP < tl->C ? (const char *)lrn_row(tl->x, b + LRN_GROUP, tl)
                                            : NULL;
     }
 }
 
 /* Steps b0 .. b0 + LRN_GROUP - 1 of lrn_cf_forward, row b0's square going
-   to slot ``slot`` of the R in the ring.  (Half data keeps the steps: its
-   groups measured 1.04-1.12x the time on the benchmark shapes.) */
+   to slot ``slot`` of the R in the ring.  Half data too: float16, size 5,
+   1 thread, against its single steps, (256, 96, 6, 6) 0.73-0.76x the time,
+   the other benchmark shapes 0.92-0.99x in the AVX2 build and 0.95-1.04x in
+   the AVX-512 one (1.04-1.12x before its loads came first). */
 static void lrn_group_run(const lrn_cf_tile *tl, Py_ssize_t b0, Py_ssize_t slot, Py_ssize_t R) {
     const Py_ssize_t m = tl->n - 1;
     lrn_group g;
@@ -725,14 +729,21 @@ static void lrn_group_run(const lrn_cf_tile *tl, Py_ssize_t b0, Py_ssize_t slot,
         g.out[j] = tl->ring + s * tl->L;
         s = s == 0 ? R - 1 : s - 1;
     }
-    switch (tl->kind * 2 + (m == 4)) {
-    case 0: lrn_group_row(&g, tl, 2, 0); return;
-    case 1: lrn_group_row(&g, tl, 4, 0); return;
-    case 2: lrn_group_row(&g, tl, 2, 1); return;
-    case 3: lrn_group_row(&g, tl, 4, 1); return;
-    case 4: lrn_group_row(&g, tl, 2, 2); return;
-    default: lrn_group_row(&g, tl, 4, 2); return;
+#define LRN_GROUP_KINDS(H)                                                                \
+    switch (tl->kind * 2 + (m == 4)) {                                                    \
+    case 0: lrn_group_row(&g, tl, 2, 0, H); return;                                       \
+    case 1: lrn_group_row(&g, tl, 4, 0, H); return;                                       \
+    case 2: lrn_group_row(&g, tl, 2, 1, H); return;                                       \
+    case 3: lrn_group_row(&g, tl, 4, 1, H); return;                                       \
+    case 4: lrn_group_row(&g, tl, 2, 2, H); return;                                       \
+    default: lrn_group_row(&g, tl, 4, 2, H); return;                                      \
     }
+    if (tl->half) {
+        LRN_GROUP_KINDS(1)
+    } else {
+        LRN_GROUP_KINDS(0)
+    }
+#undef LRN_GROUP_KINDS
 }
 
 /* Steps b0 .. b0 + LRN_GROUP - 1 of lrn_cf_forward's block windows, all
@@ -753,9 +764,9 @@ static void lrn_block_group_run(const lrn_cf_tile *tl, Py_ssize_t b0) {
     g.prefix = tl->prefix;
     g.restart = b0 % n == 0;
     switch (tl->kind) {
-    case 0: lrn_group_row(&g, tl, -1, 0); return;
-    case 1: lrn_group_row(&g, tl, -1, 1); return;
-    default: lrn_group_row(&g, tl, -1, 2); return;
+    case 0: lrn_group_row(&g, tl, -1, 0, 0); return;
+    case 1: lrn_group_row(&g, tl, -1, 1, 0); return;
+    default: lrn_group_row(&g, tl, -1, 2, 0); return;
     }
 }
 
@@ -773,7 +784,7 @@ static int lrn_cf_forward(const lrn_cf_tile *tl) {
     if (tl->kind > 2) return 0;
     for (b = 0; b < C + post; b++, slot_b = slot_b + 1 == R ? 0 : slot_b + 1) {
         c = b - post;
-        if (!tl->half && (n == 3 || n == 5) && b >= n - 1 && b + LRN_GROUP <= C) {
+        if ((n == 3 || n == 5) && b >= n - 1 && b + LRN_GROUP <= C) {
             lrn_group_run(tl, b, slot_b, R);   /* steps b .. b + LRN_GROUP - 1 */
             b += LRN_GROUP - 1;
             for (slot_b += LRN_GROUP - 1; slot_b >= R; slot_b -= R) {}
