@@ -222,9 +222,11 @@ def test_channels_first_windows_do_not_depend_on_their_neighbours(build, convent
 @pytest.mark.parametrize("build", _builds()[1:], indirect=True)
 @pytest.mark.parametrize("dtype", [np.float16, np.float32])
 def test_channels_first_in_place_gives_the_same_bits(build, dtype):
-    # the grouped steps (windows of 3 or 5 rows, and block windows) read a
-    # vector of each of their rows of x before they store any vector of y
-    # there: with out=x every row is still read before it is overwritten
+    # a grouped step (windows of 3 or 5 rows, and block windows) reads its
+    # row c of x before it stores row c of y, and no later step of the group
+    # reads a row that one before it stored: with out=x every row of x is
+    # read before it is overwritten (the AVX-512 build reads all the group's
+    # rows first)
     rng = np.random.default_rng(12)
     for size in (3, 5, 11, 21):
         for C in (9, 21, 30, 47):

@@ -585,10 +585,10 @@ static void lrn_block_window(lrn_step *st, const lrn_cf_tile *tl, Py_ssize_t c) 
 /* A group loads its vectors of x before its first store (AVX-512 build): a
    load after a store to the same address modulo 4 KiB waits for it, and
    rows of x and y often are (numpy places large arrays at the same page
-   offset; (1, 64, 224, 224)'s rows are 49 pages apart): float32, size 5,
-   1 thread, 0.80-0.91x the time there at size 5 (0.91-0.96x at 21), 0.95-1.03x
-   on the other benchmark shapes.  The AVX2 build's 16 registers cannot hold
-   the eight vectors besides the squares (1.05-1.10x the time but on
+   offset; (1, 64, 224, 224)'s rows are 49 pages apart): float32, 1 thread,
+   0.80-0.91x the time there at size 5 (0.91-0.96x at 21), 0.95-1.03x on the
+   other benchmark shapes.  The AVX2 build's 16 registers cannot hold the
+   eight vectors besides the squares (1.05-1.10x the time but on
    (1, 64, 224, 224)). */
 #ifdef LRN_AVX512
 #define LRN_LOADS_FIRST 1
