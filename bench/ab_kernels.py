@@ -2,10 +2,13 @@
 
     python bench/ab_kernels.py OLD.so NEW.so [--shapes alexnet1 alexnet2 googlenet batch1]
                                              [--layouts NCHW NHWC] [--size 5] [--backward]
-                                             [--dtype float32]
+                                             [--dtype float32] [--offsets XO YO]
 
 A shape is a benchmark name or N x C x H x W written like 256x96x6x6 (channels-last: the
-same tensor with C last).
+same tensor with C last). ``--offsets`` places x (and dy) XO bytes and y (dx and the copy)
+YO bytes past a 4 KiB page boundary instead of where NumPy puts them: ``16 16`` is NumPy's
+placement of large arrays, where a load of x can wait for a store to y at the same address
+modulo 4 KiB, ``16 2064`` moves y half a page away (design §4).
 
 Separate processes on this shared machine differ by 10-20 % from run to run, more than most
 kernel changes. Here both builds' extension modules are loaded side by side (each under a
@@ -60,6 +63,18 @@ def shape_of(spec):
     return dims
 
 
+PAGE = 4096
+
+
+def placed(a, offset):
+    """A copy of ``a`` whose data begin ``offset`` bytes past a page boundary."""
+    raw = np.empty(a.nbytes + 2 * PAGE, np.uint8)
+    start = -raw.ctypes.data % PAGE + offset
+    out = raw[start:start + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
 def _seconds(fn):
     t = time.perf_counter()
     fn()
@@ -77,7 +92,14 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=5)
     ap.add_argument("--backward", action="store_true", help="the backward pass, scale recomputed")
     ap.add_argument("--rounds", type=int, default=61)
+    ap.add_argument("--offsets", nargs=2, type=int, metavar=("XO", "YO"),
+                    help="bytes past a page boundary where x and y begin")
     args = ap.parse_args(argv)
+    item = np.dtype(args.dtype).itemsize
+    if args.offsets is not None and not all(0 <= o < PAGE and o % item == 0
+                                            for o in args.offsets):
+        ap.error(f"--offsets must be multiples of {item} (the {args.dtype} item size) in "
+                 f"[0, {PAGE}), not {' '.join(map(str, args.offsets))}")
     try:
         shapes = {name: shape_of(name) for name in args.shapes}
     except argparse.ArgumentTypeError as exc:
@@ -93,6 +115,10 @@ def main(argv=None):
             x = rng.standard_normal(shape).astype(args.dtype)
             dy = rng.standard_normal(shape).astype(args.dtype)
             y, dx, copy = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+            if args.offsets is not None:
+                xo, yo = args.offsets
+                x, dy = placed(x, xo), placed(dy, xo)
+                y, dx, copy = placed(y, yo), placed(dx, yo), placed(copy, yo)
             cases = {"copy": lambda: np.copyto(copy, x)}
             for tag, module in builds.items():
                 call = module.Call(dict(problem, channels_last=layout == "NHWC"), shape,

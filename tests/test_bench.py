@@ -224,6 +224,18 @@ def test_ab_kernels_script_runs():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("2x24x5x7") == 2 and "float16" in proc.stdout, proc.stdout
     proc = subprocess.run([sys.executable, os.path.join(BENCH, "ab_kernels.py"), so, so,
+                           "--rounds", "1", "--shapes", "2x24x5x7", "--offsets", "16", "2064"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("new / old") == 2, proc.stdout
+    for offsets, dtype in ((["4096", "0"], "float32"), (["2", "0"], "float32"),
+                           (["0", "-2"], "float16")):
+        proc = subprocess.run([sys.executable, os.path.join(BENCH, "ab_kernels.py"), so, so,
+                               "--offsets", *offsets, "--dtype", dtype],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode != 0 and "--offsets must be multiples of" in proc.stderr, \
+            proc.stderr
+    proc = subprocess.run([sys.executable, os.path.join(BENCH, "ab_kernels.py"), so, so,
                            "--shapes", "2x24x5"], capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "NxCxHxW, not '2x24x5'" in proc.stderr, proc.stderr
     proc = subprocess.run([sys.executable, os.path.join(BENCH, "ab_kernels.py"), so,
