@@ -243,6 +243,18 @@ def test_ab_kernels_script_runs():
     assert proc.returncode != 0 and "no such file" in proc.stderr, proc.stderr
 
 
+def test_ab_kernels_places_arrays_at_the_offsets():
+    spec = importlib.util.spec_from_file_location("ab_kernels",
+                                                  os.path.join(BENCH, "ab_kernels.py"))
+    ab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ab)
+    a = np.arange(3 * 5 * 7, dtype=np.float16).reshape(3, 5, 7)
+    for offset in (0, 2, 16, 2064, 4094):
+        out = ab.placed(a, offset)
+        assert out.ctypes.data % ab.PAGE == offset and out.shape == a.shape
+        assert out.dtype == a.dtype and out.tobytes() == a.tobytes()
+
+
 def test_pool_idle_script_runs():
     proc = subprocess.run([sys.executable, os.path.join(BENCH, "pool_idle.py"), "--rounds", "1",
                            "--shapes", "alexnet2"], capture_output=True, text=True, timeout=120)
