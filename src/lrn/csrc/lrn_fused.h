@@ -576,10 +576,11 @@ static void lrn_block_window(lrn_step *st, const lrn_cf_tile *tl, Py_ssize_t c) 
     }
 }
 
-/* Float data: the steps whose rows enter and whose windows complete within
-   the tile's rows go LRN_GROUP at a time (windows of 3 or 5 rows:
-   lrn_group_run; block windows, four rows of one block: lrn_block_group_run),
-   one vector of positions at a time through the group's rows. */
+/* The steps whose rows enter and whose windows complete within the tile's
+   rows go LRN_GROUP at a time (windows of 3 or 5 rows, float or half data:
+   lrn_group_run; block windows, float data, four rows of one block:
+   lrn_block_group_run), one vector of positions at a time through the
+   group's rows. */
 #define LRN_GROUP 4
 #define LRN_GROUP_AHEAD 8   /* vectors ahead that a group requests y for writing */
 /* A group loads its vectors of x before its first store (AVX-512 build): a
