@@ -131,7 +131,8 @@ def _count(params):
 
 
 _CY_DEF = re.compile(r"^\s*(?:cdef|cpdef|def)\b[^=\n]*?\b(\w+)\s*\(", re.M)
-_C_DEF = re.compile(r"^\s*static\s+(?:inline\s+)?[\w\s\*]+?\b(\w+)\s*\(", re.M)
+_C_DEF = re.compile(r"^\s*(?:static\s+(?:inline\s+)?|LRN_INLINE\s+)[\w\s\*]+?\b(\w+)\s*\(",
+                    re.M)
 
 
 def _signatures(text, pattern):

@@ -95,9 +95,16 @@ static inline int lrn_gflags(const lrn_gstep *st) {
            (st->pc != NULL ? LRN_G_PC : 0);
 }
 
+/* A row's coefficients as vectors: s = co.add + co.mul * acc, the power
+   taken from s with ``unit`` (mul 1, add 0), dx = p - coef * x * (terms). */
+typedef struct {
+    lrn_vcoef co, unit;
+    __m256 coef;
+} lrn_gcoef;
+
 /* Step ``st`` on the eight positions at t; msq, mt, kind, half and flags are
-   constants where this is inlined for the common steps.  ``co`` holds
-   alpha_n and bias (s = bias + alpha_n * acc), ``unit`` mul 1 and add 0:
+   constants where this is inlined for the common steps.  ``gc->co`` holds
+   alpha_n and bias (s = bias + alpha_n * acc), ``gc->unit`` mul 1 and add 0:
    the power is taken from s itself, as the row passes take it, so that a
    recomputed scale and a given one give the same bits (Dask's blocks, given
    the forward's scale, equal an in-memory call that recomputes it).
@@ -105,9 +112,8 @@ static inline int lrn_gflags(const lrn_gstep *st) {
    their low 12 bits (rows 4 KiB apart: T or the stride a multiple of 1024)
    would otherwise make each load wait for the store before it (measured:
    three times slower). */
-LRN_INLINE void lrn_gstep8(const lrn_gstep *st, const lrn_vcoef *co, const lrn_vcoef *unit,
-                           __m256 coef, Py_ssize_t t, int msq, int mt, int kind, int half,
-                           int flags) {
+LRN_INLINE void lrn_gstep8(const lrn_gstep *st, const lrn_gcoef *gc, Py_ssize_t t, int msq,
+                           int mt, int kind, int half, int flags) {
     __m256 q = _mm256_setzero_ps(), acc, tacc = _mm256_setzero_ps(), s, dyv, yv,
            term = _mm256_setzero_ps(), power = _mm256_setzero_ps(), pc = _mm256_setzero_ps(),
            xv = _mm256_setzero_ps(), older[LRN_DIRECT];
@@ -134,9 +140,9 @@ LRN_INLINE void lrn_gstep8(const lrn_gstep *st, const lrn_vcoef *co, const lrn_v
         xv = lrn_ld8_n(st->xc, t, lanes, half, 0.0f);
     }
     if (flags & LRN_G_TERM) {
-        s = (flags & LRN_G_GIVEN) ? acc : _mm256_fmadd_ps(co->mul, acc, co->add);
+        s = (flags & LRN_G_GIVEN) ? acc : _mm256_fmadd_ps(gc->co.mul, acc, gc->co.add);
         term = _mm256_div_ps(_mm256_mul_ps(dyv, yv), s);
-        power = lrn_power8(dyv, s, unit, kind);
+        power = lrn_power8(dyv, s, &gc->unit, kind);
     }
     if ((flags & LRN_G_XB) && (flags & LRN_G_KEEP)) _mm256_store_ps(st->sqout + t, q);
     if ((flags & LRN_G_TERM) && (flags & LRN_G_KEEP)) {
@@ -147,7 +153,7 @@ LRN_INLINE void lrn_gstep8(const lrn_gstep *st, const lrn_vcoef *co, const lrn_v
     if (flags & LRN_G_TNEW) tacc = term;
     for (j = 0; j < mt; j++) tacc = _mm256_add_ps(tacc, older[j]);
     if (!(flags & LRN_G_PC)) pc = power;
-    lrn_st8_n(st->dxc, t, _mm256_fnmadd_ps(_mm256_mul_ps(coef, xv), tacc, pc), lanes, half);
+    lrn_st8_n(st->dxc, t, _mm256_fnmadd_ps(_mm256_mul_ps(gc->coef, xv), tacc, pc), lanes, half);
 }
 
 /* The coefficients of s = add + mul * acc, or with ``unit`` of s itself. */
@@ -165,6 +171,14 @@ static inline lrn_vcoef lrn_gcoefs(const lrn_cf_grad *g, int unit) {
     return lrn_vcoefs(&tile);
 }
 
+static inline lrn_gcoef lrn_gcoef_of(const lrn_cf_grad *g) {
+    lrn_gcoef gc;
+    gc.co = lrn_gcoefs(g, 0);
+    gc.unit = lrn_gcoefs(g, 1);
+    gc.coef = _mm256_set1_ps(g->coef);
+    return gc;
+}
+
 /* The row loop on local copies (stores to the rows could alias the structs).
    The rows the steps LRN_AHEAD later read from memory are requested a cache
    line at a time along the loop (and the row of dx they write, for
@@ -174,28 +188,27 @@ static inline lrn_vcoef lrn_gcoefs(const lrn_cf_grad *g, int unit) {
 LRN_INLINE void lrn_gstep_row(const lrn_gstep *step, const lrn_cf_grad *g, int msq, int mt,
                               int kind, int half, int flags) {
     lrn_gstep st = *step;
-    const lrn_vcoef co = lrn_gcoefs(g, 0), unit = lrn_gcoefs(g, 1);
-    const __m256 coef = _mm256_set1_ps(g->coef);
+    const lrn_gcoef gc = lrn_gcoef_of(g);
     const Py_ssize_t T = g->T, item = half ? 2 : 4;
     Py_ssize_t t;
     int j;
     for (t = 0; t + 16 <= T; t += 16) {
         for (j = 0; j < st.nahead; j++) lrn_prefetch(st.ahead[j] + t * item, 1, 0);
         if (st.ahead_dx != NULL) lrn_prefetch(st.ahead_dx + t * item, 1, 1);
-        lrn_gstep8(&st, &co, &unit, coef, t, msq, mt, kind, half, flags);
-        lrn_gstep8(&st, &co, &unit, coef, t + 8, msq, mt, kind, half, flags);
+        lrn_gstep8(&st, &gc, t, msq, mt, kind, half, flags);
+        lrn_gstep8(&st, &gc, t + 8, msq, mt, kind, half, flags);
     }
     if (t < T) {
         for (j = 0; j < st.nahead; j++) lrn_prefetch(st.ahead[j] + t * item, (T - t) * item, 0);
         if (st.ahead_dx != NULL) lrn_prefetch(st.ahead_dx + t * item, (T - t) * item, 1);
     }
     if (t + 8 <= T) {
-        lrn_gstep8(&st, &co, &unit, coef, t, msq, mt, kind, half, flags);
+        lrn_gstep8(&st, &gc, t, msq, mt, kind, half, flags);
         t += 8;
     }
     if (t < T) {   /* the row's last positions (its rings' rows are whole vectors) */
         st.lanes = (int)(T - t);
-        lrn_gstep8(&st, &co, &unit, coef, t, msq, mt, kind, half, flags | LRN_G_PART);
+        lrn_gstep8(&st, &gc, t, msq, mt, kind, half, flags | LRN_G_PART);
     }
 }
 
@@ -338,36 +351,42 @@ static int lrn_cf_backward(const lrn_cf_grad *g) {
 
 /* The first loop's eight channels at c of a position (``part`` of them in
    a last, partial vector, whose other lanes store zero terms: the pads). */
-LRN_INLINE void lrn_cl_terms8(const lrn_vcoef *co, const lrn_vcoef *co1, const float *sq,
-                              const char *dy, const char *y, const char *given, float *terms,
-                              float *powers, Py_ssize_t c, Py_ssize_t part, int n, int kind,
-                              int half) {
+typedef struct {
+    const float *sq;        /* first loop: the padded row of squares */
+    const char *dy, *y, *given;   /* ... the position's rows (given may be NULL) */
+    const char *x;          /* second loop: the position's x */
+    char *dx;               /* ... and dx */
+    float *terms, *powers;  /* the rows the first loop writes, the second reads */
+} lrn_cl_gpos;
+
+LRN_INLINE void lrn_cl_terms8(const lrn_cl_gpos *ps, const lrn_gcoef *gc, Py_ssize_t c,
+                              Py_ssize_t part, int n, int kind, int half) {
     __m256 s, dyv, yv, term;
     int j;
-    if (given != NULL) {
-        s = lrn_ld8_n(given, c, part, half, 1.0f);
+    if (ps->given != NULL) {
+        s = lrn_ld8_n(ps->given, c, part, half, 1.0f);
     } else {
-        s = _mm256_loadu_ps(sq + c);
-        for (j = 1; j < n; j++) s = _mm256_add_ps(s, _mm256_loadu_ps(sq + c + j));
-        s = _mm256_fmadd_ps(co->mul, s, co->add);
+        s = _mm256_loadu_ps(ps->sq + c);
+        for (j = 1; j < n; j++) s = _mm256_add_ps(s, _mm256_loadu_ps(ps->sq + c + j));
+        s = _mm256_fmadd_ps(gc->co.mul, s, gc->co.add);
     }
-    dyv = lrn_ld8_n(dy, c, part, half, 0.0f);
-    yv = lrn_ld8_n(y, c, part, half, 0.0f);
+    dyv = lrn_ld8_n(ps->dy, c, part, half, 0.0f);
+    yv = lrn_ld8_n(ps->y, c, part, half, 0.0f);
     term = _mm256_div_ps(_mm256_mul_ps(dyv, yv), s);
     if (part < 8) term = _mm256_and_ps(term, _mm256_castsi256_ps(lrn_first8(part)));
-    _mm256_storeu_ps(terms + c, term);
-    _mm256_storeu_ps(powers + c, lrn_power8(dyv, s, co1, kind));
+    _mm256_storeu_ps(ps->terms + c, term);
+    _mm256_storeu_ps(ps->powers + c, lrn_power8(dyv, s, &gc->unit, kind));
 }
 
 /* The second loop's eight channels at c: dx = p - coef * x * (window sum). */
-LRN_INLINE void lrn_cl_dx8(const float *terms, const float *powers, const char *x, char *dx,
-                           __m256 coef, Py_ssize_t c, Py_ssize_t part, int n, int half) {
-    __m256 acc = _mm256_loadu_ps(terms + c), xv, r;
+LRN_INLINE void lrn_cl_dx8(const lrn_cl_gpos *ps, const lrn_gcoef *gc, Py_ssize_t c,
+                           Py_ssize_t part, int n, int half) {
+    __m256 acc = _mm256_loadu_ps(ps->terms + c), xv, r;
     int j;
-    for (j = 1; j < n; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(terms + c + j));
-    xv = lrn_ld8_n(x, c, part, half, 0.0f);
-    r = _mm256_fnmadd_ps(_mm256_mul_ps(coef, xv), acc, _mm256_loadu_ps(powers + c));
-    lrn_st8_n(dx, c, r, part, half);
+    for (j = 1; j < n; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(ps->terms + c + j));
+    xv = lrn_ld8_n(ps->x, c, part, half, 0.0f);
+    r = _mm256_fnmadd_ps(_mm256_mul_ps(gc->coef, xv), acc, _mm256_loadu_ps(ps->powers + c));
+    lrn_st8_n(ps->dx, c, r, part, half);
 }
 
 /* Channels-last data of C <= LRN_W channels: as lrn_cl_packed, the
@@ -415,10 +434,11 @@ LRN_INLINE void lrn_cl_grad_positions(const lrn_cf_grad *g, int n, int kind, int
     const Py_ssize_t C = g->C, L = g->L, full = C - C % 8, item = half ? 2 : 4;
     const Py_ssize_t pre = g->pre, post = n - 1 - pre, T = g->T;
     const int given = g->scale != NULL;
-    const __m256 coef = _mm256_set1_ps(g->coef);
-    const lrn_vcoef co = lrn_gcoefs(g, 0), co1 = lrn_gcoefs(g, 1);
+    const lrn_gcoef gc = lrn_gcoef_of(g);
+    lrn_cl_gpos ps;
     Py_ssize_t p, c;
     int j;
+    memset(&ps, 0, sizeof ps);
     if (C <= LRN_W) {
         lrn_cl_grad_packed(g, n, kind, half);
         return;
@@ -433,26 +453,26 @@ LRN_INLINE void lrn_cl_grad_positions(const lrn_cf_grad *g, int n, int kind, int
     for (p = 0; p <= T; p++) {
         if (p < T) {
             const Py_ssize_t at = p * C * item;
-            const float *sq = g->squares + p % 2 * L;
-            const char *dy = (const char *)g->dy + at, *y = (const char *)g->y + at;
-            const char *sc = given ? (const char *)g->scale + at : NULL;
-            float *terms = g->terms + p % 2 * L + post, *powers = g->powers + p % 2 * L;
+            ps.sq = g->squares + p % 2 * L;
+            ps.dy = (const char *)g->dy + at;
+            ps.y = (const char *)g->y + at;
+            ps.given = given ? (const char *)g->scale + at : NULL;
+            ps.terms = g->terms + p % 2 * L + post;
+            ps.powers = g->powers + p % 2 * L;
             if (!given && p + 1 < T)
                 lrn_cl_squares((const char *)g->x + at + C * item,
                                g->squares + (p + 1) % 2 * L + pre, C, half, 0);
-            for (c = 0; c < full; c += 8)
-                lrn_cl_terms8(&co, &co1, sq, dy, y, sc, terms, powers, c, 8, n, kind, half);
-            if (full < C)
-                lrn_cl_terms8(&co, &co1, sq, dy, y, sc, terms, powers, full, C - full, n, kind,
-                              half);
+            for (c = 0; c < full; c += 8) lrn_cl_terms8(&ps, &gc, c, 8, n, kind, half);
+            if (full < C) lrn_cl_terms8(&ps, &gc, full, C - full, n, kind, half);
         }
         if (p > 0) {
             const Py_ssize_t at = (p - 1) * C * item;
-            const float *terms = g->terms + (p - 1) % 2 * L, *powers = g->powers + (p - 1) % 2 * L;
-            const char *x = (const char *)g->x + at;
-            char *dx = (char *)g->dx + at;
-            for (c = 0; c < full; c += 8) lrn_cl_dx8(terms, powers, x, dx, coef, c, 8, n, half);
-            if (full < C) lrn_cl_dx8(terms, powers, x, dx, coef, full, C - full, n, half);
+            ps.terms = g->terms + (p - 1) % 2 * L;
+            ps.powers = g->powers + (p - 1) % 2 * L;
+            ps.x = (const char *)g->x + at;
+            ps.dx = (char *)g->dx + at;
+            for (c = 0; c < full; c += 8) lrn_cl_dx8(&ps, &gc, c, 8, n, half);
+            if (full < C) lrn_cl_dx8(&ps, &gc, full, C - full, n, half);
         }
     }
 }
