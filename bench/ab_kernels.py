@@ -2,10 +2,12 @@
 
     python bench/ab_kernels.py OLD.so NEW.so [--shapes alexnet1 alexnet2 googlenet batch1]
                                              [--layouts NCHW NHWC] [--size 5] [--backward]
-                                             [--dtype float32] [--offsets XO YO]
+                                             [--scale] [--dtype float32] [--offsets XO YO]
 
 A shape is a benchmark name or N x C x H x W written like 256x96x6x6 (channels-last: the
-same tensor with C last). ``--offsets`` places x (and dy) XO bytes and y (dx and the copy)
+same tensor with C last); shapes larger than the L3 cache time the kernels from memory.
+``--scale`` has the forward pass write the scale too, and gives it to the backward pass.
+``--offsets`` places x (and dy) XO bytes and y (dx and the copy)
 YO bytes past a 4 KiB page boundary instead of where NumPy puts them: ``16 16`` is NumPy's
 placement of large arrays, where a load of x can wait for a store to y at the same address
 modulo 4 KiB, ``16 2064`` moves y half a page away (design §4).
@@ -91,6 +93,8 @@ def main(argv=None):
     ap.add_argument("--layouts", nargs="+", default=["NCHW", "NHWC"], choices=["NCHW", "NHWC"])
     ap.add_argument("--size", type=int, default=5)
     ap.add_argument("--backward", action="store_true", help="the backward pass, scale recomputed")
+    ap.add_argument("--scale", action="store_true",
+                    help="with the scale: written by the forward pass, given to the backward one")
     ap.add_argument("--rounds", type=int, default=61)
     ap.add_argument("--offsets", nargs=2, type=int, metavar=("XO", "YO"),
                     help="bytes past a page boundary where x and y begin")
@@ -114,21 +118,22 @@ def main(argv=None):
             rng = np.random.default_rng(0)
             x = rng.standard_normal(shape).astype(args.dtype)
             dy = rng.standard_normal(shape).astype(args.dtype)
-            y, dx, copy = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+            y, s, dx, copy = (np.empty_like(x) for _ in range(4))
             if args.offsets is not None:
                 xo, yo = args.offsets
                 x, dy = placed(x, xo), placed(dy, xo)
-                y, dx, copy = placed(y, yo), placed(dx, yo), placed(copy, yo)
+                y, s, dx, copy = (placed(a, yo) for a in (y, s, dx, copy))
+            scale = s if args.scale else None
             cases = {"copy": lambda: np.copyto(copy, x)}
             for tag, module in builds.items():
                 call = module.Call(dict(problem, channels_last=layout == "NHWC"), shape,
                                    x.dtype, shape)
-                if not call.forward(x, y, None, threads):
+                if not call.forward(x, y, s, threads):
                     raise SystemExit(f"ab_kernels: the {tag} build refused the arrays")
                 if args.backward:
-                    cases[tag] = lambda c=call: c.backward(x, y, dy, None, dx, threads)
+                    cases[tag] = lambda c=call: c.backward(x, y, dy, scale, dx, threads)
                 else:
-                    cases[tag] = lambda c=call: c.forward(x, y, None, threads)
+                    cases[tag] = lambda c=call: c.forward(x, y, scale, threads)
             times = {k: [] for k in cases}
             for fn in cases.values():
                 fn()
@@ -137,7 +142,8 @@ def main(argv=None):
                     times[k].append(_seconds(fn))
             med = {k: float(np.median(v)) for k, v in times.items()}
             print(f"{name} {layout} {args.dtype} size {n} "
-                  f"{'backward' if args.backward else 'forward'}: "
+                  f"{'backward' if args.backward else 'forward'}"
+                  f"{' with the scale' if args.scale else ''}: "
                   f"old {med['old'] / med['copy']:.2f} copies, new {med['new'] / med['copy']:.2f}"
                   f", new / old {med['new'] / med['old']:.3f}", flush=True)
 

@@ -211,13 +211,14 @@ def test_ab_kernels_script_runs():
     # the build in use against itself: both loaded side by side in one process
     from lrn import _cpu
     so = _cpu.kernels.__file__
-    for extra in ([], ["--backward"]):
+    for extra in ([], ["--backward"], ["--scale"], ["--backward", "--scale"]):
         proc = subprocess.run([sys.executable, os.path.join(BENCH, "ab_kernels.py"), so, so,
                                "--rounds", "1", "--shapes", "alexnet2", "--size", "3"] + extra,
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.count("new / old") == 2, proc.stdout
-        assert ("backward" in proc.stdout) == bool(extra), proc.stdout
+        assert ("backward" in proc.stdout) == ("--backward" in extra), proc.stdout
+        assert ("with the scale" in proc.stdout) == ("--scale" in extra), proc.stdout
     proc = subprocess.run([sys.executable, os.path.join(BENCH, "ab_kernels.py"), so, so,
                            "--rounds", "1", "--shapes", "2x24x5x7", "--dtype", "float16"],
                           capture_output=True, text=True, timeout=120)
