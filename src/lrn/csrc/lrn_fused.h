@@ -582,7 +582,6 @@ static void lrn_block_window(lrn_step *st, const lrn_cf_tile *tl, Py_ssize_t c) 
    lrn_block_group_run), one vector of positions at a time through the
    group's rows. */
 #define LRN_GROUP 4
-#define LRN_GROUP_AHEAD 8   /* vectors ahead that a group requests y for writing */
 /* A group loads its vectors of x before its first store (AVX-512 build): a
    load after a store to the same address modulo 4 KiB waits for it, and
    rows of x and y often are (numpy places large arrays at the same page
@@ -603,6 +602,7 @@ typedef struct {
     const void *xb[LRN_GROUP], *xc[LRN_GROUP];
     void *yc[LRN_GROUP], *sc[LRN_GROUP];
     const char *next[LRN_GROUP];   /* the next group's rows of x, or NULL */
+    char *next_y[LRN_GROUP], *next_s[LRN_GROUP];   /* ... of y and the scale */
     /* direct windows of n = m + 1 rows (b0 >= m): */
     const float *in[LRN_DIRECT];   /* the squares of rows b0 - m .. b0 - 1 */
     float *out[LRN_GROUP];         /* slots for the squares of the group's
@@ -669,15 +669,18 @@ LRN_INLINE void lrn_block_group_vec(const lrn_group *g, const lrn_wcoef *co, Py_
 }
 
 /* A group along the tile (m < 0: block windows).  The next group's rows of
-   x are requested into the L2 cache, a whole pass ahead: into the L1 they
-   would share sets with the group's own rows, all of them where rows are a
-   multiple of 4 KiB apart ((1, 64, 224, 224): 1.1-1.5x the time). */
+   x, y and the scale are requested into the L2 cache, a whole pass ahead:
+   into the L1 they would share sets with the group's own rows, all of them
+   where rows are a multiple of 4 KiB apart ((1, 64, 224, 224): 1.1-1.5x the
+   time).  Requested 8 vectors ahead into the L1 instead, rows of y (each line
+   read before it is written) come too late from memory (arrays over the L3:
+   1.06-1.18x the time). */
 LRN_INLINE void lrn_group_row(const lrn_group *grp, const lrn_cf_tile *tl, int m, int kind,
                               int half) {
     const Py_ssize_t item = half ? 2 : 4;
     const lrn_group g = *grp;
     const lrn_wcoef co = lrn_w_coefs(tl);
-    const Py_ssize_t T = tl->T, ahead = LRN_GROUP_AHEAD * LRN_W;
+    const Py_ssize_t T = tl->T;
     const int scale = tl->scale != NULL;
     Py_ssize_t t;
     int k;
@@ -685,7 +688,8 @@ LRN_INLINE void lrn_group_row(const lrn_group *grp, const lrn_cf_tile *tl, int m
         if (t % 16 == 0)   /* a cache line of each row */
             for (k = 0; k < LRN_GROUP; k++) {
                 if (g.next[k] != NULL) __builtin_prefetch(g.next[k] + t * item, 0, 2);
-                if (t + ahead < T) lrn_prefetch((char *)g.yc[k] + (t + ahead) * item, 1, 1);
+                if (g.next_y[k] != NULL) __builtin_prefetch(g.next_y[k] + t * item, 1, 2);
+                if (g.next_s[k] != NULL) __builtin_prefetch(g.next_s[k] + t * item, 1, 2);
             }
         if (m < 0)
             lrn_block_group_vec(&g, &co, t, LRN_W, kind, scale, half);
@@ -708,6 +712,10 @@ static void lrn_group_rows(lrn_group *g, const lrn_cf_tile *tl, Py_ssize_t b0) {
         g->sc[k] = tl->scale == NULL ? NULL : (void *)lrn_row(tl->scale, c, tl);
         g->next[k] = b + LRN_GROUP < tl->C ? (const char *)lrn_row(tl->x, b + LRN_GROUP, tl)
                                            : NULL;
+        g->next_y[k] = c + LRN_GROUP < tl->C ? (char *)lrn_row(tl->y, c + LRN_GROUP, tl) : NULL;
+        g->next_s[k] = c + LRN_GROUP < tl->C && tl->scale != NULL
+                           ? (char *)lrn_row(tl->scale, c + LRN_GROUP, tl)
+                           : NULL;
     }
 }
 
