@@ -349,8 +349,7 @@ static int lrn_cf_backward(const lrn_cf_grad *g) {
    The power is taken from s itself, as the row passes do, so a recomputed
    scale and a given one give the same bits. */
 
-/* The first loop's eight channels at c of a position (``part`` of them in
-   a last, partial vector, whose other lanes store zero terms: the pads). */
+/* What the two loops of a position read and write. */
 typedef struct {
     const float *sq;        /* first loop: the padded row of squares */
     const char *dy, *y, *given;   /* ... the position's rows (given may be NULL) */
@@ -359,6 +358,8 @@ typedef struct {
     float *terms, *powers;  /* the rows the first loop writes, the second reads */
 } lrn_cl_gpos;
 
+/* The first loop's eight channels at c of a position (``part`` of them in
+   a last, partial vector, whose other lanes store zero terms: the pads). */
 LRN_INLINE void lrn_cl_terms8(const lrn_cl_gpos *ps, const lrn_gcoef *gc, Py_ssize_t c,
                               Py_ssize_t part, int n, int kind, int half) {
     __m256 s, dyv, yv, term;
