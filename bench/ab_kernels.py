@@ -92,7 +92,8 @@ def main(argv=None):
     ap.add_argument("--dtype", default="float32", choices=["float32", "float16"])
     ap.add_argument("--layouts", nargs="+", default=["NCHW", "NHWC"], choices=["NCHW", "NHWC"])
     ap.add_argument("--size", type=int, default=5)
-    ap.add_argument("--backward", action="store_true", help="the backward pass, scale recomputed")
+    ap.add_argument("--backward", action="store_true",
+                    help="the backward pass (the scale recomputed, or given: --scale)")
     ap.add_argument("--scale", action="store_true",
                     help="with the scale: written by the forward pass, given to the backward one")
     ap.add_argument("--rounds", type=int, default=61)

@@ -601,7 +601,7 @@ static void lrn_block_window(lrn_step *st, const lrn_cf_tile *tl, Py_ssize_t c) 
 typedef struct {
     const void *xb[LRN_GROUP], *xc[LRN_GROUP];
     void *yc[LRN_GROUP], *sc[LRN_GROUP];
-    const char *next[LRN_GROUP];   /* the next group's rows of x, or NULL */
+    const char *next_x[LRN_GROUP]; /* the next group's rows of x, or NULL */
     char *next_y[LRN_GROUP], *next_s[LRN_GROUP];   /* ... of y and the scale */
     /* direct windows of n = m + 1 rows (b0 >= m): */
     const float *in[LRN_DIRECT];   /* the squares of rows b0 - m .. b0 - 1 */
@@ -687,7 +687,7 @@ LRN_INLINE void lrn_group_row(const lrn_group *grp, const lrn_cf_tile *tl, int m
     for (t = 0; t + LRN_W <= T; t += LRN_W) {
         if (t % 16 == 0)   /* a cache line of each row */
             for (k = 0; k < LRN_GROUP; k++) {
-                if (g.next[k] != NULL) __builtin_prefetch(g.next[k] + t * item, 0, 2);
+                if (g.next_x[k] != NULL) __builtin_prefetch(g.next_x[k] + t * item, 0, 2);
                 if (g.next_y[k] != NULL) __builtin_prefetch(g.next_y[k] + t * item, 1, 2);
                 if (g.next_s[k] != NULL) __builtin_prefetch(g.next_s[k] + t * item, 1, 2);
             }
@@ -710,8 +710,8 @@ static void lrn_group_rows(lrn_group *g, const lrn_cf_tile *tl, Py_ssize_t b0) {
         g->xc[k] = lrn_row(tl->x, c, tl);
         g->yc[k] = (void *)lrn_row(tl->y, c, tl);
         g->sc[k] = tl->scale == NULL ? NULL : (void *)lrn_row(tl->scale, c, tl);
-        g->next[k] = b + LRN_GROUP < tl->C ? (const char *)lrn_row(tl->x, b + LRN_GROUP, tl)
-                                           : NULL;
+        g->next_x[k] = b + LRN_GROUP < tl->C ? (const char *)lrn_row(tl->x, b + LRN_GROUP, tl)
+                                             : NULL;
         g->next_y[k] = c + LRN_GROUP < tl->C ? (char *)lrn_row(tl->y, c + LRN_GROUP, tl) : NULL;
         g->next_s[k] = c + LRN_GROUP < tl->C && tl->scale != NULL
                            ? (char *)lrn_row(tl->scale, c + LRN_GROUP, tl)
