@@ -685,7 +685,7 @@ LRN_INLINE void lrn_group_row(const lrn_group *grp, const lrn_cf_tile *tl, int m
     Py_ssize_t t;
     int k;
     for (t = 0; t + LRN_W <= T; t += LRN_W) {
-        if (t % 16 == 0)   /* a cache line of each row */
+        if (t * item % 64 == 0)   /* a cache line of each row */
             for (k = 0; k < LRN_GROUP; k++) {
                 if (g.next_x[k] != NULL) __builtin_prefetch(g.next_x[k] + t * item, 0, 2);
                 if (g.next_y[k] != NULL) __builtin_prefetch(g.next_y[k] + t * item, 1, 2);
