@@ -20,12 +20,15 @@ def _builds():
     """The builds present that this processor runs, narrowest first."""
     names = ["lrn._kernels"]
     for name, runs_here in reversed(_cpu.ISA_BUILDS.items()):
+        # asked first: importing a build this processor lacks the ISA of dies
+        # (SIGILL: the AVX-512 module's initialisation is compiled for AVX-512 too)
+        if not runs_here():
+            continue
         try:
             importlib.import_module(f"lrn._kernels_{name}")
         except ImportError:
             continue
-        if runs_here():
-            names.append(f"lrn._kernels_{name}")
+        names.append(f"lrn._kernels_{name}")
     return names
 
 
