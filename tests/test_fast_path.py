@@ -29,7 +29,7 @@ def _both(fn):
     result (or the exception type and message)."""
     outcomes = []
     for warm in (False, True):
-        _api._direct.cache_clear()
+        _api.cache_clear()
         if warm:
             try:
                 fn()     # an erroneous call caches nothing: warm up on every good argument
@@ -55,7 +55,7 @@ def _same(outcomes):
 
 def _warm_then(good, bad):
     """Cache ``good``'s arguments, then run ``bad``: the exception it raises."""
-    _api._direct.cache_clear()
+    _api.cache_clear()
     good()
     assert _api._direct.cache_info().currsize == 1
     with pytest.raises((TypeError, ValueError)) as cold_or_warm:
@@ -65,12 +65,40 @@ def _warm_then(good, bad):
 
 def test_repeated_call_is_cached_and_identical():
     x = _x()
-    _api._direct.cache_clear()
+    _api.cache_clear()
     y1 = lrn.lrn(x, 5)
-    y2 = lrn.lrn(x, 5)
+    y2 = lrn.lrn(x, 5)   # the same argument objects: the last entry, no lookup
+    info = _api._direct.cache_info()
+    assert (info.hits, info.misses) == (0, 1)
+    y3 = lrn.lrn(x, 5, float("1e-4"))   # an equal alpha, another object: looked up
     info = _api._direct.cache_info()
     assert (info.hits, info.misses) == (1, 1)
     np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(y1, y3)
+
+
+@pytest.mark.parametrize("backward", [False, True], ids=["forward", "backward"])
+def test_last_entry_with_other_arrays(backward):
+    # the same argument objects with arrays of another shape or dtype, in turns (two
+    # layers of one network): the last entry's Call refuses them, the cache serves them
+    _api.cache_clear()
+    inputs = [_x(), _x(shape=(1, 7, 6, 2), seed=1), _x(np.float64, seed=2),
+              _x(np.float16, shape=(3, 4, 2), seed=3)]
+
+    def run(x):
+        if backward:
+            return lrn.lrn_backward(x, x, x, 5, 2.0)
+        return lrn.lrn(x, 5, 2.0)
+    first = [run(x) for x in inputs]
+    again = [run(x) for x in inputs]
+    assert _api._direct.cache_info().misses == len(inputs)
+    for x, a, b in zip(inputs, first, again):
+        _api.cache_clear()
+        general = run(x.view(type("Sub", (np.ndarray,), {})))   # the general path
+        for got in (a, b):
+            assert got.dtype == x.dtype and got.shape == x.shape
+            np.testing.assert_array_equal(got.view(np.uint8),
+                                          np.asarray(general).view(np.uint8))
 
 
 # -- forward: bad outs, each after a good call of the same arguments ---------------

@@ -38,13 +38,12 @@ def build(request, monkeypatch):
     # current then: emptied before and after, or a test would run the build whose
     # test ran first
     module = importlib.import_module(request.param)
-    caches = (_cpu.call, _api._direct)
-    for cache in caches:
-        cache.cache_clear()
+    for clear in (_cpu.call.cache_clear, _api.cache_clear):
+        clear()
     monkeypatch.setattr(_cpu, "kernels", module)
     yield module
-    for cache in caches:
-        cache.cache_clear()
+    for clear in (_cpu.call.cache_clear, _api.cache_clear):
+        clear()
 
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
