@@ -52,6 +52,7 @@ cdef extern from "lrn_platform.h":
     const char* lrn_cflags()
     void lrn_prefetch(const void*, Py_ssize_t, int) nogil
     void* lrn_alloc64(size_t)
+    void* lrn_thread_scratch(size_t)
     void lrn_free64(void*)
     int lrn_cpu_has_avx2_fma()
     int lrn_cpu_has_avx512()
@@ -514,7 +515,8 @@ cdef void launch_job(Py_ssize_t job, int slot, void* ctx) noexcept nogil:
 cdef int run(const Operands* ops, const Plan* p, int num_threads) except -1:
     """Run every tile of ``p`` without the GIL on lrn's threads
     (csrc/lrn_pool.h: the calling thread and whichever workers are awake
-    claim tiles), each thread with its own scratch."""
+    claim tiles), each thread with its own scratch (one thread alone: the
+    thread's kept scratch, where it fits)."""
     cdef Py_ssize_t post = p.n - 1 - p.pre
     cdef Launch launch
     if p.N == 0 or p.C == 0 or p.S == 0:
@@ -527,10 +529,14 @@ cdef int run(const Operands* ops, const Plan* p, int num_threads) except -1:
     launch.p = p
     launch.ops = ops
     launch.per_thread = p.scratch.total * p.itemsize
-    launch.work = <char*>tile_buffers(p.scratch.total, num_threads, p.itemsize)
+    launch.work = <char*>lrn_thread_scratch(launch.per_thread) if num_threads == 1 else NULL
+    cdef bint owned = launch.work == NULL
+    if owned:
+        launch.work = <char*>tile_buffers(p.scratch.total, num_threads, p.itemsize)
     with nogil:
         lrn_pool_run(launch_job, &launch, jobs, num_threads)
-    lrn_free64(launch.work)
+    if owned:
+        lrn_free64(launch.work)
     return 0
 
 
@@ -552,6 +558,8 @@ cdef class Call:
     cdef object dtype
     cdef int ndim
     cdef Py_ssize_t* dims
+    cdef Plan plans[2]          # FORWARD, BACKWARD: made on first use
+    cdef bint planned[2]
 
     def __cinit__(self, Problem problem, shape3, dtype, shape):
         self.p = problem
@@ -571,6 +579,13 @@ cdef class Call:
 
     def __dealloc__(self):
         PyMem_Free(self.dims)
+
+    cdef const Plan* plan(self, Pass op) noexcept:
+        cdef int i = <int>op
+        if not self.planned[i]:
+            self.plans[i] = make_plan(&self.p, op, self.shape3, self.stored)
+            self.planned[i] = True
+        return &self.plans[i]
 
     cdef bint fits(self, a, bint write):
         """``a`` is a C-contiguous ndarray of this call's dtype and shape
@@ -604,9 +619,9 @@ cdef class Call:
         ops.out = data(y)
         if scale is not None:
             ops.scale_out = data(scale)
-        cdef Plan plan = make_plan(&self.p, FORWARD, self.shape3, self.stored)
+        cdef const Plan* plan = self.plan(FORWARD)
         ops.stride = plan.S
-        run(&ops, &plan, num_threads)
+        run(&ops, plan, num_threads)
         return True
 
     def backward(self, x, y, dy, scale, dx, int num_threads):
@@ -628,9 +643,9 @@ cdef class Call:
         ops.out = data(dx)
         if scale is not None:
             ops.scale_in = data(scale)
-        cdef Plan plan = make_plan(&self.p, BACKWARD, self.shape3, self.stored)
+        cdef const Plan* plan = self.plan(BACKWARD)
         ops.stride = plan.S
-        run(&ops, &plan, num_threads)
+        run(&ops, plan, num_threads)
         return True
 
 

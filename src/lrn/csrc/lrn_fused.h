@@ -100,6 +100,11 @@ typedef struct {
     int lanes;              /* LRN_PART: the lanes of x, y and the scale in the row */
 } lrn_step;
 
+/* Every step starts from this one, all rows absent, by an assignment: vector
+   moves, where a memset of the struct compiled to `rep stos` (about 30
+   cycles a step: 8 % of a (1, 8, 4, 4) call). */
+static const lrn_step lrn_no_step;
+
 LRN_INLINE __m256 lrn_ld8(const void *row, Py_ssize_t t, int half) {
     if (half)
         return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + t)));
@@ -805,7 +810,7 @@ static int lrn_cf_forward(const lrn_cf_tile *tl) {
             b += LRN_GROUP - 1;
             continue;
         }
-        memset(&st, 0, sizeof st);
+        st = lrn_no_step;
         if (b < C) st.xb = lrn_row(tl->x, b, tl);
         if (c >= 0) {
             st.xc = lrn_row(tl->x, c, tl);

@@ -1,7 +1,7 @@
 /* What the kernels need from the platform, kept out of the Cython sources:
    OpenMP queries that also compile without OpenMP, the compiler flags of the
-   build, a software prefetch, 64-byte aligned zeroed allocation and the CPU
-   feature test that picks the AVX2 build.  Included after Python.h by the
+   build, a software prefetch, 64-byte aligned zeroed allocation, a thread's
+   reused scratch and the CPU feature test that picks the AVX2 build.  Included after Python.h by the
    Cython module (Py_ssize_t). */
 #ifndef LRN_PLATFORM_H
 #define LRN_PLATFORM_H
@@ -59,6 +59,25 @@ static void *lrn_alloc64(size_t size) {
 
 static void lrn_free64(void *p) {
     if (p != NULL) free((unsigned char *)p - ((unsigned char *)p)[-1]);
+}
+
+/* A thread's scratch for the calls it runs alone, kept from call to call
+   (a (1, 8, 4, 4) call spent a fifth of its time in calloc and free), in
+   static thread-local storage, which the thread's exit frees: NULL when
+   ``size`` exceeds it, for the caller to allocate.  Not zeroed: every pass
+   writes its scratch before reading it (tests/test_isa.py leaves NaN in
+   it between calls). */
+#ifdef _MSC_VER
+#define LRN_THREAD_LOCAL __declspec(thread)
+#else
+#define LRN_THREAD_LOCAL _Thread_local
+#endif
+#define LRN_THREAD_SCRATCH 65536
+
+static void *lrn_thread_scratch(size_t size) {
+    static LRN_THREAD_LOCAL unsigned char block[LRN_THREAD_SCRATCH + 64];
+    if (size > LRN_THREAD_SCRATCH) return NULL;
+    return block + 64 - ((uintptr_t)block & 63);
 }
 
 /* The AVX2 build also relies on F16C (lrn_half.h), so all three are needed;
