@@ -23,7 +23,9 @@ from ._params import is_narrow, promoted_dtype
 
 
 # The ISA builds (module lrn._kernels_<name>), widest first, each with the test
-# that this processor runs it.
+# that this processor runs it, asked before the import: importing a build whose
+# ISA the processor lacks dies with SIGILL (its module initialisation is
+# compiled for that ISA too).
 ISA_BUILDS = {"avx512": _kernels.cpu_has_avx512, "avx2": _kernels.cpu_has_avx2_fma}
 
 
