@@ -1,8 +1,8 @@
 /* What the kernels need from the platform, kept out of the Cython sources:
    OpenMP queries that also compile without OpenMP, the compiler flags of the
    build, a software prefetch, 64-byte aligned zeroed allocation, a thread's
-   reused scratch and the CPU feature test that picks the AVX2 build.  Included after Python.h by the
-   Cython module (Py_ssize_t). */
+   kept scratch and the CPU feature test that picks the AVX2 build.  Included
+   after Python.h by the Cython module (Py_ssize_t). */
 #ifndef LRN_PLATFORM_H
 #define LRN_PLATFORM_H
 
