@@ -5,6 +5,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import lrn
+from lrn import _cpu
 from .helpers import DTYPES, assert_bwd_close, assert_fwd_close, dtype_id, make_shape
 from .reference import CONVENTIONS, LAYOUTS, ref_backward, ref_forward, window_bounds
 
@@ -85,6 +86,18 @@ def test_num_threads_values_accepted(nt):
     dxref, mag = ref_backward(x, dy, *args, return_terms=True)
     assert_bwd_close(lrn.lrn_backward(x, y, dy, *args, num_threads=nt), dxref, mag,
                      np.float64)
+
+
+def test_num_threads_resolve_as_documented():
+    # the count a call runs: None is OpenMP's default (threadpoolctl's limit
+    # included), a negative number counts back from all processors, at least 1
+    k = _cpu.kernels
+    procs = k.num_procs()
+    assert k.resolve_threads(None) == k.max_threads()
+    with threadpool_limits(limits=2, user_api="openmp"):
+        assert k.resolve_threads(None) == (2 if k.openmp_enabled() else k.max_threads())
+    assert [k.resolve_threads(n) for n in (3, -1, -procs, -procs - 5)] == [3, procs, 1, 1]
+    assert k.resolve_threads(np.int64(2)) == 2
 
 
 # --------------------------------------------------------------------------- accuracy

@@ -196,9 +196,12 @@ def _split_out(out, return_scale):
     return out, None
 
 
-def _forward_direct(x, out, return_scale, call, threads):
-    """:func:`lrn` through a cached ``call``, or None when an array does not fit."""
-    threads = _cpu.resolve_threads(threads)
+def _forward_direct(x, out, return_scale, direct):
+    """:func:`lrn` through a cached ``direct = (call, num_threads)``, or None
+    when there is none or an array does not fit."""
+    if direct is None:
+        return None
+    call, threads = direct
     if not return_scale:
         y = np.empty(x.shape, x.dtype) if out is None else out
         return y if call.forward(x, y, None, threads) else None
@@ -211,10 +214,13 @@ def _forward_direct(x, out, return_scale, call, threads):
     return (y, scale) if call.forward(x, y, scale, threads) else None
 
 
-def _backward_direct(x, y, dy, scale, out, call, threads):
-    """:func:`lrn_backward` through a cached ``call``, or None when an array does not fit."""
+def _backward_direct(x, y, dy, scale, out, direct):
+    """:func:`lrn_backward` through a cached ``direct``, or None when there is
+    none or an array does not fit."""
+    if direct is None:
+        return None
     dx = np.empty(x.shape, x.dtype) if out is None else out
-    return dx if call.backward(x, y, dy, scale, dx, _cpu.resolve_threads(threads)) else None
+    return dx if direct[0].backward(x, y, dy, scale, dx, direct[1]) else None
 
 
 @overload
@@ -302,13 +308,11 @@ def lrn(x: ArrayInput, size: int, alpha: float = 1e-4, beta: float = 0.75, bias:
     dtype('float32')
     """
     if type(x) is np.ndarray and (return_scale is False or return_scale is True):
-        direct = _recent(False, size, alpha, beta, bias, layout, convention, region,
-                         num_threads)
-        y = None if direct is None else _forward_direct(x, out, return_scale, *direct)
+        y = _forward_direct(x, out, return_scale, _recent(
+            False, size, alpha, beta, bias, layout, convention, region, num_threads))
         if y is None:
-            direct = _entry(False, size, alpha, beta, bias, layout, convention, region,
-                            num_threads, x)
-            y = None if direct is None else _forward_direct(x, out, return_scale, *direct)
+            y = _forward_direct(x, out, return_scale, _entry(
+                False, size, alpha, beta, bias, layout, convention, region, num_threads, x))
         if y is not None:
             return y
     lazy = _lazy(1, (x,))
@@ -385,13 +389,11 @@ def lrn_backward(x: ArrayInput, y: ArrayInput, dy: ArrayInput, size: int, alpha:
     (2, 3, 2)
     """
     if type(x) is np.ndarray:
-        direct = _recent(True, size, alpha, beta, bias, layout, convention, region,
-                         num_threads)
-        dx = None if direct is None else _backward_direct(x, y, dy, scale, out, *direct)
+        dx = _backward_direct(x, y, dy, scale, out, _recent(
+            True, size, alpha, beta, bias, layout, convention, region, num_threads))
         if dx is None:
-            direct = _entry(True, size, alpha, beta, bias, layout, convention, region,
-                            num_threads, x)
-            dx = None if direct is None else _backward_direct(x, y, dy, scale, out, *direct)
+            dx = _backward_direct(x, y, dy, scale, out, _entry(
+                True, size, alpha, beta, bias, layout, convention, region, num_threads, x))
         if dx is not None:
             return dx
     lazy = _lazy(2, (x, y, dy, scale))

@@ -87,15 +87,6 @@ def work_dtype(dtype, within):
     return np.dtype(np.float32) if is_narrow(dtype) else dtype.newbyteorder("=")
 
 
-def resolve_threads(num_threads):
-    """None -> OpenMP's default; n > 0 -> n; n < 0 -> all processors + 1 + n."""
-    if num_threads is None:
-        return kernels.max_threads()
-    if num_threads < 0:
-        return max(1, kernels.num_procs() + 1 + num_threads)
-    return num_threads
-
-
 def info():
     """Facts of the kernel build for ``lrn.show_config()``."""
     return {
@@ -148,7 +139,7 @@ def _problem(p, threads, window=(1, 0), channels_last=False):
 
 def forward(x, y, scale, p):
     """Write ``y`` (and ``scale`` unless None) for the problem ``p``."""
-    threads = resolve_threads(p.num_threads)
+    threads = kernels.resolve_threads(p.num_threads)
     if p.within:
         acc = y if scale is None else scale
         kernels.square(x.ravel(), acc.ravel(), threads)
@@ -161,7 +152,7 @@ def forward(x, y, scale, p):
 
 def backward(x, y, dy, scale, dx, p):
     """Write ``dx``; ``scale`` None recomputes it."""
-    threads = resolve_threads(p.num_threads)
+    threads = kernels.resolve_threads(p.num_threads)
     if p.within:
         problem = _problem(p, threads)
         if scale is None:

@@ -236,6 +236,21 @@ def num_procs():
     return lrn_num_procs()
 
 
+cdef int threads_of(num_threads) except -1:
+    """lrn's ``num_threads`` (checked by ``lrn._params``) as a thread count:
+    None -> OpenMP's default; n > 0 -> n; n < 0 -> all processors + 1 + n,
+    at least 1.  In C: the fast path resolves it on every call."""
+    if num_threads is None:
+        return lrn_max_threads()
+    cdef int n = num_threads
+    return max(1, lrn_num_procs() + 1 + n) if n < 0 else n
+
+
+def resolve_threads(num_threads):
+    """The thread count a call with ``num_threads`` runs (see :func:`threads_of`)."""
+    return threads_of(num_threads)
+
+
 def cpu_has_avx2_fma():
     """True when this processor can run the AVX2 build (AVX2, FMA, F16C)."""
     return bool(lrn_cpu_has_avx2_fma())
@@ -546,7 +561,8 @@ cdef class Call:
     ``lrn._cpu`` caches these, so that a repeated call only checks its
     arrays (a few comparisons in C) and runs.  ``problem`` is a dict of the
     :c:type:`Problem` fields (its ``num_threads`` is not used: each run
-    takes its own), ``shape3`` the kernels' 3-D view of the arrays
+    takes its own, as lrn's ``num_threads``: :func:`threads_of`), ``shape3``
+    the kernels' 3-D view of the arrays
     (``(N, C, S)`` or, channels-last, ``(N, S, C)``), and the arrays must be
     C-contiguous ndarrays of ``dtype`` (float32, float64, or float16, which
     is computed in float) and N-D ``shape``.  The caller validates the
@@ -603,7 +619,7 @@ cdef class Call:
                 return False
         return True
 
-    def forward(self, x, y, scale, int num_threads):
+    def forward(self, x, y, scale, num_threads):
         """Write ``y`` (and ``scale`` unless None), the LRN of ``x``, and
         return True; or return False having written nothing, unless every
         array :meth:`fits` (the outputs writable), ``y`` is ``x`` or apart
@@ -621,10 +637,10 @@ cdef class Call:
             ops.scale_out = data(scale)
         cdef const Plan* plan = self.plan(FORWARD)
         ops.stride = plan.S
-        run(&ops, plan, num_threads)
+        run(&ops, plan, threads_of(num_threads))
         return True
 
-    def backward(self, x, y, dy, scale, dx, int num_threads):
+    def backward(self, x, y, dy, scale, dx, num_threads):
         """Write ``dx``, the input gradient, and return True; or return False
         having written nothing, unless every array :meth:`fits` (``dx``
         writable) and ``dx`` is, or is apart from, each of ``x``, ``y``,
@@ -645,7 +661,7 @@ cdef class Call:
             ops.scale_in = data(scale)
         cdef const Plan* plan = self.plan(BACKWARD)
         ops.stride = plan.S
-        run(&ops, plan, num_threads)
+        run(&ops, plan, threads_of(num_threads))
         return True
 
 

@@ -247,7 +247,7 @@ def compare(shape, layout="NCHW", dtype=np.float32, p=ALEXNET, threads=None,
     Returns (rows, absent): the table rows (see :func:`format_table`) and a
     line for each peer that is not installed.
     """
-    threads = _cpu.resolve_threads(_params.check_threads(threads))
+    threads = _cpu.kernels.resolve_threads(_params.check_threads(threads))
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape).astype(dtype)
     dy = rng.standard_normal(shape).astype(dtype)
