@@ -219,8 +219,9 @@ def _backward_direct(x, y, dy, scale, out, direct):
     none or an array does not fit."""
     if direct is None:
         return None
+    call, threads = direct
     dx = np.empty(x.shape, x.dtype) if out is None else out
-    return dx if direct[0].backward(x, y, dy, scale, dx, direct[1]) else None
+    return dx if call.backward(x, y, dy, scale, dx, threads) else None
 
 
 @overload

@@ -237,9 +237,7 @@ def num_procs():
 
 
 cdef int threads_of(num_threads) except -1:
-    """lrn's ``num_threads`` (checked by ``lrn._params``) as a thread count:
-    None -> OpenMP's default; n > 0 -> n; n < 0 -> all processors + 1 + n,
-    at least 1.  In C: the fast path resolves it on every call."""
+    """:func:`resolve_threads` in C, where ``Call`` resolves it on every call."""
     if num_threads is None:
         return lrn_max_threads()
     cdef int n = num_threads
@@ -247,7 +245,9 @@ cdef int threads_of(num_threads) except -1:
 
 
 def resolve_threads(num_threads):
-    """The thread count a call with ``num_threads`` runs (see :func:`threads_of`)."""
+    """The thread count of lrn's ``num_threads`` (checked by ``lrn._params``):
+    None -> OpenMP's default (threadpoolctl's limit included); n > 0 -> n;
+    n < 0 -> all processors + 1 + n, at least 1."""
     return threads_of(num_threads)
 
 
@@ -561,7 +561,7 @@ cdef class Call:
     ``lrn._cpu`` caches these, so that a repeated call only checks its
     arrays (a few comparisons in C) and runs.  ``problem`` is a dict of the
     :c:type:`Problem` fields (its ``num_threads`` is not used: each run
-    takes its own, as lrn's ``num_threads``: :func:`threads_of`), ``shape3``
+    takes its own, as lrn's ``num_threads``: :func:`resolve_threads`), ``shape3``
     the kernels' 3-D view of the arrays
     (``(N, C, S)`` or, channels-last, ``(N, S, C)``), and the arrays must be
     C-contiguous ndarrays of ``dtype`` (float32, float64, or float16, which
