@@ -65,10 +65,14 @@ def main(argv=None):
                      (f"{tag}: backward (recomputed) / 4-array floor",
                       m["bwd"] / m["copy4"], "<= 1.6")]
 
-    x, _ = data(SHAPES["alexnet2"])
-    o = np.empty_like(x)
-    t = measure([(n, (lambda n=n: lrn.lrn(x, n, **P, out=o, num_threads=nt))) for n in (3, 21)], r, pause)
-    rows.append(("alexnet2 NCHW: forward size 21 / size 3", t[21][0] / t[3][0], "<= 1.25"))
+    for layout in ("NCHW", "NHWC"):
+        shape = SHAPES["alexnet2"] if layout == "NCHW" else nhwc(SHAPES["alexnet2"])
+        x, _ = data(shape)
+        o = np.empty_like(x)
+        t = measure([(n, (lambda n=n: lrn.lrn(x, n, **P, layout=layout, out=o, num_threads=nt)))
+                     for n in (3, 21)], r, pause)
+        rows.append((f"alexnet2 {layout}: forward size 21 / size 3", t[21][0] / t[3][0],
+                     "<= 1.25"))
 
     x, dy = data(SHAPES["alexnet1"], np.float64)
     o = np.empty_like(x)
