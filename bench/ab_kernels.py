@@ -89,7 +89,7 @@ def main(argv=None):
     ap.add_argument("old")
     ap.add_argument("new")
     ap.add_argument("--shapes", nargs="+", default=list(SHAPES))
-    ap.add_argument("--dtype", default="float32", choices=["float32", "float16"])
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float16", "float64"])
     ap.add_argument("--layouts", nargs="+", default=["NCHW", "NHWC"], choices=["NCHW", "NHWC"])
     ap.add_argument("--size", type=int, default=5)
     ap.add_argument("--backward", action="store_true",
