@@ -139,6 +139,56 @@ def test_power_every_scale(build, beta, bound):
     assert worst < bound
 
 
+@pytest.mark.parametrize("beta", [0.75, 0.5])
+def test_special_scales_float64(build, beta):
+    # double scales outside [2**-125, 2**125], where the float estimate of
+    # the reciprocal square root is subnormal, zero or inf, take the exact
+    # formulas, as do 0, inf, NaN and negative ones; each lane stands in a
+    # vector of ordinary ones, and the edges themselves take the fast path.
+    # Scale 0 through the forward pass (x = 1e-200, alpha 1, bias 0: x**2 is
+    # 0, y = inf; the backward pass's terms are 0 / 0 there), the others
+    # through the backward pass with x = 0, y = 0, dy = 1: dx = s ** -beta.
+    x = np.ones((1, 1, 11))
+    x[0, 0, 5] = 1e-200
+    y = lrn.lrn(x, 1, alpha=1.0, beta=beta, bias=0.0).ravel()
+    assert y[5] == np.inf and np.all(np.delete(y, 5) == 1.0)
+    cases = [5e-324, 1e-300, 2.0**-126, 2.0**-125, 2.0**125, 2.0**126, 1e300, np.inf, np.nan,
+             -1.0, -np.inf]
+    for scale in cases:
+        s = np.full((1, 1, 11), 3.0)
+        s[0, 0, 5] = scale
+        dx = lrn.lrn_backward(np.zeros_like(s), np.zeros_like(s), np.ones_like(s), 1, 1e-4,
+                              beta, 1.0, scale=s).ravel()
+        with np.errstate(all="ignore"):
+            want = np.float64(scale) ** -beta if not scale < 0 else np.nan
+        np.testing.assert_allclose(dx[5], want, rtol=1e-15)
+        np.testing.assert_array_equal(np.delete(dx, 5), np.full(10, dx[0]))
+
+
+@pytest.mark.parametrize("beta, bound", [(0.75, 1.5e-15), (0.5, 1e-15)])
+def test_power_float64_scales(build, beta, bound):
+    # s ** -beta on double scales: at both exponent parities, every float32
+    # mantissa (which is all the float estimate of the reciprocal square
+    # root can vary with) with random low bits; at the fast range's edges
+    # (2**-125, 2**125) a sample.  The backward pass with x = 0, y = 0,
+    # dy = 1 gives exactly s ** -beta; libm's pow is the reference (under an
+    # ulp).  Measured on AMD Zen 4 against long double powers: 5.2e-16 and
+    # 2.7e-16 (AVX2 build), 4.9e-16 and 2.3e-16 (AVX-512), 4.5e-16 and
+    # 1.7e-16 (portable: the exact formulas).
+    rng = np.random.default_rng(5)
+    every = np.arange(1 << 23, dtype=np.uint64) << np.uint64(29)
+    worst = 0.0
+    for exponent, mantissas in ((0, every), (1, every), (-125, every[::97]), (124, every[::97])):
+        bits = ((np.uint64(1023 + exponent) << np.uint64(52)) | mantissas
+                | rng.integers(0, 1 << 29, mantissas.size, dtype=np.uint64))
+        s = bits.view(np.float64).reshape(1, 1, -1)
+        zeros = np.zeros_like(s)
+        dx = lrn.lrn_backward(zeros, zeros, np.ones_like(s), 1, 1e-4, beta, 1.0, scale=s)
+        want = s ** -beta
+        worst = max(worst, float(np.max(np.abs(dx - want) / want)))
+    assert worst < bound
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("region, size", [("across", 1), ("across", 2), ("across", 5),
                                           ("across", 8), ("across", 40), ("within", 1),
@@ -175,7 +225,7 @@ def test_forward_power_every_square(build, beta, bound):
     assert worst < bound
 
 
-@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("beta", [0.75, 0.5, 1.0])
 def test_lanes_do_not_depend_on_where_they_fall(build, dtype, beta):
     # a position computed in a row's full vectors or in its padded tail, at

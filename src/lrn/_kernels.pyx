@@ -68,6 +68,7 @@ cdef extern from "lrn_simd.h":
     int lrn_grad_row(const float* const*, const float*, const float*, const float*, float*,
                      Py_ssize_t, float, int) nogil
     int lrn_pow_any_row(float*, const float*, const float*, Py_ssize_t, double) nogil
+    int lrn_pow_row_d(double*, const double*, const double*, Py_ssize_t, int) nogil
 
 cdef extern from "lrn_fused.h":
     ctypedef struct lrn_cf_tile:

@@ -4,9 +4,9 @@
 # rows (suffix and prefix sums, shifted rows, partial sums) whose element-wise
 # sum is the window sum; each pass builds it its own way.  What follows the
 # sum is the same everywhere: the affine map to the scale, the power, and the
-# backward pass's last step.  Float rows go to the one-pass AVX2 versions in
-# csrc/lrn_simd.h where the build has them; the loops here are the portable
-# form and the double one.
+# backward pass's last step.  Float rows (and double rows' powers 0.75 and
+# 0.5) go to the AVX2 versions in csrc/lrn_simd.h where the build has them;
+# the loops here are the portable form and the rest of the double one.
 
 
 cdef void pow_row(floating* out, const floating* x, const floating* s, Py_ssize_t length,
@@ -39,6 +39,9 @@ cdef void pow_row(floating* out, const floating* x, const floating* s, Py_ssize_
             for t in range(length):
                 out[t] = <float>lrn_scaled_pow(x[t], s[t], -beta)
     else:
+        if (kind == BETA_075 or kind == BETA_05) and lrn_pow_row_d(out, x, s, length,
+                                                                   kind == BETA_075):
+            return
         if kind == BETA_075:
             for t in range(length):
                 r = 1 / sqrt(s[t])
