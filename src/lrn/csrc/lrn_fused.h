@@ -552,14 +552,13 @@ static inline const void *lrn_row(const void *base, Py_ssize_t c, const lrn_cf_t
    steps left in their slots: slot c += slot c + 1, from the block's end
    (scratch rows are whole vectors, padded with zero squares). */
 static void lrn_suffix_block(const lrn_cf_tile *tl, Py_ssize_t c0, Py_ssize_t c1) {
-    const Py_ssize_t n = tl->n, L = tl->L;
+    const Py_ssize_t n = tl->n, L = tl->L, T = tl->T;
     Py_ssize_t c, t;
     for (c = c1 - 2; c >= c0; c--) {
         float *out = tl->ring + ((c / n) % 2 * n + c % n) * L;
         const float *next = out + L;
-        for (t = 0; t < tl->T; t += 8)
-            _mm256_store_ps(out + t, _mm256_add_ps(_mm256_load_ps(out + t),
-                                                   _mm256_load_ps(next + t)));
+        for (t = 0; t < T; t += LRN_W)
+            lrn_w_store(out + t, lrn_w_add(lrn_w_load(out + t), lrn_w_load(next + t)));
     }
 }
 
