@@ -13,7 +13,8 @@ size, scratch layout), the parallel launch and the Python entry points.  The
 passes are split by job:
 
 - ``_rows.pxi``: one row at a time, the window sum's last additions, the
-  power and the backward pass's last step (AVX2 rows in ``csrc/lrn_simd.h``);
+  power and the backward pass's last step (AVX2 rows in ``csrc/lrn_simd.h``
+  and ``csrc/lrn_fused.h``);
 - ``_channels_first.pxi``: the C rows of a tile swept once, a block of ``n``
   channels at a time; also the within-channel box sums;
 - ``_channels_last.pxi``: each position's contiguous row of C channels on
@@ -63,8 +64,6 @@ cdef extern from "lrn_pool.h":
 
 cdef extern from "lrn_simd.h":
     int lrn_sum_rows(const float* const*, float*, Py_ssize_t, float, float) nogil
-    int lrn_sum_pow_row(const float* const*, const float*, float*, float*, Py_ssize_t, float,
-                        float, int) nogil
     int lrn_grad_row(const float* const*, const float*, const float*, const float*, float*,
                      Py_ssize_t, float, int) nogil
     int lrn_pow_any_row(float*, const float*, const float*, Py_ssize_t, double) nogil
@@ -83,6 +82,8 @@ cdef extern from "lrn_fused.h":
         int half
     int lrn_cf_forward(const lrn_cf_tile*) nogil
     int lrn_cl_forward(const lrn_cf_tile*) nogil
+    int lrn_sum_pow_row(const float* const*, const float*, float*, float*, Py_ssize_t, float,
+                        float, int) nogil
     int lrn_cf_fused() nogil
     int lrn_cl_by_blocks(Py_ssize_t) nogil
     void lrn_cl_window_sums(const void*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, int,

@@ -5,8 +5,9 @@
 # sum is the window sum; each pass builds it its own way.  What follows the
 # sum is the same everywhere: the affine map to the scale, the power, and the
 # backward pass's last step.  Float rows (and double rows' powers 0.75 and
-# 0.5) go to the AVX2 versions in csrc/lrn_simd.h where the build has them;
-# the loops here are the portable form and the rest of the double one.
+# 0.5) go to the AVX2 versions in csrc/lrn_simd.h (the forward row,
+# lrn_sum_pow_row: csrc/lrn_fused.h) where the build has them; the loops here
+# are the portable form and the rest of the double one.
 
 
 cdef void pow_row(floating* out, const floating* x, const floating* s, Py_ssize_t length,

@@ -1204,6 +1204,74 @@ static int lrn_cl_forward(const lrn_cf_tile *tl) {
 #undef LRN_CL_KINDS
 }
 
+/* The forward row pass of the windows the steps above do not take
+   (channels-last windows over LRN_DIRECT channels, within-channel windows,
+   half rows of the Cython passes): scale = add + mul * (the sum of the m
+   rows of a list at t, added in list order) and y = x * scale ** -beta,
+   beta 0.75 (kind 0) or 0.5 (1), LRN_W lanes at a time with the steps'
+   power; ``y`` may be ``x``.  m and kind are constants where the common
+   cases inline it. */
+typedef struct {
+    const float *const *rows;
+    const float *x;
+    float *y, *scale;
+} lrn_sum_pow;
+
+LRN_INLINE void lrn_sum_pow_vec(const lrn_sum_pow *r, const lrn_wcoef *co, Py_ssize_t t,
+                                int lanes, int m, int kind) {
+    lrn_wv acc = lrn_w_ld_n(r->rows[0], t, lanes, 0, 0.0f);
+    int j;
+    for (j = 1; j < m; j++) acc = lrn_w_add(acc, lrn_w_ld_n(r->rows[j], t, lanes, 0, 0.0f));
+    if (r->scale != NULL) lrn_w_st_n(r->scale, t, lrn_w_fmadd(co->mul, acc, co->add), lanes, 0);
+    lrn_w_st_n(r->y, t, lrn_w_power(lrn_w_ld_n(r->x, t, lanes, 0, 0.0f), acc, co, kind), lanes,
+               0);
+}
+
+LRN_INLINE void lrn_sum_pow_loop(const lrn_sum_pow *r, Py_ssize_t length, const lrn_wcoef *co,
+                                 int m, int kind) {
+    Py_ssize_t t;
+    for (t = 0; t + LRN_W <= length; t += LRN_W) lrn_sum_pow_vec(r, co, t, LRN_W, m, kind);
+    if (t < length) lrn_sum_pow_vec(r, co, t, (int)(length - t), m, kind);
+}
+
+/* lrn_sum_pow_loop for a NULL-terminated list.  Up to three rows (block
+   windows take one to three, partial sums one per binary digit 1 of n) are
+   read from a local copy of the list, held in registers.  At sixteen lanes
+   in the AVX-512 build: channels-last, size 21, C = 256, 0.92x the time of
+   eight in cache (the backward pass's row passes stay at eight: at sixteen
+   they took 1.05-1.2x the time). */
+static int lrn_sum_pow_row(const float *const *list, const float *x, float *y, float *scale,
+                           Py_ssize_t length, float mul, float add, int three_quarters) {
+    const float *rows[3];
+    const int kind = three_quarters ? 0 : 1;
+    lrn_sum_pow r;
+    lrn_wcoef co;
+    int m = 1, j;
+    co.mul = lrn_w_set1(mul);
+    co.add = lrn_w_set1(add);
+    co.kmul = lrn_w_set1(LRN_ARG_FACTOR * mul);
+    co.kadd = lrn_w_set1(LRN_ARG_FACTOR * add);
+    while (list[m] != NULL) m++;
+    for (j = 0; j < m && j < 3; j++) rows[j] = list[j];
+    r.rows = m <= 3 ? rows : list;
+    r.x = x;
+    r.y = y;
+    r.scale = scale;
+#define LRN_SUM_POW(M)                                                                    \
+    if (kind == 0)                                                                        \
+        lrn_sum_pow_loop(&r, length, &co, M, 0);                                          \
+    else                                                                                  \
+        lrn_sum_pow_loop(&r, length, &co, M, 1);                                          \
+    return 1;
+    switch (m) {
+    case 1: LRN_SUM_POW(1)
+    case 2: LRN_SUM_POW(2)
+    case 3: LRN_SUM_POW(3)
+    default: LRN_SUM_POW(m)
+    }
+#undef LRN_SUM_POW
+}
+
 #else
 
 #define LRN_W 8
@@ -1219,6 +1287,13 @@ static int lrn_cf_forward(const lrn_cf_tile *tl) {
 }
 
 static int lrn_cf_fused(void) { return 0; }
+
+static int lrn_sum_pow_row(const float *const *rows, const float *x, float *y, float *scale,
+                           Py_ssize_t length, float mul, float add, int three_quarters) {
+    (void)rows, (void)x, (void)y, (void)scale, (void)length, (void)mul, (void)add;
+    (void)three_quarters;
+    return 0;
+}
 
 static void lrn_cl_window_sums(const void *x, Py_ssize_t P, Py_ssize_t C, Py_ssize_t n,
                                Py_ssize_t pre, int half, float *scratch, float *sums) {

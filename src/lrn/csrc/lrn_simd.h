@@ -298,34 +298,6 @@ static inline __m256 lrn_sum8_head(const float *const *rows, int m, Py_ssize_t t
     return acc;
 }
 
-/* scale = add + mul * (window sum) (stored unless ``scale`` is NULL) and
-   y = x * scale ** -beta, beta 0.75 or 0.5: the factor of arg folded into the
-   affine coefficients.  ``y`` may be ``x``. */
-static int lrn_sum_pow_row(const float *const *rows, const float *x, float *y, float *scale,
-                           Py_ssize_t length, float mul, float add, int three_quarters) {
-    const __m256 vm = _mm256_set1_ps(mul), va = _mm256_set1_ps(add);
-    const __m256 vmk = _mm256_set1_ps(LRN_ARG_FACTOR * mul);
-    const __m256 vak = _mm256_set1_ps(LRN_ARG_FACTOR * add);
-    const int m = lrn_count(rows);
-    Py_ssize_t t;
-    __m256 acc;
-    for (t = 0; t + 8 <= length; t += 8) {
-        acc = lrn_sum8(rows, m, t);
-        if (scale != NULL) _mm256_storeu_ps(scale + t, _mm256_fmadd_ps(vm, acc, va));
-        _mm256_storeu_ps(y + t, lrn_pow8(_mm256_loadu_ps(x + t), _mm256_fmadd_ps(vmk, acc, vak),
-                                         acc, mul, add, three_quarters));
-    }
-    if (t < length) {
-        acc = lrn_sum8_head(rows, m, t, length - t);
-        if (scale != NULL)
-            lrn_store_head8(scale + t, _mm256_fmadd_ps(vm, acc, va), length - t);
-        lrn_store_head8(y + t, lrn_pow8(lrn_head8(x + t, length - t, 0.0f),
-                                        lrn_pad8(_mm256_fmadd_ps(vmk, acc, vak), length - t, 1.0f),
-                                        acc, mul, add, three_quarters), length - t);
-    }
-    return 1;
-}
-
 /* dx = dy * s ** -beta - coef * x * (window sum), beta 0.75 or 0.5: the
    backward pass's last step (``dx`` may be any of the inputs). */
 static inline __m256 lrn_grad8(__m256 acc, __m256 dy, __m256 s, __m256 x, float coef,
@@ -368,11 +340,6 @@ static int lrn_sum_rows(const float *const *rows, float *out, Py_ssize_t length,
 }
 
 #else
-
-static int lrn_sum_pow_row(const float *const *rows, const float *x, float *y, float *scale,
-                           Py_ssize_t length, float mul, float add, int three_quarters) {
-    return 0;
-}
 
 static int lrn_grad_row(const float *const *rows, const float *dy, const float *s,
                         const float *x, float *dx, Py_ssize_t length, float coef,
