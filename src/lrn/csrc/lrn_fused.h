@@ -1242,7 +1242,7 @@ LRN_INLINE void lrn_sum_pow_loop(const lrn_sum_pow *r, Py_ssize_t length, const 
    they took 1.05-1.2x the time). */
 static int lrn_sum_pow_row(const float *const *list, const float *x, float *y, float *scale,
                            Py_ssize_t length, float mul, float add, int three_quarters) {
-    const float *rows[3];
+    const float *rows[6];
     const int kind = three_quarters ? 0 : 1;
     lrn_sum_pow r;
     lrn_wcoef co;
@@ -1252,8 +1252,8 @@ static int lrn_sum_pow_row(const float *const *list, const float *x, float *y, f
     co.kmul = lrn_w_set1(LRN_ARG_FACTOR * mul);
     co.kadd = lrn_w_set1(LRN_ARG_FACTOR * add);
     while (list[m] != NULL) m++;
-    for (j = 0; j < m && j < 3; j++) rows[j] = list[j];
-    r.rows = m <= 3 ? rows : list;
+    for (j = 0; j < m && j < 6; j++) rows[j] = list[j];
+    r.rows = m <= 6 ? rows : list;
     r.x = x;
     r.y = y;
     r.scale = scale;
@@ -1267,6 +1267,9 @@ static int lrn_sum_pow_row(const float *const *list, const float *x, float *y, f
     case 1: LRN_SUM_POW(1)
     case 2: LRN_SUM_POW(2)
     case 3: LRN_SUM_POW(3)
+    case 4: LRN_SUM_POW(4)
+    case 5: LRN_SUM_POW(5)
+    case 6: LRN_SUM_POW(6)
     default: LRN_SUM_POW(m)
     }
 #undef LRN_SUM_POW
