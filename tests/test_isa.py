@@ -416,6 +416,31 @@ def test_long_windows_either_side_of_the_block_sums(build, dtype, C):
             assert given.tobytes() == recomputed.tobytes()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_partial_sums_on_every_level_count(build, dtype):
+    # channels-last windows over 8 channels that the block sums do not take
+    # (here 150 channels) add partial sums on as few levels as leave at most
+    # six rows (_channels_last.pxi's window_levels): one level (9, 12), two
+    # (13, 22, 24), three (23, 31), four (64), and six with seven rows
+    # (127), forward and backward against the reference
+    rng = np.random.default_rng(7)
+    shape = (2, 5, 150)
+    x = (rng.standard_normal(shape) * 2).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    for size in (9, 12, 13, 22, 23, 24, 31, 64, 127):
+        kw = dict(size=size, alpha=1.3, beta=0.75, bias=1.2, layout="NHWC")
+        y, s = lrn.lrn(x, return_scale=True, out=(poisoned(shape, dtype), poisoned(shape, dtype)),
+                       **kw)
+        yr, sr = ref_forward(x, **kw)
+        assert_fwd_close(y, yr, dtype)
+        assert_fwd_close(s, sr, dtype, "scale")
+        dxr, mag = ref_backward(x, dy, **kw, return_terms=True)
+        given = lrn.lrn_backward(x, y, dy, scale=s, out=poisoned(shape, dtype), **kw)
+        recomputed = lrn.lrn_backward(x, y, dy, out=poisoned(shape, dtype), **kw)
+        assert_bwd_close(given, dxr, mag, dtype)
+        assert given.tobytes() == recomputed.tobytes()
+
+
 @pytest.mark.parametrize("cap", ["", "AVX512", "avx2", "baseline"])
 def test_lrn_isa_caps_the_build(monkeypatch, cap):
     # the widest build present that this processor runs, at most the cap
