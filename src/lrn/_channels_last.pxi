@@ -34,8 +34,8 @@ cdef inline int window_levels(Py_ssize_t n) noexcept nogil:
     (up to floor(log2(n))).  A level is a pass of its own over the padded
     row, where a row more is a load and an addition in the loop of the
     power, which waits on its square roots (size 21: two levels and six rows
-    rather than four and three, channels-last, 0.93-0.94x the time of the
-    forward pass at C = 256 and of the backward pass at C = 96, in cache)."""
+    rather than four and three took 0.91-0.93x the time of the forward pass
+    at C = 256 and 0.94-0.96x the backward pass's at C = 96, in cache)."""
     cdef int level = 1
     if n <= DIRECT_TERMS:
         return 0

@@ -1237,9 +1237,9 @@ LRN_INLINE void lrn_sum_pow_loop(const lrn_sum_pow *r, Py_ssize_t length, const 
 /* lrn_sum_pow_loop for a NULL-terminated list.  Up to six rows (block
    windows take one to three, partial sums at most six where n allows:
    _channels_last.pxi's window_levels) are read from a local copy of the
-   list, held in registers.  At sixteen lanes
-   in the AVX-512 build: channels-last, size 21, C = 256, 0.92x the time of
-   eight in cache (the backward pass's row passes stay at eight: at sixteen
+   list, held in registers.  At sixteen lanes in the AVX-512 build:
+   channels-last, size 21, C = 256, 0.92-0.94x the time of eight in cache
+   (the backward pass's row passes stay at eight in lrn_simd.h: at sixteen
    they took 1.05-1.2x the time). */
 static int lrn_sum_pow_row(const float *const *list, const float *x, float *y, float *scale,
                            Py_ssize_t length, float mul, float add, int three_quarters) {

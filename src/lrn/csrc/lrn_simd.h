@@ -1,5 +1,6 @@
 /* The float rows of the AVX2+FMA build: window sums, the power and the
-   backward pass's last step, each in one pass over a row with eight lanes.
+   backward pass's last step, each in one pass over a row with eight lanes
+   (the forward row, window sum and power together: lrn_fused.h).
    Every function returns 1 when it did the work and 0 in builds without
    AVX2 and FMA, where the Cython kernels run their portable loops instead.
 
