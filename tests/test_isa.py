@@ -387,20 +387,14 @@ def test_long_windows_same_bits_in_either_layout(build, dtype, beta):
                     C, n, S)
 
 
-@pytest.mark.parametrize("dtype", [np.float16, np.float32])
-@pytest.mark.parametrize("C", [128, 129, 200])
-def test_long_windows_either_side_of_the_block_sums(build, dtype, C):
-    # channels-last windows over 8 channels take the block sums up to 128
-    # channels and the power-of-two partial sums beyond (the AVX2 builds;
-    # the portable one always the partial sums): both sides of the switch,
-    # forward against the reference, backward with the scale given and
-    # recomputed (the same bits where the given scale is float32, not
+def _check_long_windows(shape, sizes, dtype, seed):
+    # channels-last, forward against the reference, backward with the scale
+    # given and recomputed (the same bits but where the given scale is
     # rounded to half)
-    rng = np.random.default_rng(C)
-    shape = (2, 11, C)
+    rng = np.random.default_rng(seed)
     x = (rng.standard_normal(shape) * 2).astype(dtype)
     dy = rng.standard_normal(shape).astype(dtype)
-    for size in (9, 21):
+    for size in sizes:
         kw = dict(size=size, alpha=1.3, beta=0.75, bias=1.2, layout="NHWC")
         y, s = lrn.lrn(x, return_scale=True, out=(poisoned(shape, dtype), poisoned(shape, dtype)),
                        **kw)
@@ -412,33 +406,26 @@ def test_long_windows_either_side_of_the_block_sums(build, dtype, C):
         recomputed = lrn.lrn_backward(x, y, dy, out=poisoned(shape, dtype), **kw)
         assert_bwd_close(given, dxr, mag, dtype)
         assert_bwd_close(recomputed, dxr, mag, dtype)
-        if dtype == np.float32:
+        if dtype != np.float16:
             assert given.tobytes() == recomputed.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+@pytest.mark.parametrize("C", [128, 129, 200])
+def test_long_windows_either_side_of_the_block_sums(build, dtype, C):
+    # channels-last windows over 8 channels take the block sums up to 128
+    # channels and the power-of-two partial sums beyond (the AVX2 builds;
+    # the portable one always the partial sums): both sides of the switch
+    _check_long_windows((2, 11, C), (9, 21), dtype, C)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_partial_sums_on_every_level_count(build, dtype):
-    # channels-last windows over 8 channels that the block sums do not take
-    # (here 150 channels) add partial sums on as few levels as leave at most
-    # six rows (_channels_last.pxi's window_levels): one level (9, 12), two
-    # (13, 22, 24), three (23, 31), four (64), and six with seven rows
-    # (127), forward and backward against the reference
-    rng = np.random.default_rng(7)
-    shape = (2, 5, 150)
-    x = (rng.standard_normal(shape) * 2).astype(dtype)
-    dy = rng.standard_normal(shape).astype(dtype)
-    for size in (9, 12, 13, 22, 23, 24, 31, 64, 127):
-        kw = dict(size=size, alpha=1.3, beta=0.75, bias=1.2, layout="NHWC")
-        y, s = lrn.lrn(x, return_scale=True, out=(poisoned(shape, dtype), poisoned(shape, dtype)),
-                       **kw)
-        yr, sr = ref_forward(x, **kw)
-        assert_fwd_close(y, yr, dtype)
-        assert_fwd_close(s, sr, dtype, "scale")
-        dxr, mag = ref_backward(x, dy, **kw, return_terms=True)
-        given = lrn.lrn_backward(x, y, dy, scale=s, out=poisoned(shape, dtype), **kw)
-        recomputed = lrn.lrn_backward(x, y, dy, out=poisoned(shape, dtype), **kw)
-        assert_bwd_close(given, dxr, mag, dtype)
-        assert given.tobytes() == recomputed.tobytes()
+    # the partial sums (here 150 channels, past the block sums) take as few
+    # levels as leave a window at most six rows (_channels_last.pxi's
+    # window_levels): one level (sizes 9, 12), two (13, 22, 24), three (23,
+    # 31), four (64), and six with seven rows (127)
+    _check_long_windows((2, 5, 150), (9, 12, 13, 22, 23, 24, 31, 64, 127), dtype, 7)
 
 
 @pytest.mark.parametrize("cap", ["", "AVX512", "avx2", "baseline"])
