@@ -421,10 +421,11 @@ def test_long_windows_either_side_of_the_block_sums(build, dtype, C):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_partial_sums_on_every_level_count(build, dtype):
-    # the partial sums (here 150 channels, past the block sums) take as few
-    # levels as leave a window at most six rows (_channels_last.pxi's
-    # window_levels): one level (sizes 9, 12), two (13, 22, 24), three (23,
-    # 31), four (64), and six with seven rows (127)
+    # the partial sums (here 150 channels, past the block sums) of float
+    # rows in the AVX2 builds take as few levels as leave a window at most
+    # six rows (_channels_last.pxi's window_levels): one level (sizes 9, 12),
+    # two (13, 22, 24), three (23, 31), four (64), and six with seven rows
+    # (127); float64 and the portable build one level per binary digit
     _check_long_windows((2, 5, 150), (9, 12, 13, 22, 23, 24, 31, 64, 127), dtype, 7)
 
 

@@ -28,17 +28,31 @@ cdef inline int window_rows(Py_ssize_t n, int levels) noexcept nogil:
     return count
 
 
-cdef inline int window_levels(Py_ssize_t n) noexcept nogil:
-    """Levels of partial sums :func:`window_terms` builds for n terms: none
-    for a direct sum, else the fewest whose rows number at most WINDOW_ROWS
-    (up to floor(log2(n))).  A level is a pass of its own over the padded
-    row, where a row more is a load and an addition in the loop of the
-    power, which waits on its square roots (size 21: two levels and six rows
-    rather than four and three took 0.91-0.93x the time of the forward pass
-    at C = 256 and 0.94-0.96x the backward pass's at C = 96, in cache)."""
-    cdef int level = 1
+cdef inline int max_levels(Py_ssize_t n) noexcept nogil:
+    """Levels of partial sums for n terms along its binary digits: none for
+    a direct sum, else floor(log2(n)) (the most :func:`window_levels` takes)."""
+    cdef int level = 0
     if n <= DIRECT_TERMS:
         return 0
+    while (<Py_ssize_t>2 << level) <= n:
+        level += 1
+    return level
+
+
+cdef inline int window_levels(Py_ssize_t n, bint rows_in_one_pass) noexcept nogil:
+    """Levels of partial sums :func:`window_terms` builds for n terms.  Where
+    the row passes add every row in one loop (float rows in the AVX2 builds,
+    csrc/lrn_simd.h and lrn_fused.h), the fewest levels whose rows number at
+    most WINDOW_ROWS: a level is a pass of its own over the padded row, a row
+    one more load and addition in the loop of the power, which waits on its
+    square roots (size 21: two levels and six rows rather than four and
+    three took 0.91-0.93x the time of the forward pass at C = 256 and
+    0.94-0.96x the backward pass's at C = 96, in cache).  Elsewhere each row
+    is a pass too (float64: six rows and two levels took 1.02-1.04x the
+    time), and the levels follow the binary digits of n."""
+    cdef int level = 1
+    if n <= DIRECT_TERMS or not rows_in_one_pass:
+        return max_levels(n)
     while window_rows(n, level) > WINDOW_ROWS and (<Py_ssize_t>2 << level) <= n:
         level += 1
     return level
@@ -65,7 +79,7 @@ cdef void window_terms(const floating* q, Py_ssize_t n, floating* levels, Py_ssi
     :func:`window_levels` levels: n >> K sums of the top level, then the
     binary digits of n below it, largest first; any order of adding terms
     >= 0 keeps the (n - 1)-ulp bound of design §2."""
-    cdef int j = 0, level, K = window_levels(n)
+    cdef int j = 0, level, K = window_levels(n, floating is float and lrn_cf_fused())
     cdef Py_ssize_t i, span, shift = 0
     cdef const floating* lo = q
     cdef floating* hi

@@ -366,7 +366,7 @@ cdef Scratch scratch_layout(const Plan* p, Py_ssize_t n, Py_ssize_t L) noexcept 
         if block_sums(p):
             layout.blocks = take(&end, 2 * 8 * padded(C))
         if backward or not block_sums(p):
-            layout.levels = take(&end, window_levels(n) * layout.M)
+            layout.levels = take(&end, max_levels(n) * layout.M)
     else:
         layout.suffix = take(&end, layout.ring_rows * L)
         layout.prefix = take(&end, L)
