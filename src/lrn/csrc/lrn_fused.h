@@ -1246,13 +1246,13 @@ static int lrn_sum_pow_row(const float *const *list, const float *x, float *y, f
     const float *rows[6];
     const int kind = three_quarters ? 0 : 1;
     lrn_sum_pow r;
+    const int m = lrn_count(list);
     lrn_wcoef co;
-    int m = 1, j;
+    int j;
     co.mul = lrn_w_set1(mul);
     co.add = lrn_w_set1(add);
     co.kmul = lrn_w_set1(LRN_ARG_FACTOR * mul);
     co.kadd = lrn_w_set1(LRN_ARG_FACTOR * add);
-    while (list[m] != NULL) m++;
     for (j = 0; j < m && j < 6; j++) rows[j] = list[j];
     r.rows = m <= 6 ? rows : list;
     r.x = x;

@@ -102,14 +102,6 @@ static inline __m256 lrn_head8(const float *p, Py_ssize_t left, float pad) {
     return _mm256_loadu_ps(v);
 }
 
-static inline __m256 lrn_pad8(__m256 v, Py_ssize_t left, float pad) {
-    float u[8];
-    Py_ssize_t i;
-    _mm256_storeu_ps(u, v);
-    for (i = left; i < 8; i++) u[i] = pad;
-    return _mm256_loadu_ps(u);
-}
-
 static inline void lrn_store_head8(float *p, __m256 v, Py_ssize_t left) {
     float u[8];
     _mm256_storeu_ps(u, v);
