@@ -429,6 +429,35 @@ def test_partial_sums_on_every_level_count(build, dtype):
     _check_long_windows((2, 5, 150), (9, 12, 13, 22, 23, 24, 31, 64, 127), dtype, 7)
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+@pytest.mark.parametrize("convention", ["onnx", "torch"])
+@pytest.mark.parametrize("beta", [0.75, 0.5, 1.0])
+def test_partial_sums_of_every_size_and_window_placement(build, dtype, convention, beta):
+    # channels-last windows of 9 to 33 channels past the block sums, each
+    # convention's centre (the AVX-512 build forms their partial sums in
+    # registers where a window's rows lie within a vector either side: its
+    # forward pass gives the bits of the row passes that the backward pass
+    # recomputes the scale with); C leaves a last vector of 1 and of 6 lanes
+    rng = np.random.default_rng(9)
+    for C in (150, 257):
+        x = (rng.standard_normal((2, 3, C)) * 2).astype(dtype)
+        dy = rng.standard_normal(x.shape).astype(dtype)
+        for size in range(9, 34):
+            kw = dict(size=size, alpha=1.3, beta=beta, bias=1.2, layout="NHWC",
+                      convention=convention)
+            y, s = lrn.lrn(x, return_scale=True,
+                           out=(poisoned(x.shape, dtype), poisoned(x.shape, dtype)), **kw)
+            yr, sr = ref_forward(x, **kw)
+            assert_fwd_close(y, yr, dtype)
+            assert_fwd_close(s, sr, dtype, "scale")
+            inplace = x.copy()
+            lrn.lrn(inplace, out=inplace, **kw)
+            assert inplace.tobytes() == y.tobytes(), (C, size)
+            if dtype == np.float32:
+                given = lrn.lrn_backward(x, y, dy, scale=s, **kw)
+                assert given.tobytes() == lrn.lrn_backward(x, y, dy, **kw).tobytes(), (C, size)
+
+
 @pytest.mark.parametrize("cap", ["", "AVX512", "avx2", "baseline"])
 def test_lrn_isa_caps_the_build(monkeypatch, cap):
     # the widest build present that this processor runs, at most the cap

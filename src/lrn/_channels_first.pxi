@@ -201,9 +201,11 @@ cdef bint fused_forward(const Operands* ops, const Plan* p, Py_ssize_t T,
     """The forward pass of a float or half tile in one pass per row
     (csrc/lrn_fused.h): channels-first in the scratch rows of
     :func:`block_rows`, channels-last in the padded rows ``squares`` and
-    ``terms`` (consecutive) of :func:`position_forward`.  False where that build has no such pass (no
-    AVX2; channels-last windows longer than LRN_DIRECT): the caller runs the
-    row passes instead."""
+    ``terms`` (consecutive) of :func:`position_forward`.  False where that
+    build has no such pass (no AVX2; channels-last windows longer than
+    LRN_DIRECT past the block sums, but for those the AVX-512 build forms in
+    registers from ``tile.levels`` levels of :func:`window_terms`' partial
+    sums): the caller runs the row passes instead."""
     cdef lrn_cf_tile tile
     tile.x = ops.x
     tile.y = ops.out
@@ -222,6 +224,7 @@ cdef bint fused_forward(const Operands* ops, const Plan* p, Py_ssize_t T,
         tile.prefix = buf + p.scratch.blocks if block_sums(p) else NULL
         tile.stride = p.C
         tile.L = p.scratch.M
+        tile.levels = window_levels(p.n, True)
         return lrn_cl_forward(&tile)
     tile.ring = buf + p.scratch.suffix
     tile.prefix = buf + p.scratch.prefix

@@ -10,7 +10,9 @@
 # builds, float windows over DIRECT_TERMS of up to 128 channels are instead
 # csrc/lrn_fused.h's block sums of eight positions at a time
 # (:func:`block_sums`), the channels-first pass's sums; the backward pass's
-# own window (its terms) keeps the partial sums.
+# own window (its terms) keeps the partial sums.  Past 128 channels the
+# AVX-512 build's forward pass forms :func:`window_terms`' partial sums in
+# registers (csrc/lrn_fused.h's lrn_cl_levels), in the same order.
 
 
 cdef enum:

@@ -80,6 +80,7 @@ cdef extern from "lrn_fused.h":
         float mul, add
         int kind
         int half
+        int levels
     int lrn_cf_forward(const lrn_cf_tile*) nogil
     int lrn_cl_forward(const lrn_cf_tile*) nogil
     int lrn_sum_pow_row(const float* const*, const float*, float*, float*, Py_ssize_t, float,

@@ -60,6 +60,8 @@ typedef struct {
     float mul, add;         /* alpha_n and bias, as floats */
     int kind;               /* 0: beta 0.75, 1: 0.5, 2: 1, 3: any other (not done) */
     int half;               /* x, y, scale are IEEE half bits */
+    int levels;             /* channels-last windows over LRN_DIRECT channels: the
+                               levels of _channels_last.pxi's partial sums */
 } lrn_cf_tile;
 
 /* Whether channels-last windows over LRN_DIRECT channels, of C channels,
@@ -1117,6 +1119,178 @@ LRN_INLINE void lrn_cl_regs(const lrn_cf_tile *tl, int m, int kind, int half) {
 }
 #endif
 
+#ifdef LRN_AVX512
+/* Channels-last windows over LRN_DIRECT channels, past lrn_cl_by_blocks'
+   C (the AVX-512 build): _channels_last.pxi's window_terms, its partial sums
+   of 2^l squares on K = tl->levels levels and the window's rows, formed in
+   registers a vector of channels at a time and added in its order: the same
+   bits, without the rows of partial sums in memory and their shifted
+   reloads.  Level l's vectors k .. k + K + 1 - l are held: vector k + K + 1
+   of the squares enters at step k, and each level's newest vector is the
+   two newest below it added, the second shifted by 2^(l - 1) lanes.  The
+   top level's m = n >> K terms are its vectors k - 1 and k permuted to
+   start at lane -pre (``top``), shifted by j 2^K lanes (valignd of it and
+   the next step's); a lower level's term (at most one) is its vectors k and
+   k + 1 permuted.  K and m are constants of the loop (their terms' shifts
+   are valignd's immediates). */
+#define LRN_CL_LEVELS_MAX 3
+/* Constant-count loops over held vectors, unrolled so that they stay in
+   registers (a vector spilled and reloaded waits for its two halves' stores). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define LRN_UNROLL _Pragma("GCC unroll 8")
+#else
+#define LRN_UNROLL
+#endif
+
+typedef struct {
+    __m512i top;                        /* lane i: 16 - pre + i of (k - 1, k) */
+    __m512i low[LRN_CL_LEVELS_MAX];     /* lane i: its offset + i of (k, k + 1) */
+    int has[LRN_CL_LEVELS_MAX];         /* level l < K has a term */
+} lrn_cl_terms;
+
+static __m512i lrn_lanes_from(Py_ssize_t first) {
+    int v[16], i;
+    for (i = 0; i < 16; i++) v[i] = (int)first + i;
+    return _mm512_loadu_si512(v);
+}
+
+/* The top level's terms, at most, for K levels: their shifts (j 2^K) stay
+   within the next step's vector. */
+static int lrn_cl_top_max(int K) { return 16 / (1 << K) + 1 < 6 ? 16 / (1 << K) + 1 : 6; }
+
+/* The terms of tl's window, or 0 where they do not fit these vectors
+   (pre over 16, too many top-level terms, a lower-level term before its
+   vector k or past k + 1). */
+static int lrn_cl_terms_of(const lrn_cf_tile *tl, lrn_cl_terms *t) {
+    const int K = tl->levels;
+    Py_ssize_t shift, l;
+    if (K < 1 || K > LRN_CL_LEVELS_MAX || tl->pre > 16 || tl->n >> K > lrn_cl_top_max(K))
+        return 0;
+    t->top = lrn_lanes_from(16 - tl->pre);
+    shift = (tl->n >> K << K) - tl->pre;
+    for (l = K - 1; l >= 0; l--) {
+        t->has[l] = (int)(tl->n >> l & 1);
+        if (!t->has[l]) continue;
+        if (shift < 0 || shift > 16) return 0;
+        t->low[l] = lrn_lanes_from(shift);
+        shift += (Py_ssize_t)1 << l;
+    }
+    return 1;
+}
+
+/* Lanes s .. s + 15 of (lo, hi), s a constant in 0 .. 16. */
+LRN_INLINE __m512 lrn_lanes_on(__m512 lo, __m512 hi, int s) {
+    switch (s) {
+    case 0: return lo;
+    case 1: return LRN_ALIGNR(hi, lo, 1);
+    case 2: return LRN_ALIGNR(hi, lo, 2);
+    case 4: return LRN_ALIGNR(hi, lo, 4);
+    case 6: return LRN_ALIGNR(hi, lo, 6);
+    case 8: return LRN_ALIGNR(hi, lo, 8);
+    case 10: return LRN_ALIGNR(hi, lo, 10);
+    case 12: return LRN_ALIGNR(hi, lo, 12);
+    default: return hi;   /* 16 */
+    }
+}
+
+/* The squares of channels c .. c + 15 of a position (zero past C). */
+LRN_INLINE __m512 lrn_cl_square16(const void *x, Py_ssize_t c, Py_ssize_t C, int half) {
+    __m512 v;
+    if (c >= C) return lrn_w_zero();
+    v = c + 16 <= C ? lrn_w_ld(x, c, half) : lrn_w_ld_n(x, c, C - c, half, 0.0f);
+    return lrn_w_mul(v, v);
+}
+
+/* Level l's vector i (q[l][i]) from the two below it. */
+#define LRN_CL_LEVEL(q, l, i)                                                             \
+    q[l][i] = lrn_w_add(q[l - 1][i], lrn_lanes_on(q[l - 1][i], q[l - 1][i + 1], 1 << (l - 1)))
+
+LRN_INLINE void lrn_cl_levels(const lrn_cf_tile *tl, const lrn_cl_terms *terms, int K, int m,
+                              int kind, int half) {
+    const lrn_cl_terms tm = *terms;   /* held: the stores below may alias *terms */
+    const Py_ssize_t C = tl->C, item = half ? 2 : 4;
+    const lrn_wcoef co = lrn_w_coefs(tl);
+    Py_ssize_t p, c;
+    int l, i, j;
+    for (p = 0; p < tl->T; p++) {
+        const char *x = (const char *)tl->x + p * C * item;
+        char *y = (char *)tl->y + p * C * item;
+        char *sc = tl->scale == NULL ? NULL : (char *)tl->scale + p * C * item;
+        /* q[l][i]: level l's vector k + i; first k = -1, before channel 0 */
+        __m512 q[LRN_CL_LEVELS_MAX + 1][LRN_CL_LEVELS_MAX + 2], top, next, acc;
+        q[0][0] = lrn_w_zero();
+        LRN_UNROLL
+        for (i = 1; i <= K + 1; i++) q[0][i] = lrn_cl_square16(x, 16 * (i - 1), C, half);
+        LRN_UNROLL
+        for (l = 1; l <= K; l++) {
+            LRN_UNROLL
+            for (i = 0; i <= K + 1 - l; i++) LRN_CL_LEVEL(q, l, i);
+        }
+        top = _mm512_permutex2var_ps(q[K][0], tm.top, q[K][1]);
+        for (c = 0; c < C; c += 16) {
+            LRN_UNROLL
+            for (l = 0; l <= K; l++) {
+                LRN_UNROLL
+                for (i = 0; i <= K - l; i++) q[l][i] = q[l][i + 1];
+            }
+            q[0][K + 1] = lrn_cl_square16(x, c + 16 * (K + 1), C, half);
+            LRN_UNROLL
+            for (l = 1; l <= K; l++) LRN_CL_LEVEL(q, l, K + 1 - l);
+            next = _mm512_permutex2var_ps(q[K][0], tm.top, q[K][1]);
+            acc = top;
+            LRN_UNROLL
+            for (j = 1; j < m; j++) acc = lrn_w_add(acc, lrn_lanes_on(top, next, j << K));
+            LRN_UNROLL
+            for (l = K - 1; l >= 0; l--)
+                if (tm.has[l])
+                    acc = lrn_w_add(acc, _mm512_permutex2var_ps(q[l][0], tm.low[l], q[l][1]));
+            if (c + 16 <= C) {
+                if (sc != NULL) lrn_w_st(sc, c, lrn_w_fmadd(co.mul, acc, co.add), half);
+                lrn_w_st(y, c, lrn_w_power(lrn_w_ld(x, c, half), acc, &co, kind), half);
+            } else {
+                const Py_ssize_t left = C - c;
+                if (sc != NULL) lrn_w_st_n(sc, c, lrn_w_fmadd(co.mul, acc, co.add), left, half);
+                lrn_w_st_n(y, c, lrn_w_power(lrn_w_ld_n(x, c, left, half, 0.0f), acc, &co, kind),
+                           left, half);
+            }
+            top = next;
+        }
+    }
+}
+#undef LRN_CL_LEVEL
+
+/* lrn_cl_levels for tl, or 0 where its window's terms do not fit. */
+static int lrn_cl_by_levels(const lrn_cf_tile *tl) {
+    lrn_cl_terms tm;
+    if (!lrn_cl_terms_of(tl, &tm)) return 0;
+#define LRN_CL_LEVELS_H(K, M, KIND)                                                       \
+    if (tl->half)                                                                         \
+        lrn_cl_levels(tl, &tm, K, M, KIND, 1);                                            \
+    else                                                                                  \
+        lrn_cl_levels(tl, &tm, K, M, KIND, 0);                                            \
+    return 1;
+#define LRN_CL_LEVELS_M(KIND)                                                             \
+    switch (tl->levels * 8 + (int)(tl->n >> tl->levels)) {                                \
+    case 8 + 4: LRN_CL_LEVELS_H(1, 4, KIND)                                               \
+    case 8 + 5: LRN_CL_LEVELS_H(1, 5, KIND)                                               \
+    case 8 + 6: LRN_CL_LEVELS_H(1, 6, KIND)                                               \
+    case 16 + 3: LRN_CL_LEVELS_H(2, 3, KIND)                                              \
+    case 16 + 4: LRN_CL_LEVELS_H(2, 4, KIND)                                              \
+    case 16 + 5: LRN_CL_LEVELS_H(2, 5, KIND)                                              \
+    case 24 + 2: LRN_CL_LEVELS_H(3, 2, KIND)                                              \
+    case 24 + 3: LRN_CL_LEVELS_H(3, 3, KIND)                                              \
+    default: return 0;                                                                    \
+    }
+    switch (tl->kind) {
+    case 0: LRN_CL_LEVELS_M(0)
+    case 1: LRN_CL_LEVELS_M(1)
+    default: LRN_CL_LEVELS_M(2)
+    }
+#undef LRN_CL_LEVELS_M
+#undef LRN_CL_LEVELS_H
+}
+#endif
+
 /* Channels-last: T positions of C contiguous channels (position p at
    x + p * C), each done on its own in L1.  Its squares go to a row of zero
    pads around the C channels (squares[pre + c]), so that every window is
@@ -1167,13 +1341,17 @@ LRN_INLINE void lrn_cl_positions(const lrn_cf_tile *tl, int m, int kind, int hal
 }
 
 /* The channels-last forward pass of a tile: lrn_cl_positions, or for
-   windows longer than LRN_DIRECT lrn_cl_blocks; 0 for other betas, and for
-   long windows over more channels than lrn_cl_by_blocks takes (the Cython
-   kernels' row passes). */
+   windows longer than LRN_DIRECT lrn_cl_blocks, past its channels
+   lrn_cl_levels (the AVX-512 build); 0 for other betas, and for the long
+   windows neither takes (the Cython kernels' row passes). */
 static int lrn_cl_forward(const lrn_cf_tile *tl) {
     if (tl->kind > 2) return 0;
     if (tl->n > LRN_DIRECT) {
+#ifdef LRN_AVX512
+        if (!lrn_cl_by_blocks(tl->C)) return lrn_cl_by_levels(tl);
+#else
         if (!lrn_cl_by_blocks(tl->C)) return 0;
+#endif
         switch (tl->kind * 2 + tl->half) {
         case 0: lrn_cl_blocks(tl, 0, 0); return 1;
         case 1: lrn_cl_blocks(tl, 0, 1); return 1;
