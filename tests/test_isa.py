@@ -435,9 +435,10 @@ def test_partial_sums_on_every_level_count(build, dtype):
 def test_partial_sums_of_every_size_and_window_placement(build, dtype, convention, beta):
     # channels-last windows of 9 to 33 channels past the block sums, each
     # convention's centre (the AVX-512 build forms their partial sums in
-    # registers where a window's rows lie within a vector either side: its
-    # forward pass gives the bits of the row passes that the backward pass
-    # recomputes the scale with); C leaves a last vector of 1 and of 6 lanes
+    # registers where a window's rows lie within a vector either side, sizes
+    # 9-31 but 24: its forward pass gives the bits of the row passes that the
+    # backward pass recomputes the scale with); C leaves a last vector of 1
+    # and of 6 lanes
     rng = np.random.default_rng(9)
     for C in (150, 257):
         x = (rng.standard_normal((2, 3, C)) * 2).astype(dtype)
