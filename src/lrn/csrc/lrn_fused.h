@@ -1155,18 +1155,12 @@ static __m512i lrn_lanes_from(Py_ssize_t first) {
     return _mm512_loadu_si512(v);
 }
 
-/* The top level's terms, at most, for K levels: their shifts (j 2^K) stay
-   within the next step's vector. */
-static int lrn_cl_top_max(int K) { return 16 / (1 << K) + 1 < 6 ? 16 / (1 << K) + 1 : 6; }
-
-/* The terms of tl's window, or 0 where they do not fit these vectors
-   (pre over 16, too many top-level terms, a lower-level term before its
-   vector k or past k + 1). */
+/* The terms of tl's window, or 0 where they do not fit these vectors (pre
+   over 16, a lower-level term before its vector k or past k + 1). */
 static int lrn_cl_terms_of(const lrn_cf_tile *tl, lrn_cl_terms *t) {
     const int K = tl->levels;
     Py_ssize_t shift, l;
-    if (K < 1 || K > LRN_CL_LEVELS_MAX || tl->pre > 16 || tl->n >> K > lrn_cl_top_max(K))
-        return 0;
+    if (K < 1 || K > LRN_CL_LEVELS_MAX || tl->pre > 16) return 0;
     t->top = lrn_lanes_from(16 - tl->pre);
     shift = (tl->n >> K << K) - tl->pre;
     for (l = K - 1; l >= 0; l--) {
@@ -1260,7 +1254,9 @@ LRN_INLINE void lrn_cl_levels(const lrn_cf_tile *tl, const lrn_cl_terms *terms, 
 }
 #undef LRN_CL_LEVEL
 
-/* lrn_cl_levels for tl, or 0 where its window's terms do not fit. */
+/* lrn_cl_levels for tl, or 0 where its window's terms do not fit: the pairs
+   (K, m) that window_levels makes whose top-level shifts, (m - 1) 2^K, stay
+   within the next step's vector (sizes 9-31 but 24). */
 static int lrn_cl_by_levels(const lrn_cf_tile *tl) {
     lrn_cl_terms tm;
     if (!lrn_cl_terms_of(tl, &tm)) return 0;
