@@ -1074,15 +1074,33 @@ LRN_INLINE void lrn_cl_packed(const lrn_cf_tile *tl, int m, int kind, int half) 
 #define LRN_ALIGNR(hi, lo, k)                                                             \
     _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(hi), _mm512_castps_si512(lo), k))
 
+/* Lanes s .. s + 15 of the vectors (lo, hi), s a constant in 0 .. 16
+   (valignd's immediate once inlined). */
+LRN_INLINE __m512 lrn_lanes_on(__m512 lo, __m512 hi, int s) {
+    switch (s) {
+    case 0: return lo;
+    case 1: return LRN_ALIGNR(hi, lo, 1);
+    case 2: return LRN_ALIGNR(hi, lo, 2);
+    case 3: return LRN_ALIGNR(hi, lo, 3);
+    case 4: return LRN_ALIGNR(hi, lo, 4);
+    case 5: return LRN_ALIGNR(hi, lo, 5);
+    case 6: return LRN_ALIGNR(hi, lo, 6);
+    case 7: return LRN_ALIGNR(hi, lo, 7);
+    case 8: return LRN_ALIGNR(hi, lo, 8);
+    case 9: return LRN_ALIGNR(hi, lo, 9);
+    case 10: return LRN_ALIGNR(hi, lo, 10);
+    case 11: return LRN_ALIGNR(hi, lo, 11);
+    case 12: return LRN_ALIGNR(hi, lo, 12);
+    case 13: return LRN_ALIGNR(hi, lo, 13);
+    case 14: return LRN_ALIGNR(hi, lo, 14);
+    case 15: return LRN_ALIGNR(hi, lo, 15);
+    default: return hi;   /* 16 */
+    }
+}
+
 /* Lane i: channel i + d of the vector cur (d a constant, |d| <= 2). */
 LRN_INLINE __m512 lrn_cl_shifted(__m512 prev, __m512 cur, __m512 next, int d) {
-    switch (d) {
-    case -2: return LRN_ALIGNR(cur, prev, 14);
-    case -1: return LRN_ALIGNR(cur, prev, 15);
-    case 1: return LRN_ALIGNR(next, cur, 1);
-    case 2: return LRN_ALIGNR(next, cur, 2);
-    default: return cur;
-    }
+    return d < 0 ? lrn_lanes_on(prev, cur, 16 + d) : lrn_lanes_on(cur, next, d);
 }
 
 /* m = 2 or 4, pre = m / 2; 16 < C <= LRN_CL_REGS_MAX. */
@@ -1171,21 +1189,6 @@ static int lrn_cl_terms_of(const lrn_cf_tile *tl, lrn_cl_terms *t) {
         shift += (Py_ssize_t)1 << l;
     }
     return 1;
-}
-
-/* Lanes s .. s + 15 of (lo, hi), s a constant in 0 .. 16. */
-LRN_INLINE __m512 lrn_lanes_on(__m512 lo, __m512 hi, int s) {
-    switch (s) {
-    case 0: return lo;
-    case 1: return LRN_ALIGNR(hi, lo, 1);
-    case 2: return LRN_ALIGNR(hi, lo, 2);
-    case 4: return LRN_ALIGNR(hi, lo, 4);
-    case 6: return LRN_ALIGNR(hi, lo, 6);
-    case 8: return LRN_ALIGNR(hi, lo, 8);
-    case 10: return LRN_ALIGNR(hi, lo, 10);
-    case 12: return LRN_ALIGNR(hi, lo, 12);
-    default: return hi;   /* 16 */
-    }
 }
 
 /* The squares of channels c .. c + 15 of a position (zero past C). */
