@@ -224,7 +224,7 @@ cdef bint fused_forward(const Operands* ops, const Plan* p, Py_ssize_t T,
         tile.prefix = buf + p.scratch.blocks if block_sums(p) else NULL
         tile.stride = p.C
         tile.L = p.scratch.M
-        tile.levels = window_levels(p.n, True)
+        tile.levels = window_levels(p.n, lrn_cf_fused())
         return lrn_cl_forward(&tile)
     tile.ring = buf + p.scratch.suffix
     tile.prefix = buf + p.scratch.prefix
