@@ -362,6 +362,25 @@ def test_rows_ending_where_memory_ends(build, layout, dtype, size, beta):
             assert got.tobytes() == want.tobytes(), k
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="guard pages through POSIX mprotect")
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_long_windows_ending_where_memory_ends(build, dtype):
+    # channels-last windows over 8 channels past the block sums (the AVX-512
+    # build's partial sums in registers load a position's vectors ahead of
+    # its windows): a last position of C = 129-145 channels, every length of
+    # a last partial vector, touches nothing past the arrays
+    rng = np.random.default_rng(12)
+    kw = dict(alpha=1.3, beta=0.75, bias=0.7, layout="NHWC")
+    for C in range(129, 146):
+        x = (rng.standard_normal((1, 2, C)) * 2).astype(dtype)
+        for size in (9, 21, 31):
+            y, s = lrn.lrn(x, size, return_scale=True, **kw)
+            gx = _at_the_end_of_memory(x)
+            gy, gs = (_at_the_end_of_memory(poisoned(x.shape, dtype)) for _ in range(2))
+            lrn.lrn(gx, size, return_scale=True, out=(gy, gs), **kw)
+            assert gy.tobytes() == y.tobytes() and gs.tobytes() == s.tobytes(), (C, size)
+
+
 @pytest.mark.parametrize("build", _builds()[1:], indirect=True)
 @pytest.mark.parametrize("dtype", [np.float16, np.float32])
 @pytest.mark.parametrize("beta", [0.75, 0.5, 1.0, 0.6])
