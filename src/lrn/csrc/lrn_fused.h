@@ -1242,7 +1242,7 @@ LRN_INLINE void lrn_cl_levels(const lrn_cf_tile *tl, const lrn_cl_terms *terms, 
             for (l = K - 1; l >= 0; l--)
                 if (tm.has[l])
                     acc = lrn_w_add(acc, _mm512_permutex2var_ps(q[l][0], tm.low[l], q[l][1]));
-            if (c + 16 <= C) {
+            if (c + 16 <= C) {   /* the _n forms' own test alone: 1.03-1.05x the time */
                 if (sc != NULL) lrn_w_st(sc, c, lrn_w_fmadd(co.mul, acc, co.add), half);
                 lrn_w_st(y, c, lrn_w_power(lrn_w_ld(x, c, half), acc, &co, kind), half);
             } else {
