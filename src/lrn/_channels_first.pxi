@@ -203,7 +203,7 @@ cdef bint fused_forward(const Operands* ops, const Plan* p, Py_ssize_t T,
     :func:`block_rows`, channels-last in the padded rows ``squares`` and
     ``terms`` (consecutive) of :func:`position_forward`.  False where that
     build has no such pass (no AVX2; channels-last windows longer than
-    LRN_DIRECT past the block sums, but for those the AVX-512 build forms in
+    LRN_DIRECT past the block sums, except those the AVX-512 build forms in
     registers from ``tile.levels`` levels of :func:`window_terms`' partial
     sums): the caller runs the row passes instead."""
     cdef lrn_cf_tile tile
