@@ -187,6 +187,17 @@ def test_large_channel_count(direction, size, convention, layout, dtype):
     check_grid(direction, layout, dtype, size, convention, spec, params=(2.5, 0.75, 1.0))
 
 
+@pytest.mark.parametrize("spec", [(2, 24, (1345,)), (1, 16, (65, 67))], ids=shape_id)
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("convention", CONVENTIONS)
+@pytest.mark.parametrize("size", [3, 5, 21])
+@direction
+def test_rows_longer_than_a_tile(direction, size, convention, dtype, spec):
+    """Channels-first rows of several tiles that do not divide evenly (the remainder
+    spread over the tiles, each longer than the rows' nominal tile)."""
+    check_grid(direction, "NCHW", dtype, size, convention, spec, params=(2.5, 0.75, 1.0))
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("convention", CONVENTIONS)

@@ -50,8 +50,8 @@ def test_bitwise_identical_across_thread_counts(size, layout, dtype, spec):
 @pytest.mark.parametrize("size", [5, 11])
 def test_forward_tiles_cut_for_threads_give_same_bits(size, beta, dtype):
     """Few tiles: the fused channels-first forward pass cuts them so each of the threads
-    gets as many (one AlexNet image: 5 tiles of 672 positions, 6 of 512 for 2 or 3
-    threads, 8 of 384 for 4); the bits must not follow."""
+    gets as many (one AlexNet image: 4 tiles of 768 positions, 4 of 760 for 2 or 4
+    threads, 6 of 512 for 3); the bits must not follow."""
     x = np.random.default_rng(size).standard_normal((1, 96, 55, 55)).astype(dtype)
     runs = [lrn.lrn(x, size, 1.1, beta, 1.0, return_scale=True, num_threads=nt)
             for nt in (1, 2, 3, 4)]

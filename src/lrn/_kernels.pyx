@@ -394,13 +394,18 @@ cdef Py_ssize_t tile_positions(const Plan* p) noexcept nogil:
     the L2 for very many channels).  Other channels-first tiles size their
     rows by the scratch rows in use at a time: a step touches two rows of
     suffix sums wherever n puts them, so long windows count as n = 5 and do
-    not shorten the rows; at most 2048.  Double forward rows hold as many
+    not shorten the rows; at most 2048, and where the rows do not divide
+    evenly the remainder is spread over the tiles that fit whole (each up to
+    twice as long) rather than left as a short last tile, whose every row
+    costs a step's fixed work for a few vectors ((8, 256, 729): one tile of
+    729, not 672 and 57).  Double forward rows hold as many
     positions as float ones: at half as many, the Cython passes took
     1.02-1.09x the time (Zen 4, float64, size 5, 1 thread); channels-last
     double tiles gained nothing from it."""
-    cdef Py_ssize_t T, row_bytes
+    cdef Py_ssize_t T, row_bytes, tiles
     cdef bint backward = p.op == BACKWARD
-    if p.channels_last or (p.half and backward and not fused_grad(p)):
+    cdef bint rows = not (p.channels_last or (p.half and backward and not fused_grad(p)))
+    if not rows:
         T = TILE_BYTES // (p.C * p.itemsize)
     else:
         row_bytes = ROW_BYTES_BACKWARD if backward else TILE_BYTES * (2 if p.itemsize == 8
@@ -409,6 +414,9 @@ cdef Py_ssize_t tile_positions(const Plan* p) noexcept nogil:
             p.itemsize * scratch_layout(p, min(p.n, <Py_ssize_t>5), 1).total))
     if T >= 16:
         T -= T % 16
+        if rows and p.S > T:
+            tiles = p.S // T
+            T = ((p.S + tiles - 1) // tiles + 15) // 16 * 16
     return min(p.S, max(<Py_ssize_t>8, T))
 
 
@@ -417,8 +425,8 @@ cdef Py_ssize_t shared_tile(const Plan* p, int num_threads) noexcept nogil:
     ``lrn_cf_backward``, whose results do not depend on the tile):
     :func:`tile_positions`', cut
     a little shorter where that gives each of the threads as many tiles
-    (one AlexNet image, (1, 96, 55, 55): 5 tiles, 3 and 2 per thread, become
-    6 of 512 positions)."""
+    (one AlexNet image, (1, 96, 55, 55), with 3 threads: 4 tiles of 768
+    positions become 6 of 512)."""
     cdef Py_ssize_t T = p.tile, tiles, extra
     if T == 0 or num_threads < 2:
         return T
