@@ -5,7 +5,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import lrn
-from lrn import _cpu
+from lrn import _cpu, _params
 from .helpers import DTYPES, assert_bwd_close, assert_fwd_close, dtype_id, make_shape
 from .reference import CONVENTIONS, LAYOUTS, ref_backward, ref_forward, window_bounds
 
@@ -48,17 +48,32 @@ def test_bitwise_identical_across_thread_counts(size, layout, dtype, spec):
 @pytest.mark.parametrize("dtype", [np.float32, np.float16], ids=dtype_id)
 @pytest.mark.parametrize("beta", [0.75, 0.5, 1.0])
 @pytest.mark.parametrize("size", [5, 11])
-def test_forward_tiles_cut_for_threads_give_same_bits(size, beta, dtype):
-    """Few tiles: the fused channels-first forward pass cuts them so each of the threads
-    gets as many (one AlexNet image: 4 tiles of 768 positions, 4 of 760 for 2 or 4
-    threads, 6 of 512 for 3); the bits must not follow."""
-    x = np.random.default_rng(size).standard_normal((1, 96, 55, 55)).astype(dtype)
-    runs = [lrn.lrn(x, size, 1.1, beta, 1.0, return_scale=True, num_threads=nt)
-            for nt in (1, 2, 3, 4)]
+def test_tiles_cut_for_threads_give_same_bits(size, beta, dtype):
+    """Few tiles: the fused channels-first passes cut them so each of the threads gets
+    as many (one AlexNet image: float32 forward 4 tiles of 768 positions, 6 of 512 for
+    3 threads; size 5 backward one tile of 3025, 2 of 1520 for 2 threads); the bits
+    must not follow."""
+    shape = (1, 96, 55, 55)
+    rng = np.random.default_rng(size)
+    x = rng.standard_normal(shape).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    args = (size, 1.1, beta, 1.0)
+    call = _cpu.call(_params.make(*args).resolve(np.dtype(dtype), 4, backward=True),
+                     np.dtype(dtype), shape)
+    if dtype is np.float32:
+        assert call.tile(False, 3) < call.tile(False, 1), "the forward tiles were not cut"
+    if size == 5:
+        assert call.tile(True, 2) < call.tile(True, 1), "the backward tiles were not cut"
+    runs = []
+    for nt in (1, 2, 3, 4):
+        y, s = lrn.lrn(x, *args, return_scale=True, num_threads=nt)
+        runs.append((y, s, lrn.lrn_backward(x, y, dy, *args, num_threads=nt)))
     for nt, run in zip((2, 3, 4), runs[1:]):
-        for name, a, b in zip(("y", "scale"), runs[0], run):
+        for name, a, b in zip(("y", "scale", "dx"), runs[0], run):
             assert _bits(a) == _bits(b), f"{name} differs between num_threads=1 and {nt}"
-    assert_fwd_close(runs[0][0], ref_forward(x, size, 1.1, beta, 1.0)[0], dtype)
+    assert_fwd_close(runs[0][0], ref_forward(x, *args)[0], dtype)
+    dxref, mag = ref_backward(x, dy, *args, return_terms=True)
+    assert_bwd_close(runs[0][2], dxref, mag, dtype)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

@@ -420,14 +420,26 @@ cdef Py_ssize_t tile_positions(const Plan* p) noexcept nogil:
     return min(p.S, max(<Py_ssize_t>8, T))
 
 
+cdef bint tiles_follow_threads(const Plan* p) noexcept nogil:
+    """Whether ``p`` is a fused channels-first pass (``lrn_cf_forward``,
+    ``lrn_cf_backward``), whose results do not depend on the tile."""
+    return not p.channels_last and (
+        (p.op == FORWARD and p.itemsize == sizeof(float) and p.co.kind != BETA_ANY
+         and lrn_cf_fused()) or fused_grad(p))
+
+
 cdef Py_ssize_t shared_tile(const Plan* p, int num_threads) noexcept nogil:
-    """The tile of a fused channels-first pass (``lrn_cf_forward``,
-    ``lrn_cf_backward``, whose results do not depend on the tile):
-    :func:`tile_positions`', cut
-    a little shorter where that gives each of the threads as many tiles
-    (one AlexNet image, (1, 96, 55, 55), with 3 threads: 4 tiles of 768
-    positions become 6 of 512)."""
+    """The tile of a run of a :func:`tiles_follow_threads` pass on
+    ``num_threads`` (the team :func:`team_size` would wake):
+    :func:`tile_positions`', cut a little shorter where that gives each of
+    the threads as many tiles ((1, 96, 55, 55)'s backward pass: one tile of
+    3025 positions becomes two of 1520 for 2 threads; its forward pass with
+    3 threads: 4 tiles of 768 become 6 of 512), but never below 512
+    positions: (1, 256, 27, 27)'s tile of 729 cut in two took 1.1x the time
+    of one thread alone (rows that short pay a step's fixed work often, and
+    the threads share every row)."""
     cdef Py_ssize_t T = p.tile, tiles, extra
+    num_threads = <int>min(<Py_ssize_t>num_threads, p.N * p.C * p.S // 32768)
     if T == 0 or num_threads < 2:
         return T
     tiles = (p.S + T - 1) // T
@@ -437,7 +449,8 @@ cdef Py_ssize_t shared_tile(const Plan* p, int num_threads) noexcept nogil:
         if p.N * (tiles + extra) % num_threads == 0:
             break
     T = (p.S + tiles + extra - 1) // (tiles + extra)
-    return min(p.S, (T + 7) // 8 * 8)
+    T = min(p.S, (T + 7) // 8 * 8)
+    return T if T >= 512 else p.tile
 
 
 cdef Plan make_plan(const Problem* problem, Pass op, const Py_ssize_t* shape,
@@ -457,18 +470,19 @@ cdef Plan make_plan(const Problem* problem, Pass op, const Py_ssize_t* shape,
     p.co = make_coefs(problem, p.itemsize == sizeof(float))
     # an empty view has no tiles (run() returns at once) and no channels to size them by
     p.tile = tile_positions(&p) if p.N > 0 and p.C > 0 and p.S > 0 else 0
-    if (op == FORWARD and not p.channels_last and p.itemsize == sizeof(float)
-            and p.co.kind != BETA_ANY and lrn_cf_fused()) or (
-                fused_grad(&p) and not p.channels_last):
-        p.tile = shared_tile(&p, problem.num_threads)
+    lay_out(&p)
+    return p
+
+
+cdef void lay_out(Plan* p) noexcept nogil:
+    """``p``'s scratch rows for its tile."""
     p.L = padded(p.tile)
-    if fused_grad(&p) and not p.channels_last:
+    if fused_grad(p) and not p.channels_last:
         # an odd number of cache lines, so that the rings' 3 min(n, C) rows
         # fall in different sets of the L1 cache (rows a multiple of 4 KiB
         # apart share one set of 8 ways: (1, 24, 1024) took three times as long)
         p.L |= 16
-    p.scratch = scratch_layout(&p, p.n, p.L)
-    return p
+    p.scratch = scratch_layout(p, p.n, p.L)
 
 
 cdef inline const void* shifted(const void* ptr, Py_ssize_t bytes) noexcept nogil:
@@ -577,7 +591,8 @@ cdef class Call:
     ``lrn._cpu`` caches these, so that a repeated call only checks its
     arrays (a few comparisons in C) and runs.  ``problem`` is a dict of the
     :c:type:`Problem` fields (its ``num_threads`` is not used: each run
-    takes its own, as lrn's ``num_threads``: :func:`resolve_threads`), ``shape3``
+    takes its own, as lrn's ``num_threads``: :func:`resolve_threads`, and
+    cuts the tiles for it where :func:`shared_tile` does), ``shape3``
     the kernels' 3-D view of the arrays
     (``(N, C, S)`` or, channels-last, ``(N, S, C)``), and the arrays must be
     C-contiguous ndarrays of ``dtype`` (float32, float64, or float16, which
@@ -612,12 +627,30 @@ cdef class Call:
     def __dealloc__(self):
         PyMem_Free(self.dims)
 
-    cdef const Plan* plan(self, Pass op) noexcept:
+    cdef const Plan* plan(self, Pass op, int threads, Plan* shared) noexcept:
+        """The plan of ``op`` on ``threads``: the one made on first use, or
+        ``shared``, that plan with its tiles cut for the threads (a copy:
+        other Python threads may run this Call on other counts at once)."""
         cdef int i = <int>op
         if not self.planned[i]:
             self.plans[i] = make_plan(&self.p, op, self.shape3, self.stored)
             self.planned[i] = True
-        return &self.plans[i]
+        if threads < 2 or not tiles_follow_threads(&self.plans[i]):
+            return &self.plans[i]
+        cdef Py_ssize_t T = shared_tile(&self.plans[i], threads)
+        if T == self.plans[i].tile:
+            return &self.plans[i]
+        shared[0] = self.plans[i]
+        shared.tile = T
+        lay_out(shared)
+        return shared
+
+    def tile(self, bint backward, num_threads):
+        """The positions per tile of a run of the backward pass or the
+        forward pass on ``num_threads``."""
+        cdef Plan shared
+        return self.plan(BACKWARD if backward else FORWARD, threads_of(num_threads),
+                         &shared).tile
 
     cdef bint fits(self, a, bint write):
         """``a`` is a C-contiguous ndarray of this call's dtype and shape
@@ -651,9 +684,11 @@ cdef class Call:
         ops.out = data(y)
         if scale is not None:
             ops.scale_out = data(scale)
-        cdef const Plan* plan = self.plan(FORWARD)
+        cdef int threads = threads_of(num_threads)
+        cdef Plan shared
+        cdef const Plan* plan = self.plan(FORWARD, threads, &shared)
         ops.stride = plan.S
-        run(&ops, plan, threads_of(num_threads))
+        run(&ops, plan, threads)
         return True
 
     def backward(self, x, y, dy, scale, dx, num_threads):
@@ -675,9 +710,11 @@ cdef class Call:
         ops.out = data(dx)
         if scale is not None:
             ops.scale_in = data(scale)
-        cdef const Plan* plan = self.plan(BACKWARD)
+        cdef int threads = threads_of(num_threads)
+        cdef Plan shared
+        cdef const Plan* plan = self.plan(BACKWARD, threads, &shared)
         ops.stride = plan.S
-        run(&ops, plan, threads_of(num_threads))
+        run(&ops, plan, threads)
         return True
 
 
