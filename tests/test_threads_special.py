@@ -45,38 +45,65 @@ def test_bitwise_identical_across_thread_counts(size, layout, dtype, spec):
         assert_fwd_close(y1, ref_forward(x, *args, layout)[0], dtype)
 
 
+@pytest.mark.parametrize("in_place", [False, True], ids=["apart", "in_place"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float16], ids=dtype_id)
 @pytest.mark.parametrize("beta", [0.75, 0.5, 1.0])
 @pytest.mark.parametrize("size", [5, 11])
-def test_tiles_cut_for_threads_give_same_bits(size, beta, dtype):
-    """Few tiles: the fused channels-first passes cut them so each of the threads gets
-    as many (one AlexNet image: float32 forward 4 tiles of 768 positions, 6 of 512 for
-    3 threads; size 5 backward one tile of 3025, 2 of 1520 for 2 threads); the bits
-    must not follow."""
-    shape = (1, 96, 55, 55)
+@pytest.mark.parametrize("shape", [(1, 96, 55, 55), (1, 256, 27, 27)], ids=["C96", "C256"])
+def test_work_split_for_threads_gives_same_bits(shape, size, beta, dtype, in_place):
+    """Few tiles: the fused channels-first passes split each tile into channel parts
+    for the threads (one AlexNet image's second layer: one tile of 729 positions, two
+    parts for 2 threads), or, in place, cut the tiles shorter (the first layer's
+    backward pass: one tile of 3025 positions, two of 1520 for 2 threads); the bits
+    must not follow, and every element must be written."""
     rng = np.random.default_rng(size)
     x = rng.standard_normal(shape).astype(dtype)
     dy = rng.standard_normal(shape).astype(dtype)
     args = (size, 1.1, beta, 1.0)
     call = _cpu.call(_params.make(*args).resolve(np.dtype(dtype), 4, backward=True),
                      np.dtype(dtype), shape)
-    if dtype is np.float32:
-        assert call.tile(False, 3) < call.tile(False, 1), "the forward tiles were not cut"
-        # 4 tiles for 2 threads: nothing to cut (recut to 760 positions, every vector
-        # of the tiles but the first straddled two cache lines)
-        assert call.tile(False, 2) == call.tile(False, 1) == 768
-    if size == 5:
-        assert call.tile(True, 2) < call.tile(True, 1), "the backward tiles were not cut"
-    runs = []
-    for nt in (1, 2, 3, 4):
-        y, s = lrn.lrn(x, *args, return_scale=True, num_threads=nt)
-        runs.append((y, s, lrn.lrn_backward(x, y, dy, *args, num_threads=nt)))
-    for nt, run in zip((2, 3, 4), runs[1:]):
-        for name, a, b in zip(("y", "scale", "dx"), runs[0], run):
+    whole = call.work(False, 1)[0], call.work(True, 1)[0]
+    assert call.work(False, 1)[1] == call.work(True, 1)[1] == 1
+    if in_place:
+        if shape[1] == 96 and dtype is np.float32:
+            assert call.work(False, 3, False) == (512, 1), "the forward tiles were not cut"
+            # 4 tiles for 2 threads: nothing to cut (recut to 760 positions, every
+            # vector of the tiles but the first straddled two cache lines)
+            assert call.work(False, 2, False) == (768, 1)
+        if shape[1] == 96 and size == 5:
+            assert call.work(True, 2, False) == (1520, 1), "the backward tiles were not cut"
+    else:
+        if dtype is np.float32:   # (float16 rows are shorter: two tiles, one per thread)
+            tile, parts = call.work(False, 2 if shape[1] == 256 else 3)
+            assert tile == whole[0] and parts > 1, \
+                "the forward tiles were not split into channel parts"
+        if size == 5:
+            assert call.work(True, 2) == (whole[1], 2), \
+                "the backward tiles were not split into channel parts"
+
+    def run(nt):
+        if in_place:
+            y = x.copy()
+            lrn.lrn(y, *args, out=y, num_threads=nt)
+            dx = dy.copy()
+            lrn.lrn_backward(x, y, dx, *args, out=dx, num_threads=nt)
+            return y, dx
+        y = np.full_like(x, np.nan)
+        s = np.full_like(x, np.nan)
+        lrn.lrn(x, *args, out=(y, s), return_scale=True, num_threads=nt)
+        dx = np.full_like(x, np.nan)
+        lrn.lrn_backward(x, y, dy, *args, out=dx, num_threads=nt)
+        dxs = np.full_like(x, np.nan)
+        lrn.lrn_backward(x, y, dy, *args, scale=s, out=dxs, num_threads=nt)
+        return y, dx, s, dxs
+
+    runs = [run(nt) for nt in (1, 2, 3, 4)]
+    for nt, other in zip((2, 3, 4), runs[1:]):
+        for name, a, b in zip(("y", "dx", "scale", "dx(scale)"), runs[0], other):
             assert _bits(a) == _bits(b), f"{name} differs between num_threads=1 and {nt}"
     assert_fwd_close(runs[0][0], ref_forward(x, *args)[0], dtype)
     dxref, mag = ref_backward(x, dy, *args, return_terms=True)
-    assert_bwd_close(runs[0][2], dxref, mag, dtype)
+    assert_bwd_close(runs[0][1], dxref, mag, dtype)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

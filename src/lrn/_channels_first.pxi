@@ -219,6 +219,8 @@ cdef bint fused_forward(const Operands* ops, const Plan* p, Py_ssize_t T,
     tile.add = <float>p.co.bias
     tile.kind = p.co.kind
     tile.half = p.half
+    tile.lo = ops.lo
+    tile.hi = ops.hi
     if p.channels_last:
         tile.ring = buf + p.scratch.squares
         tile.prefix = buf + p.scratch.blocks if block_sums(p) else NULL
@@ -259,6 +261,8 @@ cdef bint fused_backward(const Operands* ops, const Plan* p, Py_ssize_t T,
     g.coef = <float>p.co.grad_coef
     g.kind = p.co.kind
     g.half = p.half
+    g.lo = ops.lo
+    g.hi = ops.hi
     if p.channels_last:
         g.stride = p.C
         g.L = p.scratch.M

@@ -27,7 +27,11 @@
    row b of x is read once, at step b.
    Each element's sum adds the same rows in the same order wherever it
    falls, and each lane of a vector depends only on its own position, so the
-   result is bitwise the same for any tile size or thread count.
+   result is bitwise the same for any tile size or thread count.  A tile
+   may also be one of several channel parts (rows lo .. hi - 1 of y): its
+   sweep then starts at the first row of row lo's window (block windows: at
+   that row's block) and writes no row above lo, so each window still sums
+   the same rows in the same order.
 
    lrn_cf_forward returns 1 when it did the tile and 0 where it does not
    (builds without AVX2 and FMA, other betas), and the Cython kernels run
@@ -57,6 +61,8 @@ typedef struct {
     float *prefix;          /* one row of L floats (channels-last windows over
                                LRN_DIRECT: lrn_cl_blocks' 2 C vectors) */
     Py_ssize_t stride, C, T, n, pre, L, ring_rows;
+    Py_ssize_t lo, hi;      /* channels-first: the rows of y (and the scale)
+                               to write, 0 and C but in a channel part */
     float mul, add;         /* alpha_n and bias, as floats */
     int kind;               /* 0: beta 0.75, 1: 0.5, 2: 1, 3: any other (not done) */
     int half;               /* x, y, scale are IEEE half bits */
@@ -794,26 +800,32 @@ static int lrn_cf_forward(const lrn_cf_tile *tl) {
     /* direct sums: the squares of the last n rows, in n slots (C if fewer) */
     const Py_ssize_t R = tl->n < tl->ring_rows ? tl->n : tl->ring_rows, L = tl->L;
     const int direct = n <= LRN_DIRECT;
-    Py_ssize_t b, c, r, first, last, slot, slot_b = 0;   /* direct windows: b % R */
+    const Py_ssize_t lo = tl->lo, hi = tl->hi, top = lo - pre > 0 ? lo - pre : 0;
+    /* the steps: from the first row of row lo's window (or of its block) to
+       the step that completes row hi - 1; groups enter rows below C only */
+    const Py_ssize_t start = direct ? top : top / n * n, end = hi + post;
+    const Py_ssize_t group_end = end < C ? end : C;
+    Py_ssize_t b, c, r, first, last, slot, slot_b = 0;   /* direct windows: (b - start) % R */
     lrn_step st;
     if (tl->kind > 2) return 0;
-    for (b = 0; b < C + post; b++, slot_b = slot_b + 1 == R ? 0 : slot_b + 1) {
+    for (b = start; b < end; b++, slot_b = slot_b + 1 == R ? 0 : slot_b + 1) {
         c = b - post;
-        if ((n == 3 || n == 5) && b >= n - 1 && b + LRN_GROUP <= C) {
+        if ((n == 3 || n == 5) && b >= start + n - 1 && c >= lo && b + LRN_GROUP <= group_end) {
             lrn_group_run(tl, b, slot_b, R);   /* steps b .. b + LRN_GROUP - 1 */
             b += LRN_GROUP - 1;
             for (slot_b += LRN_GROUP - 1; slot_b >= R; slot_b -= R) {}
             continue;
         }
-        if (!tl->half && !direct && b >= post && b + LRN_GROUP <= C && b % n + LRN_GROUP <= n) {
-            if (b > 0 && b % n == 0) lrn_suffix_block(tl, b - n, b);
+        if (!tl->half && !direct && c >= lo && b + LRN_GROUP <= group_end
+            && b % n + LRN_GROUP <= n) {
+            if (b > start && b % n == 0) lrn_suffix_block(tl, b - n, b);
             lrn_block_group_run(tl, b);   /* steps b .. b + LRN_GROUP - 1 */
             b += LRN_GROUP - 1;
             continue;
         }
         st = lrn_no_step;
         if (b < C) st.xb = lrn_row(tl->x, b, tl);
-        if (c >= 0) {
+        if (c >= lo) {
             st.xc = lrn_row(tl->x, c, tl);
             st.yc = (void *)lrn_row(tl->y, c, tl);
             st.sc = tl->scale == NULL ? NULL : (void *)lrn_row(tl->scale, c, tl);
@@ -821,7 +833,7 @@ static int lrn_cf_forward(const lrn_cf_tile *tl) {
         if (direct) {
             /* the squares of rows b - n + 1 .. b in slots r % R (R >= min(n, C)) */
             if (b < C && n > 1) st.qout = tl->ring + slot_b * L;
-            if (c >= 0) {
+            if (c >= lo) {
                 first = c - pre > 0 ? c - pre : 0;
                 last = b < C ? b : C - 1;
                 slot = lrn_slot_back(slot_b, b - last, R);
@@ -839,17 +851,17 @@ static int lrn_cf_forward(const lrn_cf_tile *tl) {
                its suffix sums once it is complete, at step (k + 1) n, or at
                step C for a last, shorter block; the steps before need only
                the running prefix of block k */
-            if (b > 0 && b <= C && (b % n == 0 || b == C))
+            if (b > start && b <= C && (b % n == 0 || b == C))
                 lrn_suffix_block(tl, (b - 1) / n * n, b);
             if (b >= C || b % n != 0) st.prev = tl->prefix;
             if (b < C) {
                 st.qout = tl->prefix;
                 st.sqout = tl->ring + ((b / n) % 2 * n + b % n) * L;
             }
-            if (c >= 0) lrn_block_window(&st, tl, c);
+            if (c >= lo) lrn_block_window(&st, tl, c);
         }
         if (b + LRN_AHEAD < C) st.ahead_x = lrn_row(tl->x, b + LRN_AHEAD, tl);
-        if (c + LRN_AHEAD >= 0 && c + LRN_AHEAD < C) {
+        if (c + LRN_AHEAD >= lo && c + LRN_AHEAD < hi) {
             st.ahead_y = (void *)lrn_row(tl->y, c + LRN_AHEAD, tl);
             if (tl->scale != NULL) st.ahead_s = (void *)lrn_row(tl->scale, c + LRN_AHEAD, tl);
         }

@@ -21,8 +21,11 @@
    fused forward pass's order, so a recomputed scale equals the one it
    stores), never a subtraction (design §2).  Each lane depends only on its
    own position, so results are bitwise the same for any tile size or
-   thread count.  dx may be any of the inputs: row c2 of dx is stored after
-   every read of row c2, and no later step reads a row below c2.
+   thread count, or for channel parts (rows lo .. hi - 1 of dx: the sweep
+   starts at the first row their windows reach).  dx may be any of the
+   inputs: row c2 of dx is stored after every read of row c2, and no later
+   step reads a row below c2 (but another channel part does: parts need dx
+   apart from the inputs).
 
    lrn_cf_backward and lrn_cl_backward return 1 when they did the tile and 0
    where they do not (builds without AVX2 and FMA, other betas, longer
@@ -41,6 +44,8 @@ typedef struct {
     float *terms;           /* dy * y / s */
     float *powers;          /* and dy * s ** -beta */
     Py_ssize_t stride, C, T, n, pre, L, R;   /* R = min(n, C) */
+    Py_ssize_t lo, hi;      /* the rows of dx to write, 0 and C but in a
+                               channel part */
     float mul, add;         /* alpha_n and bias, as floats */
     float coef;             /* 2 alpha_n beta */
     int kind;               /* 0: beta 0.75, 1: 0.5, 2: 1, 3: any other (not done) */
@@ -288,10 +293,15 @@ static int lrn_cf_backward(const lrn_cf_grad *g) {
     const int given = g->scale != NULL;
     /* rows of x squared ahead of the term rows */
     const Py_ssize_t lag = given ? 0 : post;
+    const Py_ssize_t lo = g->lo, hi = g->hi;
+    /* the first term row that rows lo .. hi - 1 of dx add, and the first
+       step: its scale window's first square, or (given) its own */
+    const Py_ssize_t t0 = lo - post > 0 ? lo - post : 0;
+    const Py_ssize_t start = given ? t0 : t0 - pre > 0 ? t0 - pre : 0;
     Py_ssize_t b, c1, c2;
     lrn_gstep st;
     if (g->kind > 2 || n > LRN_DIRECT) return 0;
-    for (b = 0; b < C + lag + pre; b++) {
+    for (b = start; b < hi + lag + pre; b++) {
         c1 = b - lag;
         c2 = c1 - pre;
         memset(&st, 0, sizeof st);
@@ -299,7 +309,7 @@ static int lrn_cf_backward(const lrn_cf_grad *g) {
             st.xb = lrn_grow(g->x, b, g);
             if (n > 1) st.sqout = g->squares + (b % R) * L;
         }
-        if (c1 >= 0 && c1 < C) {
+        if (c1 >= t0 && c1 < C) {
             st.dyc = lrn_grow(g->dy, c1, g);
             st.yc = lrn_grow(g->y, c1, g);
             if (given)
@@ -312,7 +322,7 @@ static int lrn_cf_backward(const lrn_cf_grad *g) {
                 st.pout = g->powers + (c1 % R) * L;
             }
         }
-        if (c2 >= 0) {
+        if (c2 >= lo) {
             st.xc = lrn_grow(g->x, c2, g);
             st.dxc = (void *)lrn_grow(g->dx, c2, g);
             st.mt = lrn_gwindow(g->terms, g, c2 - post > 0 ? c2 - post : 0,
@@ -323,7 +333,7 @@ static int lrn_cf_backward(const lrn_cf_grad *g) {
             st.ahead[st.nahead++] = lrn_grow(g->x, b + LRN_AHEAD, g);
         if (given && c2 + LRN_AHEAD >= 0 && c2 + LRN_AHEAD < C)
             st.ahead[st.nahead++] = lrn_grow(g->x, c2 + LRN_AHEAD, g);
-        if (c2 + LRN_AHEAD >= 0 && c2 + LRN_AHEAD < C)
+        if (c2 + LRN_AHEAD >= lo && c2 + LRN_AHEAD < hi)
             st.ahead_dx = (char *)lrn_grow(g->dx, c2 + LRN_AHEAD, g);
         if (c1 + LRN_AHEAD >= 0 && c1 + LRN_AHEAD < C) {
             st.ahead[st.nahead++] = lrn_grow(g->dy, c1 + LRN_AHEAD, g);
