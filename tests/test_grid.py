@@ -6,6 +6,8 @@ explicit Jacobian-transpose product and against finite differences.
 Every output buffer starts full of NaN (``poisoned``), so an element the call
 does not write fails the comparison.
 """
+import importlib
+
 import numpy as np
 import pytest
 
@@ -507,3 +509,30 @@ def test_zero_size(direction, shape, layout, dtype):
     assert call is out
     for r in results:
         assert r.shape == shape and r.dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16], ids=dtype_id)
+@pytest.mark.parametrize("n, pre", [(3, 0), (3, 2), (5, 0), (5, 1), (5, 3), (5, 4)])
+def test_kernel_windows_off_centre(n, pre, dtype):
+    """The kernels take any clipped window: a window of 3 or 5 rows not centred
+    (which no convention gives: the grouped forward steps reuse rows of x of centred
+    windows only), in every build this processor runs, against direct float64 sums."""
+    from lrn import _cpu
+    builds = [_cpu._kernels] + [importlib.import_module(f"lrn._kernels_{name}")
+                                for name, runs in _cpu.ISA_BUILDS.items() if runs()]
+    rng = np.random.default_rng(n * 10 + pre)
+    shape = (2, 16, 37)
+    x = rng.standard_normal(shape).astype(dtype)
+    alpha_n, beta, bias = 0.5, 0.75, 1.0
+    x64 = x.astype(np.float64)
+    ref_s = np.full(shape, bias)
+    for c in range(shape[1]):
+        ref_s[:, c] += alpha_n * (x64[:, max(0, c - pre):c + n - pre] ** 2).sum(axis=1)
+    for build in builds:
+        call = build.Call(dict(n=n, pre=pre, alpha_n=alpha_n, beta=beta, bias=bias,
+                               grad_coef=2 * alpha_n * beta, channels_last=False,
+                               num_threads=1), shape, x.dtype, shape)
+        y, s = poisoned(shape, dtype), poisoned(shape, dtype)
+        assert call.forward(x, y, s, 1)
+        assert_fwd_close(s, ref_s, dtype, f"scale ({build.__name__})")
+        assert_fwd_close(y, x64 * ref_s ** -beta, dtype, f"y ({build.__name__})")

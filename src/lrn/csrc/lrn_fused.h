@@ -626,31 +626,37 @@ typedef struct {
     const float *suffix[LRN_GROUP];   /* the suffix each window adds, or NULL */
 } lrn_group;
 
-/* The group's vectors of x at t: rows b (entering) and c (due). */
+/* The group's vectors of x at t: rows b (entering) and c (due); row c of
+   step k >= post is row b of step k - post, already loaded. */
 LRN_INLINE void lrn_group_loads(const lrn_group *g, Py_ssize_t t, int lanes, int half,
-                                lrn_wv *xb, lrn_wv *xc) {
+                                int post, lrn_wv *xb, lrn_wv *xc) {
     int k;
     for (k = 0; k < LRN_GROUP; k++) xb[k] = lrn_w_ld_n(g->xb[k], t, lanes, half, 0.0f);
-    for (k = 0; k < LRN_GROUP; k++) xc[k] = lrn_w_ld_n(g->xc[k], t, lanes, half, 0.0f);
+    for (k = 0; k < LRN_GROUP; k++)
+        xc[k] = k >= post ? xb[k - post] : lrn_w_ld_n(g->xc[k], t, lanes, half, 0.0f);
 }
 
 /* A group on the positions t .. t + lanes - 1.  The squares stay in
    registers from step to step (q[j]: row b0 - m + j), and only the last m
    go to the ring, for the next group: a step loads rows b and c of x, where
    lrn_step_vec also loads the n - 1 rows of squares.  Each window adds them
-   in lrn_step_vec's order, the entering row first: the same bits. */
+   in lrn_step_vec's order, the entering row first: the same bits.  The
+   windows are centred (post = m / 2), so the group's last steps take row c
+   of x from its rows b. */
 LRN_INLINE void lrn_group_vec(const lrn_group *g, const lrn_wcoef *co, Py_ssize_t t, int lanes,
                               int m, int kind, int scale, int half) {
+    const int post = m / 2;
     lrn_wv q[LRN_DIRECT + LRN_GROUP], xb[LRN_GROUP], xc[LRN_GROUP], acc;
     int j, k;
-    if (LRN_LOADS_FIRST) lrn_group_loads(g, t, lanes, half, xb, xc);
+    if (LRN_LOADS_FIRST) lrn_group_loads(g, t, lanes, half, post, xb, xc);
     for (j = 0; j < m; j++) q[j] = lrn_w_load(g->in[j] + t);
     for (k = 0; k < LRN_GROUP; k++) {
         if (!LRN_LOADS_FIRST) xb[k] = lrn_w_ld_n(g->xb[k], t, lanes, half, 0.0f);
         q[m + k] = lrn_w_mul(xb[k], xb[k]);
         acc = q[m + k];
         for (j = 1; j <= m; j++) acc = lrn_w_add(acc, q[m + k - j]);
-        if (!LRN_LOADS_FIRST) xc[k] = lrn_w_ld_n(g->xc[k], t, lanes, half, 0.0f);
+        if (!LRN_LOADS_FIRST)
+            xc[k] = k >= post ? xb[k - post] : lrn_w_ld_n(g->xc[k], t, lanes, half, 0.0f);
         if (scale) lrn_w_st_n(g->sc[k], t, lrn_w_fmadd(co->mul, acc, co->add), lanes, half);
         lrn_w_st_n(g->yc[k], t, lrn_w_power(xc[k], acc, co, kind), lanes, half);
     }
@@ -666,7 +672,7 @@ LRN_INLINE void lrn_block_group_vec(const lrn_group *g, const lrn_wcoef *co, Py_
     lrn_wv prefix = g->restart ? lrn_w_zero() : lrn_w_load(g->prefix + t), q, acc,
            xb[LRN_GROUP], xc[LRN_GROUP];
     int k;
-    if (LRN_LOADS_FIRST) lrn_group_loads(g, t, lanes, half, xb, xc);
+    if (LRN_LOADS_FIRST) lrn_group_loads(g, t, lanes, half, LRN_GROUP, xb, xc);
     for (k = 0; k < LRN_GROUP; k++) {
         if (!LRN_LOADS_FIRST) xb[k] = lrn_w_ld_n(g->xb[k], t, lanes, half, 0.0f);
         q = lrn_w_mul(xb[k], xb[k]);
@@ -810,7 +816,8 @@ static int lrn_cf_forward(const lrn_cf_tile *tl) {
     if (tl->kind > 2) return 0;
     for (b = start; b < end; b++, slot_b = slot_b + 1 == R ? 0 : slot_b + 1) {
         c = b - post;
-        if ((n == 3 || n == 5) && b >= start + n - 1 && c >= lo && b + LRN_GROUP <= group_end) {
+        if ((n == 3 || n == 5) && 2 * pre == n - 1 && b >= start + n - 1 && c >= lo
+            && b + LRN_GROUP <= group_end) {
             lrn_group_run(tl, b, slot_b, R);   /* steps b .. b + LRN_GROUP - 1 */
             b += LRN_GROUP - 1;
             for (slot_b += LRN_GROUP - 1; slot_b >= R; slot_b -= R) {}
