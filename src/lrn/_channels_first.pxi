@@ -101,16 +101,28 @@ cdef inline Py_ssize_t window_step(const BlockWindow* w, Py_ssize_t b, const flo
     return c
 
 
+cdef inline void part_blocks(const Operands* ops, const BlockWindow* w, Py_ssize_t* k0,
+                             Py_ssize_t* end) noexcept nogil:
+    """A sweep that writes rows ops.lo .. ops.hi - 1 only (a channel part,
+    :func:`shared_parts`): its first block ``k0``, the one that the window of
+    row lo starts in, and the step ``end`` that completes row hi - 1.  The
+    blocks stay those of the whole sweep, so every window is the same sum."""
+    k0[0] = max(<Py_ssize_t>0, ops.lo - w.pre) // w.n
+    end[0] = ops.hi + w.n - 1 - w.pre
+
+
 cdef void block_rows(const Operands* ops, const Plan* p, Py_ssize_t T,
                      floating* buf) noexcept nogil:
     """The forward pass: scale = bias + alpha_n * window sum of x^2 and
     y = x * scale ** -beta (``y`` may be ``x``; ``scale`` may be NULL); or,
     for BOX_SUMS, the plain window sums of x into ``out`` (which may be x).
-    Row c of x is not read after row c of the output is written."""
+    Row c of x is not read after row c of the output is written.  Only rows
+    ops.lo .. ops.hi - 1 of the output are written (:func:`part_blocks`)."""
     cdef const floating* x = <const floating*>ops.x
     cdef floating* out = <floating*>ops.out
     cdef floating* scale = <floating*>ops.scale_out
     cdef Py_ssize_t k, b, c, C = p.C, n = p.n, rs = ops.stride
+    cdef Py_ssize_t k0, end
     cdef bint box = p.op == BOX_SUMS
     cdef BlockWindow w = block_window(p, T, p.pre, not box)
     cdef Coefs co = p.co
@@ -118,13 +130,16 @@ cdef void block_rows(const Operands* ops, const Plan* p, Py_ssize_t T,
     cdef floating* prefix = buf + p.scratch.prefix
     cdef floating* work = buf + p.scratch.work
     cdef const floating* rows[3]
-    for k in range((C - 1) // n + 1):
+    part_blocks(ops, &w, &k0, &end)
+    for k in range(k0, (C - 1) // n + 1):
+        if k * n >= end:
+            break
         suffix_block(&w, x + k * n * rs, rs, suffix, k)
         for c in range(k * n + n, min(k * n + 2 * n, C)):  # the next block, meanwhile
             lrn_prefetch(x + c * rs, T * sizeof(floating), 0)
-        for b in range(k * n, block_steps(&w, k)):
+        for b in range(k * n, min(block_steps(&w, k), end)):
             c = window_step(&w, b, x + min(b, C - 1) * rs, suffix, prefix, rows)
-            if c < 0:
+            if c < ops.lo:
                 continue
             if box:
                 sum_rows(rows, out + c * rs, T, 1, 0)
@@ -144,14 +159,16 @@ cdef void backward_rows(const Operands* ops, const Plan* p, Py_ssize_t T,
     and row c of dx at the step that completes its window.  ``scale`` NULL
     recomputes it: a forward sweep runs ahead into a ring of the last
     ring_rows rows.  ``dx`` may be any of the inputs: row c of every input
-    is last read at row c of dx.
+    is last read at row c of dx.  Only rows ops.lo .. ops.hi - 1 of dx are
+    written (:func:`part_blocks`; the forward sweep then starts at the block
+    that the scale window of the first term row starts in).
     """
     cdef const floating* x = <const floating*>ops.x
     cdef const floating* y = <const floating*>ops.y
     cdef const floating* dy = <const floating*>ops.dy
     cdef const floating* scale = <const floating*>ops.scale_in
     cdef floating* dx = <floating*>ops.out
-    cdef Py_ssize_t k, b, c, c0, c1, t, ahead = 0
+    cdef Py_ssize_t k, b, c, c0, c1, t, k0, end, ahead
     cdef Py_ssize_t C = p.C, n = p.n, post = n - 1 - p.pre, L = p.L, rs = ops.stride
     cdef Py_ssize_t ring_rows = p.scratch.ring_rows
     cdef BlockWindow scale_sweep = block_window(p, T, p.pre, True)
@@ -168,9 +185,13 @@ cdef void backward_rows(const Operands* ops, const Plan* p, Py_ssize_t T,
     cdef const floating* scale_row
     cdef floating* term
     cdef const floating* rows[3]
-    for k in range((C - 1) // n + 1):
+    part_blocks(ops, &terms_sweep, &k0, &end)
+    ahead = max(<Py_ssize_t>0, k0 * n - p.pre) // n * n
+    for k in range(k0, (C - 1) // n + 1):
         c0 = k * n
         c1 = min(c0 + n, C)
+        if c0 >= end:
+            break
         # Scale rows up to c1 - 1 (the forward step ``ahead`` completes row
         # ahead - post).
         while scale == NULL and ahead < c1 + post:
@@ -178,7 +199,7 @@ cdef void backward_rows(const Operands* ops, const Plan* p, Py_ssize_t T,
                 suffix_block(&scale_sweep, x + ahead * rs, rs, fwd_suffix, ahead // n)
             c = window_step(&scale_sweep, ahead, x + min(ahead, C - 1) * rs, fwd_suffix,
                             fwd_prefix, rows)
-            if c >= 0:
+            if c >= k0 * n:
                 sum_rows(rows, ring + (c % ring_rows) * L, T, alpha_n, bias)
             ahead += 1
         for c in range(c0, c1):
@@ -187,10 +208,10 @@ cdef void backward_rows(const Operands* ops, const Plan* p, Py_ssize_t T,
             for t in range(T):
                 term[t] = dy[c * rs + t] * y[c * rs + t] / scale_row[t]
         suffix_block(&terms_sweep, terms, L, suffix, k)
-        for b in range(c0, block_steps(&terms_sweep, k)):
+        for b in range(c0, min(block_steps(&terms_sweep, k), end)):
             c = window_step(&terms_sweep, b, terms + (min(b, C - 1) - c0) * L, suffix, prefix,
                             rows)
-            if c < 0:
+            if c < ops.lo:
                 continue
             scale_row = scale + c * rs if scale != NULL else ring + (c % ring_rows) * L
             grad_row(rows, dy + c * rs, scale_row, x + c * rs, dx + c * rs, work, T, &co)

@@ -13,11 +13,12 @@ cdef void half_block_rows(const Operands* ops, const Plan* p, Py_ssize_t T,
                           float* buf) noexcept nogil:
     """:func:`block_rows`' forward pass on half rows: block k of x is widened
     into float just before its suffix sums (two blocks kept, in turns, like
-    the suffix sums), so the tile never exists as float."""
+    the suffix sums), so the tile never exists as float; rows ops.lo ..
+    ops.hi - 1 of y (:func:`part_blocks`)."""
     cdef const half_bits* x = <const half_bits*>ops.x
     cdef half_bits* y = <half_bits*>ops.out
     cdef half_bits* scale = <half_bits*>ops.scale_out
-    cdef Py_ssize_t k, b, c, c0, c1, C = p.C, n = p.n, L = p.L, rs = ops.stride
+    cdef Py_ssize_t k, b, c, c0, c1, k0, end, C = p.C, n = p.n, L = p.L, rs = ops.stride
     cdef BlockWindow w = block_window(p, T, p.pre, True)
     cdef Coefs co = p.co
     cdef float* suffix = buf + p.scratch.suffix
@@ -27,16 +28,19 @@ cdef void half_block_rows(const Operands* ops, const Plan* p, Py_ssize_t T,
     cdef float* y_row = buf + p.scratch.y_row
     cdef float* scale_row = buf + p.scratch.scale_row
     cdef const float* rows[3]
-    for k in range((C - 1) // n + 1):
+    part_blocks(ops, &w, &k0, &end)
+    for k in range(k0, (C - 1) // n + 1):
         c0 = k * n
         c1 = min(c0 + n, C)
+        if c0 >= end:
+            break
         for c in range(c0, c1):
             lrn_h2f_row(x + c * rs, suffix_row(x_rows, L, c, n), T)
         suffix_block(&w, suffix_row(x_rows, L, c0, n), L, suffix, k)
-        for b in range(c0, block_steps(&w, k)):
+        for b in range(c0, min(block_steps(&w, k), end)):
             c = window_step(&w, b, suffix_row(x_rows, L, min(b, C - 1), n), suffix, prefix,
                             rows)
-            if c < 0:
+            if c < ops.lo:
                 continue
             sum_pow_row(rows, suffix_row(x_rows, L, c, n), y_row,
                         NULL if scale == NULL else scale_row, work, T, &co)
@@ -90,6 +94,8 @@ cdef void run_tile_half(const Operands* ops, const Plan* p, Py_ssize_t T,
     wide.x = x
     wide.out = x
     wide.stride = p.L
+    wide.lo = ops.lo
+    wide.hi = ops.hi
     if p.op == BACKWARD:
         widen(<const half_bits*>ops.y, y, p, T)
         widen(<const half_bits*>ops.dy, dy, p, T)

@@ -432,6 +432,15 @@ cdef bint tiles_follow_threads(const Plan* p) noexcept nogil:
          and lrn_cf_fused()) or fused_grad(p))
 
 
+cdef bint splits_channels(const Plan* p) noexcept nogil:
+    """Whether the tiles of ``p`` may be split into channel parts: its
+    channels-first passes write only their part's rows (``Operands.lo``,
+    ``hi``), but for half backward tiles widened whole, whose parts would
+    each round every row back."""
+    return not p.channels_last and p.op != BOX_SUMS and not (
+        p.half and p.op == BACKWARD and not fused_grad(p))
+
+
 cdef Py_ssize_t shared_tile(const Plan* p, int num_threads) noexcept nogil:
     """The tile of a run of a :func:`tiles_follow_threads` pass on
     ``num_threads`` (the team :func:`team_size` would wake):
@@ -463,14 +472,13 @@ cdef Py_ssize_t shared_tile(const Plan* p, int num_threads) noexcept nogil:
 
 
 cdef Py_ssize_t shared_parts(const Plan* p, int num_threads) noexcept nogil:
-    """The channel parts of each tile of a run of a
-    :func:`tiles_follow_threads` pass on ``num_threads`` (the team
-    :func:`team_size` would wake) whose tiles are too few to give each
-    thread as many: enough parts that they do ((1, 256, 27, 27): one tile
-    of 729 positions, two parts of 128 channels for 2 threads).  A part's
-    sweep starts at the first row its windows reach (csrc/lrn_fused.h,
-    lrn_grad.h), up to 2 n rows above its own, so parts keep at least 4 n
-    channels."""
+    """The channel parts of each tile of a run of a :func:`splits_channels`
+    pass on ``num_threads`` (the team :func:`team_size` would wake) whose
+    tiles are too few to give each thread as many: enough parts that they
+    do ((1, 256, 27, 27): one tile of 729 positions, two parts of 128
+    channels for 2 threads).  A part's sweep starts at the first row its
+    windows reach (csrc/lrn_fused.h, lrn_grad.h, :func:`part_blocks`), up
+    to 2 n rows above its own, so parts keep at least 4 n channels."""
     cdef Py_ssize_t tiles = (p.S + p.tile - 1) // p.tile, parts = 1
     num_threads = <int>min(<Py_ssize_t>num_threads, p.N * p.C * p.S // 32768)
     if p.tile == 0 or num_threads < 2 or p.N * tiles >= 8 * num_threads:
@@ -664,8 +672,9 @@ cdef class Call:
         ``shared``, that plan with its tiles split into channel parts for
         the threads where the outputs are ``apart`` from the inputs (a part
         reads rows of the inputs that the part before it writes, in place),
-        or else cut shorter.  A copy: other Python threads may run this Call
-        on other counts at once.
+        or else cut shorter where the results do not follow the tile
+        (:func:`tiles_follow_threads`).  A copy: other Python threads may
+        run this Call on other counts at once.
 
         Parts come first because they keep the rows long: float32, size 5,
         2 threads, the backward pass of (1, 96, 55, 55) in two parts took
@@ -676,11 +685,13 @@ cdef class Call:
         if not self.planned[i]:
             self.plans[i] = make_plan(&self.p, op, self.shape3, self.stored)
             self.planned[i] = True
-        if threads < 2 or not tiles_follow_threads(&self.plans[i]):
+        if threads < 2:
             return &self.plans[i]
-        cdef Py_ssize_t parts = shared_parts(&self.plans[i], threads) if apart else 1
-        cdef Py_ssize_t T = self.plans[i].tile if parts > 1 else shared_tile(&self.plans[i],
-                                                                             threads)
+        cdef Py_ssize_t parts = 1, T = self.plans[i].tile
+        if apart and splits_channels(&self.plans[i]):
+            parts = shared_parts(&self.plans[i], threads)
+        if parts == 1 and tiles_follow_threads(&self.plans[i]):
+            T = shared_tile(&self.plans[i], threads)
         if T == self.plans[i].tile and parts == 1:
             return &self.plans[i]
         shared[0] = self.plans[i]
