@@ -9,7 +9,8 @@ the allocator's.  The grid is split so that ``asv run --quick`` stays short:
   threads (``OMP_NUM_THREADS`` or all cores).
 - ``WindowSize``: size {3, 5, 11, 21} x layout x dtype {float32, float64}, all four
   directions, on AlexNet LRN2 (256 channels, the most of the four shapes).
-- ``Threads``: 1 vs 2 threads, shape x layout, float32, forward and backward.
+- ``Threads``: 1 vs 2 threads, shape x layout, float32, forward and backward; the four
+  shapes and one AlexNet image's two layers (a batch of one, few tiles per sample).
 - ``CopyFloor``: the floors, shape x dtype (layout does not change a copy).
 - ``FewChannels``: channels {3, 8, 24} x layout, float32, forward, backward and the copy
   of x side by side: inputs whose channels fill less than a vector or end in a partial
@@ -20,7 +21,7 @@ import numpy as np
 import lrn
 
 from . import common
-from .common import DTYPES, LAYOUTS, PARAMS, SHAPE_NAMES, SIZE, SIZES, THREADS
+from .common import DTYPES, IMAGE_NAMES, LAYOUTS, PARAMS, SHAPE_NAMES, SIZE, SIZES, THREADS
 
 
 class _Directions:
@@ -105,7 +106,7 @@ class WindowSize(_Directions):
 class Threads(_Directions):
     """OpenMP scaling: ``num_threads`` 1 and 2 (results are bitwise identical)."""
 
-    params = [SHAPE_NAMES, LAYOUTS, THREADS]
+    params = [SHAPE_NAMES + IMAGE_NAMES, LAYOUTS, THREADS]
     param_names = ["shape", "layout", "threads"]
     timeout = 300
 

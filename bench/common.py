@@ -12,6 +12,10 @@ from lrn.benchmark import SHAPES as _NAMED_SHAPES
 # name -> channels-first (N, C, H, W): AlexNet LRN1/LRN2, GoogLeNet-like, batch 1
 SHAPES = dict(_NAMED_SHAPES)
 SHAPE_NAMES = ["alexnet1", "alexnet2", "googlenet", "batch1"]
+# one AlexNet image, whose channels-first rows make one to four tiles: what 2 threads
+# share by splitting tiles into channel parts (``Threads`` only)
+SHAPES.update(image1=(1, 96, 55, 55), image2=(1, 256, 27, 27))
+IMAGE_NAMES = ["image1", "image2"]
 LAYOUTS = ["NCHW", "NHWC"]
 DTYPES = ["float16", "float32", "float64"]
 SIZES = [3, 5, 11, 21]

@@ -35,7 +35,7 @@ BENCH = os.path.join(ROOT, "bench")
 PREFIXES = ("time_", "peakmem_", "mem_", "track_", "timeraw_")
 # Tiny stand-ins, channels-first; C = 5 is smaller than the largest window (21).
 TINY = {"alexnet1": (2, 5, 3, 4), "alexnet2": (1, 7, 2, 3), "googlenet": (3, 4, 2, 2),
-        "batch1": (1, 6, 4, 3)}
+        "batch1": (1, 6, 4, 3), "image1": (1, 9, 2, 2), "image2": (1, 11, 3, 2)}
 
 
 def _import(name):
@@ -77,7 +77,7 @@ def _param_sets(cls):
 def tiny_shapes(monkeypatch):
     common = _import("bench.common")
     monkeypatch.setattr(common, "SHAPES", dict(TINY))
-    assert set(TINY) == set(common.SHAPE_NAMES)
+    assert set(TINY) == set(common.SHAPE_NAMES + common.IMAGE_NAMES)
     monkeypatch.setattr(common, "_cache", {})
     return common
 
@@ -136,6 +136,8 @@ def test_suite_covers_the_axes():
                               ["float16", "float32", "float64"]]
     assert cpu.WindowSize.params[0] == [3, 5, 11, 21]
     assert cpu.Threads.params[2] == [1, 2]
+    assert cpu.Threads.params[0] == common.SHAPE_NAMES + ["image1", "image2"]
+    assert common.SHAPES["image2"] == (1, 256, 27, 27)
     assert {m for m in dir(cpu.WindowSize) if m.startswith("time_")} == {
         "time_forward", "time_forward_scale", "time_backward", "time_backward_recompute"}
     assert {m for m in dir(mem.PeakMem) if m.startswith("peakmem_")} >= {
