@@ -743,7 +743,7 @@ cdef class Call:
             ops.scale_out = data(scale)
         cdef int threads = threads_of(num_threads)
         cdef Plan shared
-        cdef const Plan* plan = self.plan(FORWARD, threads, data(y) != data(x), &shared)
+        cdef const Plan* plan = self.plan(FORWARD, threads, ops.out != ops.x, &shared)
         ops.stride = plan.S
         run(&ops, plan, threads)
         return True
@@ -769,11 +769,9 @@ cdef class Call:
             ops.scale_in = data(scale)
         cdef int threads = threads_of(num_threads)
         cdef Plan shared
-        cdef const Plan* plan = self.plan(
-            BACKWARD, threads, not (data(dx) == data(x) or data(dx) == data(y)
-                                    or data(dx) == data(dy)
-                                    or (scale is not None and data(dx) == data(scale))),
-            &shared)
+        cdef bint apart = (ops.out != ops.x and ops.out != ops.y and ops.out != ops.dy
+                           and ops.out != ops.scale_in)
+        cdef const Plan* plan = self.plan(BACKWARD, threads, apart, &shared)
         ops.stride = plan.S
         run(&ops, plan, threads)
         return True
